@@ -1,0 +1,16 @@
+"""Approval gate task (`.waitForTaskToken`): record and announce a pending approval, or its expiry."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from deckwatch.approvals import ApprovalTask, handle_task
+from deckwatch.context import services
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle_task(ApprovalTask(task=event).task, services())

@@ -1,0 +1,17 @@
+"""AWS Backup job events: drill candidates, restore tests, failed jobs."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from deckwatch.drills.triage import triage
+from deckwatch.events import BackupEvent
+from deckwatch.intake import receive
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return receive(event, context, model=BackupEvent, capability="drills", handle=triage)

@@ -1,0 +1,17 @@
+"""Cost Anomaly Detection events: attribution, severity, alert."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from deckwatch.cost.triage import triage
+from deckwatch.events import AnomalyEvent
+from deckwatch.intake import receive
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return receive(event, context, model=AnomalyEvent, capability="cost", handle=triage)

@@ -1,0 +1,161 @@
+"""Approval gates shared by the capabilities: a Step Functions task waits (`.waitForTaskToken`) while a person
+approves or rejects with `deckwatch approve|reject ID` or from the console (SendTaskSuccess/Failure).
+
+The pending approval lives in the locks table as "approval#<id>" with its task token; tokens never travel in
+notifications or events, only the short id does.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from deckwatch import aws, clock
+from deckwatch.context import Services
+from deckwatch.errors import ApprovalNotFoundError
+from deckwatch.ledger import Capability, Record
+
+
+class ApprovalRequest(BaseModel):
+    """The console/input document of the approval state machine (events/statemachines/approval/)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    environment: Literal["dev", "staging", "prod"]
+    capability: Capability
+    subject: str = Field(min_length=1)
+    summary: str = Field(min_length=1, max_length=2000)
+    timeout_seconds: int = Field(default=3600, ge=60, le=7 * 86400, alias="timeoutSeconds")
+    requested_by: str = Field(default="deckwatch", alias="requestedBy")
+
+
+class RequestTask(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    op: Literal["request"]
+    task_token: str = Field(min_length=1, alias="taskToken")
+    execution: str
+    request: ApprovalRequest
+
+
+class ExpireTask(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    op: Literal["expire"]
+    execution: str
+    request: ApprovalRequest
+
+
+class ApprovalTask(BaseModel):
+    task: Annotated[RequestTask | ExpireTask, Field(discriminator="op")]
+
+
+def handle_task(task: RequestTask | ExpireTask, deps: Services) -> dict[str, Any]:
+    if isinstance(task, RequestTask):
+        return request(task, deps)
+    return expire(task, deps)
+
+
+def approval_id(execution_arn: str) -> str:
+    """Short, stable per execution: a redelivered task for the same execution reuses the same id."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, execution_arn).hex[:12]
+
+
+def request(task: RequestTask, deps: Services) -> dict[str, Any]:
+    req = task.request
+    aid = approval_id(task.execution)
+    expires = int(clock.now_epoch()) + req.timeout_seconds
+    deps.locks.client.put_item(
+        TableName=deps.locks.table_name,
+        Item={
+            "pk": {"S": f"approval#{aid}"},
+            "token": {"S": task.task_token},
+            "execution": {"S": task.execution},
+            "environment": {"S": req.environment},
+            "capability": {"S": req.capability},
+            "subject": {"S": req.subject},
+            "summary": {"S": req.summary},
+            "expires_at": {"N": str(expires)},
+        },
+    )
+    _record(deps, req, aid, task.execution, "requested", f"approval {aid} requested by {req.requested_by}")
+    deps.notifier.publish(
+        subject=f"approval needed: {req.capability} {req.subject}",
+        text=(
+            f"{req.summary}\n\nApprove: deckwatch approve {aid} --env {req.environment}\n"
+            f"Reject:  deckwatch reject {aid} --env {req.environment} --reason '...'\n"
+            f"Or in the Step Functions console: execution {task.execution}.\n"
+            f"Expires in {req.timeout_seconds // 60} minutes (then it counts as rejected)."
+        ),
+        capability=req.capability,
+        environment=req.environment,
+        severity="warning",
+        data={"approval_id": aid, "execution": task.execution},
+    )
+    return {"approval_id": aid, "expires_at": expires}
+
+
+def expire(task: ExpireTask, deps: Services) -> dict[str, Any]:
+    aid = approval_id(task.execution)
+    deps.locks.client.delete_item(TableName=deps.locks.table_name, Key={"pk": {"S": f"approval#{aid}"}})
+    _record(deps, task.request, aid, task.execution, "expired", "nobody answered in time: counts as rejected")
+    return {"approval_id": aid, "decision": "expired"}
+
+
+def pending(deps: Services) -> list[dict[str, Any]]:
+    """Open approval requests (used by `deckwatch approvals` and by the local runtime's auto-responder)."""
+    items = deps.locks.client.scan(
+        TableName=deps.locks.table_name,
+        FilterExpression="begins_with(pk, :p)",
+        ExpressionAttributeValues={":p": {"S": "approval#"}},
+    ).get("Items", [])
+    return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+
+
+def decide(deps: Services, aid: str, *, approve: bool, actor: str, reason: str = "", sfn: Any = None) -> str:
+    """Answer approval `aid`. Exactly one answer wins: the item is deleted conditionally first."""
+    ddb = deps.locks.client
+    try:
+        old = ddb.delete_item(
+            TableName=deps.locks.table_name,
+            Key={"pk": {"S": f"approval#{aid}"}},
+            ConditionExpression="attribute_exists(pk)",
+            ReturnValues="ALL_OLD",
+        )["Attributes"]
+    except ddb.exceptions.ConditionalCheckFailedException:
+        raise ApprovalNotFoundError(f"no pending approval {aid} (already answered or expired)") from None
+    client = sfn or aws.client("stepfunctions")
+    token = old["token"]["S"]
+    verdict = "approved" if approve else "rejected"
+    if approve:
+        client.send_task_success(taskToken=token, output=json.dumps({"approved": True, "actor": actor}))
+    else:
+        client.send_task_failure(taskToken=token, error="ApprovalRejectedError", cause=reason or f"rejected by {actor}")
+    req = ApprovalRequest(
+        environment=old["environment"]["S"],  # type: ignore[arg-type]
+        capability=old["capability"]["S"],  # type: ignore[arg-type]
+        subject=old["subject"]["S"],
+        summary=old["summary"]["S"],
+    )
+    _record(deps, req, aid, old["execution"]["S"], verdict, reason or f"{verdict} by {actor}", actor=actor)
+    return verdict
+
+
+def _record(
+    deps: Services, req: ApprovalRequest, aid: str, execution: str, decision: str, reason: str, actor: str = "event"
+) -> None:
+    deps.ledger.append(
+        Record(
+            record_id=f"approval:{aid}:{decision}",
+            environment=req.environment,
+            capability=req.capability,
+            subject=req.subject,
+            kind="approval",
+            decision=decision,
+            reason=reason,
+            execution_arn=execution,
+            actor=actor,
+            details={"approval_id": aid},
+        )
+    )

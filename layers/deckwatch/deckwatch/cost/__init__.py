@@ -1,0 +1,1 @@
+"""Budget alerts and cost actions."""

@@ -1,0 +1,1 @@
+"""Blue-green cutovers driven by CodePipeline events."""

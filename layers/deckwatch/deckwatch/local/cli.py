@@ -1,0 +1,268 @@
+"""`deckwatch`: replay real events against the embedded AWS, run the demo, validate and publish policies,
+answer approvals and read the ledger.
+
+Exit codes: 0 done (including "no rule matched"), 2 bad input (one line naming the problem), 1 internal failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from deckwatch.errors import DeckwatchError, PolicyError
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+class UsageError(Exception):
+    """Bad input from the person at the keyboard: reported in one line, exit 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (UsageError, PolicyError) as exc:
+        _err(str(exc) if not isinstance(exc, PolicyError) else _policy_lines(exc))
+        return 2
+    except DeckwatchError as exc:
+        _err(f"{type(exc).__name__}: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - an internal failure: one line, exit 1 (--debug shows the traceback)
+        if getattr(args, "debug", False):
+            raise
+        _err(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="deckwatch", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("replay", help="deliver a real AWS event to the embedded AWS and show what Deckwatch did")
+    r.add_argument("event", help="EventBridge event (or SNS message) JSON file, '-' for stdin")
+    _local_args(r)
+    r.add_argument("--json", action="store_true", help="print one JSON object instead of a timeline")
+    r.set_defaults(func=cmd_replay)
+
+    x = sub.add_parser("execute", help="start a state machine on the embedded AWS with a console input")
+    x.add_argument("state_machine", help="logical id (ApprovalStateMachine) or short name (approval)")
+    x.add_argument("input", help="input JSON file (events/statemachines/<name>/*.json)")
+    _local_args(x)
+    x.add_argument("--json", action="store_true")
+    x.set_defaults(func=cmd_execute)
+
+    d = sub.add_parser("demo", help="scripted scenarios on the embedded AWS, narrated")
+    d.add_argument("--root", type=Path, default=None, help="repository root (default: found from here)")
+    d.set_defaults(func=cmd_demo)
+
+    pol = sub.add_parser("policy", help="validate, document and publish policies").add_subparsers(dest="op", required=True)
+    v = pol.add_parser("validate", help="report every error with its field and line; exit 2 if any")
+    v.add_argument("files", nargs="+", type=Path)
+    v.set_defaults(func=cmd_policy_validate)
+    s = pol.add_parser("schema", help="print the policy's JSON Schema")
+    s.set_defaults(func=cmd_policy_schema)
+    pu = pol.add_parser("push", help="validate, then store as the environment's policy in SSM (real AWS)")
+    pu.add_argument("file", type=Path)
+    pu.add_argument("--env", choices=ENVIRONMENTS, required=True)
+    pu.add_argument("--key-id", default=None, help="KMS key (default alias/deckwatch-<env>)")
+    pu.set_defaults(func=cmd_policy_push)
+
+    for verb in ("approve", "reject"):
+        a = sub.add_parser(verb, help=f"{verb} a pending approval (real AWS)")
+        a.add_argument("approval_id")
+        a.add_argument("--env", choices=ENVIRONMENTS, required=True)
+        a.add_argument("--reason", default="")
+        a.add_argument("--actor", default=None, help="who answers (default: the caller's IAM identity)")
+        a.set_defaults(func=cmd_answer, approve=verb == "approve")
+
+    led = sub.add_parser("ledger", help="read the ledger (real AWS)")
+    led.add_argument("--env", choices=ENVIRONMENTS, required=True)
+    group = led.add_mutually_exclusive_group(required=True)
+    group.add_argument("--subject")
+    group.add_argument("--capability", choices=("core", "cutover", "remediation", "drills", "cost"))
+    group.add_argument("--since", help="ISO time: everything since then")
+    led.set_defaults(func=cmd_ledger)
+    return p
+
+
+def _local_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env", choices=ENVIRONMENTS, default="dev")
+    p.add_argument("--policy", type=Path, default=None, help="policy file (default: the example for --env)")
+    p.add_argument("--approvals", choices=("approve", "reject", "timeout"), default="approve",
+                   help="how the simulated operator answers approval requests")
+    p.add_argument("--root", type=Path, default=None, help="repository root (default: found from here)")
+
+
+# ---------------------------------------------------------------------------------------------- commands ------
+def cmd_replay(args: argparse.Namespace) -> int:
+    from deckwatch.local.routing import BadInput, classify
+
+    raw = _read_input(args.event)
+    try:
+        kind, doc = classify(raw)
+    except BadInput as exc:
+        raise UsageError(f"{args.event}: {exc}") from None
+    with _runtime(args) as rt:
+        report = rt.replay(doc, kind=kind)
+    _show(report, args.json)
+    return 0
+
+
+def cmd_execute(args: argparse.Namespace) -> int:
+    try:
+        payload = json.loads(_read_input(args.input))
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{args.input}: not valid JSON: {exc}") from None
+    with _runtime(args) as rt:
+        logical = _state_machine(rt, args.state_machine)
+        report = rt.start_execution(logical, payload)
+    _show(report, args.json)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from deckwatch.local.demo import run
+
+    return run(_root(args.root))
+
+
+def cmd_policy_validate(args: argparse.Namespace) -> int:
+    from deckwatch.policy import load_file
+
+    failed = 0
+    for f in args.files:
+        try:
+            lp = load_file(f)
+            print(f"{f}: ok ({lp.policy.environment}, version {lp.version})")
+        except PolicyError as exc:
+            failed += 1
+            print(_policy_lines(exc), file=sys.stderr)
+    return 2 if failed else 0
+
+
+def cmd_policy_schema(args: argparse.Namespace) -> int:
+    from deckwatch.policy.model import Policy
+
+    print(json.dumps(Policy.model_json_schema(by_alias=True), indent=2))
+    return 0
+
+
+def cmd_policy_push(args: argparse.Namespace) -> int:
+    from deckwatch import aws
+    from deckwatch.policy import load_file
+
+    lp = load_file(args.file)
+    if lp.policy.environment != args.env:
+        raise UsageError(f"{args.file} is the {lp.policy.environment} policy, not {args.env}'s")
+    name = f"/deckwatch/{args.env}/policy"
+    aws.client("ssm").put_parameter(Name=name, Value=args.file.read_text(encoding="utf-8"), Type="SecureString",
+                                    KeyId=args.key_id or f"alias/deckwatch-{args.env}", Overwrite=True, Tier="Advanced")
+    print(f"{name}: policy version {lp.version} stored; functions pick it up within a minute")
+    return 0
+
+
+def cmd_answer(args: argparse.Namespace) -> int:
+    from deckwatch import approvals, aws
+
+    actor = args.actor or aws.client("sts").get_caller_identity()["Arn"]
+    verdict = approvals.decide(_remote_services(args.env), args.approval_id, approve=args.approve, actor=actor,
+                               reason=args.reason)
+    print(f"approval {args.approval_id}: {verdict}")
+    return 0
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    deps = _remote_services(args.env)
+    if args.subject:
+        records = deps.ledger.by_subject(args.subject)
+    elif args.capability:
+        records = deps.ledger.by_capability(args.capability)
+    else:
+        records = deps.ledger.by_time(args.since)
+    for rec in records:
+        print(json.dumps(rec, sort_keys=True, default=str))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- helpers -------
+def _read_input(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _root(given: Path | None) -> Path:
+    if given is not None:
+        if not (given / "template.yaml").is_file():
+            raise UsageError(f"{given}: no template.yaml here")
+        return given
+    for candidate in (Path.cwd(), *Path.cwd().parents):
+        if (candidate / "template.yaml").is_file() and (candidate / "statemachines").is_dir():
+            return candidate
+    raise UsageError("template.yaml not found: run from the Deckwatch repository or pass --root")
+
+
+def _runtime(args: argparse.Namespace) -> Any:
+    from deckwatch.local.runtime import LocalAWS
+
+    if args.policy is not None:
+        from deckwatch.policy import load_file
+
+        load_file(args.policy)  # invalid -> exit 2 with every problem, before starting anything
+    return LocalAWS(_root(args.root), environment=args.env, policy_file=args.policy, approvals=args.approvals)
+
+
+def _state_machine(rt: Any, name: str) -> str:
+    machines = rt.template.resources("AWS::StepFunctions::StateMachine")
+    for logical in machines:
+        if name in (logical, logical.removesuffix("StateMachine").lower()):
+            return str(logical)
+    raise UsageError(f"no state machine {name!r}; known: {', '.join(sorted(machines))}")
+
+
+def _remote_services(env: str) -> Any:
+    from deckwatch.context import Services
+    from deckwatch.ledger import Ledger
+    from deckwatch.locks import Locks
+    from deckwatch.notify import Notifier
+
+    from deckwatch.config import Settings
+
+    settings = Settings.model_validate({
+        "ENVIRONMENT": env, "LEDGER_TABLE": f"deckwatch-{env}-ledger", "LOCKS_TABLE": f"deckwatch-{env}-locks",
+        "IDEMPOTENCY_TABLE": f"deckwatch-{env}-idempotency", "TOPIC_ARN": "", "DLQ_URL": "",
+        "POLICY_PARAMETER": f"/deckwatch/{env}/policy",
+    })
+    return Services(settings, Ledger(settings.ledger_table), Locks(settings.locks_table), Notifier(""))
+
+
+def _policy_lines(exc: PolicyError) -> str:
+    return "\n".join(f"{exc.source}:{p.line or '?'}: {p.path or '<root>'}: {p.message}" for p in exc.problems)
+
+
+def _err(text: str) -> None:
+    print(f"deckwatch: {text}", file=sys.stderr)
+
+
+def _show(report: Any, as_json: bool) -> None:
+    from deckwatch.local.timeline import render
+
+    if as_json:
+        print(json.dumps(report.to_json(), indent=2, sort_keys=False, default=str))
+    else:
+        print(render(report))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

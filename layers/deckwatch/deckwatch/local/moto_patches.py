@@ -1,0 +1,160 @@
+"""Every patch Deckwatch applies to moto, in one place (moto is pinned exactly in pyproject.toml).
+
+1. Lambda functions run in-process from their real handler code instead of in Docker
+   (`LambdaFunction._invoke_lambda`, the single place moto invokes code).
+2. Step Functions Wait states and retry intervals advance the simulated clock instead of sleeping.
+3. State machines created by moto's CloudFormation land in the backend that executes them (moto's
+   CloudFormation writes to the non-executing backend even when `execute_state_machine` is on), with the
+   context-object paths (`$$.`) intact (moto's Fn::Sub uses string.Template, which reads `$$` as an escape:
+   `deckwatch.local.template` hides them behind CONTEXT_SENTINEL, restored here).
+4. `.waitForTaskToken` waits end in simulated time when the runtime is idle and nobody will answer.
+5. Every AWS call that changes state is reported to the runtime (the `aws_calls` of the timeline).
+Each patch delegates to `HOOKS`, which the runtime fills in; with no runtime they behave like moto's own.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+MOTO_VERSION = "5.2.5"
+
+READ_PREFIXES = ("Get", "List", "Describe", "Query", "Scan", "BatchGet", "Head", "Search", "Test", "Lookup",
+                 "Select", "Receive", "Filter", "Validate", "Estimate", "Check", "Preview", "Simulate")
+
+
+@dataclass
+class Hooks:
+    invoke: Callable[[Any, Any], tuple[str, bool, str]] | None = None
+    advance: Callable[[float], None] | None = None
+    is_idle: Callable[[], bool] | None = None
+    on_call: Callable[[str, str], None] | None = None
+
+
+HOOKS = Hooks()
+CONTEXT_SENTINEL = "__deckwatch_context_object__"
+_applied = False
+_lock = threading.Lock()
+
+
+def is_mutating(operation: str) -> bool:
+    return not operation.startswith(READ_PREFIXES)
+
+
+def apply() -> None:
+    """Install the patches once per process (idempotent)."""
+    global _applied  # noqa: PLW0603 - moto's classes are process-wide, so is this flag
+    with _lock:
+        if _applied:
+            return
+        import moto
+
+        if moto.__version__ != MOTO_VERSION:
+            raise RuntimeError(f"deckwatch.local needs moto=={MOTO_VERSION}, found {moto.__version__}")
+        _patch_lambda()
+        _patch_waits()
+        _patch_callbacks()
+        _patch_cfn_state_machines()
+        _patch_call_recording()
+        _applied = True
+
+
+def _patch_lambda() -> None:
+    from moto.awslambda.models import LambdaFunction
+
+    original = LambdaFunction._invoke_lambda
+
+    def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        if HOOKS.invoke is None:
+            return original(self, event)  # type: ignore[no-any-return]
+        return HOOKS.invoke(self, event)
+
+    LambdaFunction._invoke_lambda = _invoke_lambda
+
+
+def _sleep(seconds: float) -> None:
+    if HOOKS.advance is None:
+        time.sleep(seconds)
+    else:
+        HOOKS.advance(seconds)
+
+
+class _SimulatedTime:
+    """Stands in for the `time` module inside moto's retrier: `sleep` advances the simulated clock."""
+
+    sleep = staticmethod(_sleep)
+    monotonic = staticmethod(time.monotonic)
+
+
+def _patch_waits() -> None:
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+    retrier_decl.time = _SimulatedTime  # type: ignore[assignment]
+    original = WaitFunction._wait_interval
+
+    def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+        if HOOKS.advance is None:
+            original(self, env=env, wait_seconds=wait_seconds)
+        elif wait_seconds > 0:
+            HOOKS.advance(wait_seconds)
+
+    WaitFunction._wait_interval = _wait_interval
+
+
+def _patch_callbacks() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+
+    original = StateTaskServiceCallback._wait_for_task_token_timeout
+
+    def _wait(self: Any, timeout_seconds: int, callback_endpoint: Any) -> Any:
+        if HOOKS.is_idle is None or HOOKS.advance is None:
+            return original(self, timeout_seconds, callback_endpoint)
+        while True:
+            outcome = callback_endpoint.wait(timeout=0.02)
+            if outcome is not None:
+                return outcome
+            if HOOKS.is_idle():
+                HOOKS.advance(timeout_seconds)  # nobody will answer: the task times out, in simulated time
+                return None
+
+    StateTaskServiceCallback._wait_for_task_token_timeout = _wait
+
+
+def _patch_call_recording() -> None:
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    original = BotocoreStubber.__call__
+
+    def __call__(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:  # noqa: N807
+        if HOOKS.on_call is not None:
+            # event_name is "before-send.<service>.<Operation>"
+            parts = event_name.split(".")
+            if len(parts) >= 3 and is_mutating(parts[2]):
+                HOOKS.on_call(parts[1], parts[2])
+        return original(self, event_name, request, **kwargs)
+
+    BotocoreStubber.__call__ = __call__
+
+
+def _patch_cfn_state_machines() -> None:
+    from moto.stepfunctions import models
+    from moto.stepfunctions.responses import get_backend
+
+    def create_from_cloudformation_json(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
+        props = cloudformation_json["Properties"]
+        return get_backend(account_id, region_name).create_state_machine(
+            props.get("StateMachineName", resource_name),
+            props.get("DefinitionString", "").replace(CONTEXT_SENTINEL, "$$"),
+            props.get("RoleArn", ""),
+            tags=models.cfn_to_api_tags(props.get("Tags", [])),
+        )
+
+    models.StateMachine.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)  # type: ignore[assignment]

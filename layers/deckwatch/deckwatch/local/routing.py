@@ -1,0 +1,106 @@
+"""EventBridge rules and SNS subscriptions exactly as template.yaml declares them, matched with moto's own
+event-pattern engine (moto's TestEventPattern API is a stub, its matcher is not)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from deckwatch.local.template import Template
+
+MAX_EVENT_BYTES = 256 * 1024
+
+
+class BadInput(Exception):  # noqa: N818 - a user-facing condition, reported in one line with exit code 2
+    """The input is not an event the runtime understands (exit 2, one line, no traceback)."""
+
+
+@dataclass
+class Target:
+    logical_id: str  # the function, state machine or queue the rule delivers to
+    dead_letter: str | None = None
+
+
+@dataclass
+class Rule:
+    logical_id: str
+    pattern: dict[str, Any]
+    targets: list[Target] = field(default_factory=list)
+
+    def matches(self, event: dict[str, Any]) -> bool:
+        from moto.events.models import EventPattern
+
+        return bool(EventPattern.load(json.dumps(self.pattern)).matches_event(event))
+
+
+def _logical(ref: Any) -> str | None:
+    if isinstance(ref, dict):
+        if "Ref" in ref:
+            return str(ref["Ref"])
+        if "Fn::GetAtt" in ref:
+            att = ref["Fn::GetAtt"]
+            return str(att[0] if isinstance(att, list) else att.split(".")[0])
+    return None
+
+
+def rules(template: Template) -> list[Rule]:
+    out = []
+    for logical_id, res in template.resources("AWS::Events::Rule").items():
+        props = res["Properties"]
+        if "EventPattern" not in props or props.get("State", "ENABLED") != "ENABLED":
+            continue
+        targets = [
+            Target(str(_logical(t["Arn"])), _logical(t.get("DeadLetterConfig", {}).get("Arn")))
+            for t in props.get("Targets", [])
+        ]
+        out.append(Rule(logical_id, props["EventPattern"], targets))
+    return out
+
+
+def sns_subscriptions(template: Template) -> dict[str, list[str]]:
+    """topic logical id -> function logical ids subscribed with protocol lambda."""
+    subs: dict[str, list[str]] = {}
+    for res in template.resources("AWS::SNS::Subscription").values():
+        props = res["Properties"]
+        if props.get("Protocol") == "lambda":
+            topic, fn = _logical(props.get("TopicArn")), _logical(props.get("Endpoint"))
+            if topic and fn:
+                subs.setdefault(topic, []).append(fn)
+    return subs
+
+
+def on_failure_destinations(template: Template) -> dict[str, str]:
+    """function logical id -> logical id of its asynchronous on-failure destination (the DLQ)."""
+    out = {}
+    for res in template.resources("AWS::Lambda::EventInvokeConfig").values():
+        props = res["Properties"]
+        fn = _logical(props.get("FunctionName"))
+        dest = _logical(props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"))
+        if fn and dest:
+            out[fn] = dest
+    return out
+
+
+def classify(raw: str | bytes) -> tuple[str, dict[str, Any]]:
+    """('eventbridge' | 'sns', document) or BadInput naming the problem."""
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > MAX_EVENT_BYTES:
+        raise BadInput(f"event is {size} bytes; EventBridge accepts at most {MAX_EVENT_BYTES}")
+    try:
+        doc = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput(f"not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise BadInput(f"an event is a JSON object, got a JSON {type(doc).__name__}")
+    if doc.get("Type") == "Notification" and "TopicArn" in doc:
+        return "sns", doc
+    records = doc.get("Records")
+    if isinstance(records, list) and records and isinstance(records[0], dict) and records[0].get("EventSource") == "aws:sns":
+        return "sns", doc
+    missing = [k for k in ("source", "detail-type") if not isinstance(doc.get(k), str) or not doc.get(k)]
+    if missing:
+        raise BadInput(f"not an EventBridge event: missing {' and '.join(missing)}")
+    if not isinstance(doc.get("detail", {}), dict):
+        raise BadInput("not an EventBridge event: detail must be a JSON object")
+    return "eventbridge", doc

@@ -1,0 +1,484 @@
+"""The embedded AWS: moto in-process, the control plane created from template.yaml through moto's
+CloudFormation, handlers run in-process, state machines run by moto's engine in simulated time.
+
+    with LocalAWS(root, environment="staging") as aws:
+        report = aws.replay(event)          # route by the template's rules, run to completion
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from deckwatch import clock
+from deckwatch.local import moto_patches, routing
+from deckwatch.local.functions import FunctionRunner, Outcome, new_context
+from deckwatch.local.template import CODE_BUCKET, Template, load
+
+Approvals = Literal["approve", "reject", "timeout"]
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+IDLE_SECONDS = 0.15  # real time with nothing moving before a callback wait is declared unanswerable
+MAX_REAL_SECONDS = 120.0  # a replay that runs longer than this is a bug in a definition, not a slow service
+
+
+@dataclass
+class Report:
+    """What one replay did: the `--json` document of `deckwatch replay`."""
+
+    event: dict[str, Any]
+    environment: str
+    matched_rules: list[str] = field(default_factory=list)
+    invocations: list[dict[str, Any]] = field(default_factory=list)
+    executions: list[dict[str, Any]] = field(default_factory=list)
+    aws_calls: list[dict[str, str]] = field(default_factory=list)
+    ledger: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    simulated_seconds: float = 0.0
+    real_seconds: float = 0.0
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "event": self.event,
+            "environment": self.environment,
+            "matched_rules": self.matched_rules,
+            "invocations": self.invocations,
+            "executions": self.executions,
+            "aws_calls": self.aws_calls,
+            "ledger": self.ledger,
+            "dead_letters": self.dead_letters,
+            "simulated_seconds": round(self.simulated_seconds, 3),
+            "real_seconds": round(self.real_seconds, 3),
+            "note": self.note,
+        }
+
+
+class LocalAWS:
+    def __init__(
+        self,
+        root: Path,
+        environment: str = "dev",
+        policy_file: Path | None = None,
+        approvals: Approvals = "approve",
+    ) -> None:
+        self.root = root
+        self.environment = environment
+        self.policy_file = policy_file
+        self.approvals = approvals
+        self.clock = clock.SimulatedClock()
+        self.runner = FunctionRunner()
+        self.template: Template
+        self.physical: dict[str, str] = {}
+        self.outputs: dict[str, str] = {}
+        self._calls: list[dict[str, str]] | None = None
+        self._calls_lock = threading.Lock()
+        self._last_activity = time.monotonic()
+        self._saved_env: dict[str, str] = {}
+        self._mock: Any = None
+
+    # ------------------------------------------------------------------ lifecycle ----------------------------
+    def __enter__(self) -> LocalAWS:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        import logging
+        import warnings
+
+        from moto import mock_aws
+
+        # moto's CloudFormation says so for each type it skips; the runtime knows which (see routing/_deploy).
+        warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
+        logging.getLogger("moto").setLevel(logging.CRITICAL)  # the ASL engine logs every Fail state as an error
+
+        self._saved_env = dict(os.environ)
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fake credentials
+                "AWS_SESSION_TOKEN": "testing",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "MOTO_ACCOUNT_ID": ACCOUNT,
+            }
+        )
+        for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+            os.environ.pop(var, None)
+        moto_patches.apply()
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._mock.start()
+        self._reset_caches()
+        clock.install(self.clock)
+        moto_patches.HOOKS.invoke = self._invoke_from_moto
+        moto_patches.HOOKS.advance = self.clock.advance
+        moto_patches.HOOKS.is_idle = self._is_idle
+        moto_patches.HOOKS.on_call = self._on_call
+        self._deploy()
+
+    def stop(self) -> None:
+        self._wait_for_executions()
+        moto_patches.HOOKS.invoke = moto_patches.HOOKS.advance = None
+        moto_patches.HOOKS.is_idle = moto_patches.HOOKS.on_call = None
+        clock.install(clock.WallClock())
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        self._reset_caches()
+        os.environ.clear()
+        os.environ.update(self._saved_env)
+
+    @staticmethod
+    def _reset_caches() -> None:
+        from aws_lambda_powertools.utilities import parameters
+
+        from deckwatch import aws, context, intake
+
+        aws.reset()
+        context.reset()
+        intake.reset()
+        parameters.clear_caches()
+
+    # ------------------------------------------------------------------ deployment ---------------------------
+    @property
+    def stack_name(self) -> str:
+        return f"deckwatch-{self.environment}"
+
+    def client(self, service: str) -> Any:
+        from deckwatch import aws
+
+        return aws.client(service)
+
+    def _deploy(self) -> None:
+        from deckwatch.local import world
+        from deckwatch.policy import example, load_file
+
+        self.template = load(self.root, {"Environment": self.environment})
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=CODE_BUCKET)
+        for logical_id in list(self.template.code_dirs) + list(self.template.resources("AWS::Lambda::LayerVersion")):
+            s3.put_object(Bucket=CODE_BUCKET, Key=f"{logical_id}.zip", Body=_placeholder_zip())
+        cfn = self.client("cloudformation")
+        cfn.create_stack(
+            StackName=self.stack_name,
+            TemplateBody=json.dumps(self.template.cfn),
+            Parameters=[{"ParameterKey": "Environment", "ParameterValue": self.environment}],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+        for res in cfn.describe_stack_resources(StackName=self.stack_name)["StackResources"]:
+            if res.get("PhysicalResourceId"):
+                self.physical[res["LogicalResourceId"]] = res["PhysicalResourceId"]
+        stack = cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        self.rules = routing.rules(self.template)
+        self.sns = routing.sns_subscriptions(self.template)
+        self.on_failure = routing.on_failure_destinations(self.template)
+        self.functions = self._functions()
+        policy_path = self.policy_file or example(self.environment)
+        self.policy = load_file(policy_path)  # invalid -> PolicyError before anything runs
+        self.client("ssm").put_parameter(
+            Name=f"/deckwatch/{self.environment}/policy",
+            Value=Path(policy_path).read_text(encoding="utf-8"),
+            Type="SecureString",
+            Overwrite=True,
+        )
+        self.world = world.build(self.policy.policy, ACCOUNT, REGION)
+
+    def _functions(self) -> dict[str, dict[str, Any]]:
+        """function name -> what is needed to run it: logical id, code dir, handler, env, ARN."""
+        lam = self.client("lambda")
+        out = {}
+        for logical_id, code_dir in self.template.code_dirs.items():
+            name = self.physical[logical_id]
+            cfg = lam.get_function_configuration(FunctionName=name)
+            out[name] = {
+                "logical_id": logical_id,
+                "code_dir": code_dir,
+                "handler": cfg["Handler"],
+                "env": {k: str(v) for k, v in cfg.get("Environment", {}).get("Variables", {}).items()},
+                "arn": cfg["FunctionArn"],
+                "memory": cfg.get("MemorySize", 128),
+                "timeout": cfg.get("Timeout", 3),
+            }
+        return out
+
+    def logical_of(self, physical: str) -> str:
+        for logical, phys in self.physical.items():
+            if phys == physical or physical.endswith(f":{phys}") or physical.endswith(f"/{phys}"):
+                return logical
+        return physical
+
+    # ------------------------------------------------------------------ running ------------------------------
+    def replay(self, event: dict[str, Any] | str, kind: str | None = None) -> Report:
+        """Deliver one event as AWS would and run everything it triggers to completion."""
+        if isinstance(event, str):
+            kind, doc = routing.classify(event)
+        else:
+            doc = event
+            kind = kind or ("sns" if doc.get("Type") == "Notification" or "Records" in doc else "eventbridge")
+        started_real, started_sim = time.monotonic(), self.clock.simulated_seconds
+        since = clock.iso()
+        known = self._known_executions()
+        report = Report(event={}, environment=self.environment)
+        self._calls = report.aws_calls
+        try:
+            if kind == "sns":
+                self._deliver_sns(doc, report)
+            else:
+                self._deliver_event(self._as_put_events(doc), report)
+            self._wait_for_executions()
+        finally:
+            self._calls = None
+        report.executions = self._executions_since(known)
+        report.ledger = self.ledger_since(since)
+        report.simulated_seconds = self.clock.simulated_seconds - started_sim
+        report.real_seconds = time.monotonic() - started_real
+        return report
+
+    def _as_put_events(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """EventBridge fills in the envelope fields a PutEvents entry does not carry."""
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "account": ACCOUNT,
+            "time": clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": [],
+            "detail": {},
+        }
+        event.update(doc)
+        return event
+
+    def _deliver_event(self, event: dict[str, Any], report: Report) -> None:
+        report.event = {k: event.get(k) for k in ("id", "source", "detail-type")}
+        for rule in self.rules:
+            if not rule.matches(event):
+                continue
+            report.matched_rules.append(rule.logical_id)
+            for target in rule.targets:
+                self._deliver_to(target.logical_id, event, report, dead_letter=target.dead_letter)
+        if not report.matched_rules:
+            report.note = "no rule matched"
+
+    def _deliver_sns(self, doc: dict[str, Any], report: Report) -> None:
+        if "Records" in doc:
+            lambda_event, topic_arn = doc, str(doc["Records"][0]["Sns"].get("TopicArn", ""))
+        else:
+            topic_arn = str(doc["TopicArn"])
+            lambda_event = {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
+                                         "EventSubscriptionArn": f"{topic_arn}:{uuid.uuid4()}", "Sns": doc}]}
+        sns = lambda_event["Records"][0]["Sns"]
+        report.event = {"id": sns.get("MessageId"), "source": "sns", "detail-type": sns.get("Subject") or "Notification"}
+        topic_name = topic_arn.rsplit(":", 1)[-1]
+        for topic_logical, functions in self.sns.items():
+            if self.physical.get(topic_logical, "").rsplit(":", 1)[-1] == topic_name:
+                report.matched_rules.append(topic_logical)
+                for fn in functions:
+                    self._deliver_to(fn, lambda_event, report)
+        if not report.matched_rules:
+            report.note = f"no function is subscribed to topic {topic_name or '(none)'}"
+
+    def _deliver_to(self, logical_id: str, event: dict[str, Any], report: Report, dead_letter: str | None = None) -> None:
+        """An asynchronous delivery (EventBridge or SNS to Lambda, EventBridge to Step Functions or SQS)."""
+        self._touch()
+        res_type = self.template.cfn["Resources"][logical_id]["Type"]
+        physical = self.physical[logical_id]
+        if res_type == "AWS::Lambda::Function":
+            outcome = self.invoke(physical, event)
+            report.invocations.append({"function": logical_id, "status": "ok" if outcome.ok else "error",
+                                       "error": outcome.error})
+            if not outcome.ok and logical_id in self.on_failure:
+                report.dead_letters.append(self._dead_letter(logical_id, event, outcome))
+        elif res_type == "AWS::StepFunctions::StateMachine":
+            self.client("stepfunctions").start_execution(
+                stateMachineArn=physical, name=f"{str(event.get('id', uuid.uuid4()))[:60]}", input=json.dumps(event)
+            )
+        elif res_type == "AWS::SQS::Queue":
+            self.client("sqs").send_message(QueueUrl=self._queue_url(logical_id), MessageBody=json.dumps(event))
+        else:
+            raise RuntimeError(f"the local runtime cannot deliver to {res_type} ({logical_id})")
+
+    def invoke(self, function_name: str, event: Any) -> Outcome:
+        fn = self.functions[function_name]
+        ctx = new_context(function_name, fn["arn"], fn["memory"], fn["timeout"])
+        env = {**fn["env"], "AWS_LAMBDA_FUNCTION_NAME": function_name, "AWS_REGION": REGION}
+        try:
+            return self.runner.run(fn["code_dir"], fn["handler"], env, event, ctx)
+        finally:
+            self._touch()
+
+    def _invoke_from_moto(self, fn_model: Any, event: Any) -> tuple[str, bool, str]:
+        """moto's Lambda invoke (used by Step Functions tasks) -> the in-process handler."""
+        payload = json.loads(event) if isinstance(event, str) else event
+        outcome = self.invoke(fn_model.function_name, payload)
+        return json.dumps(outcome.payload, default=str), not outcome.ok, ""
+
+    def _dead_letter(self, logical_id: str, event: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+        """What Lambda's on-failure destination receives for a failed asynchronous invocation."""
+        record = {
+            "version": "1.0",
+            "timestamp": clock.iso(),
+            "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": self.functions[self.physical[logical_id]]["arn"],
+                               "condition": "RetriesExhausted", "approximateInvokeCount": 1},
+            "requestPayload": event,
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "responsePayload": {k: v for k, v in outcome.payload.items() if k != "stackTrace"},
+        }
+        queue = self.on_failure[logical_id]
+        self.client("sqs").send_message(QueueUrl=self._queue_url(queue), MessageBody=json.dumps(record, default=str))
+        return {"function": logical_id, "queue": queue, "error": outcome.error}
+
+    def _queue_url(self, logical_id: str) -> str:
+        physical = self.physical[logical_id]
+        if physical.startswith("https://"):
+            return physical
+        return str(self.client("sqs").get_queue_url(QueueName=physical.rsplit("/", 1)[-1])["QueueUrl"])
+
+    def start_execution(self, logical_id: str, payload: dict[str, Any], name: str | None = None) -> Report:
+        """Start a state machine as the console would, and run it to completion."""
+        started_real, started_sim = time.monotonic(), self.clock.simulated_seconds
+        since = clock.iso()
+        known = self._known_executions()
+        report = Report(event={"id": name, "source": "console", "detail-type": "StartExecution"},
+                        environment=self.environment)
+        self._calls = report.aws_calls
+        try:
+            self.client("stepfunctions").start_execution(
+                stateMachineArn=self.physical[logical_id], name=name or f"console-{uuid.uuid4().hex[:12]}",
+                input=json.dumps(payload))
+            self._wait_for_executions()
+        finally:
+            self._calls = None
+        report.executions = self._executions_since(known)
+        report.ledger = self.ledger_since(since)
+        report.simulated_seconds = self.clock.simulated_seconds - started_sim
+        report.real_seconds = time.monotonic() - started_real
+        return report
+
+    # ------------------------------------------------------------------ executions and approvals -------------
+    def _state_machines(self) -> dict[str, str]:
+        return {lid: self.physical[lid] for lid in self.template.resources("AWS::StepFunctions::StateMachine")}
+
+    def _known_executions(self) -> set[str]:
+        sfn = self.client("stepfunctions")
+        return {e["executionArn"] for arn in self._state_machines().values()
+                for e in sfn.list_executions(stateMachineArn=arn)["executions"]}
+
+    def _running(self) -> list[str]:
+        sfn = self.client("stepfunctions")
+        return [e["executionArn"] for arn in self._state_machines().values()
+                for e in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]]
+
+    def _wait_for_executions(self) -> None:
+        deadline = time.monotonic() + MAX_REAL_SECONDS
+        while self._running():
+            self._answer_approvals()
+            if time.monotonic() > deadline:
+                raise RuntimeError("state machine executions still running after "
+                                   f"{MAX_REAL_SECONDS:.0f}s of real time: {self._running()}")
+            time.sleep(0.01)
+
+    def _answer_approvals(self) -> None:
+        """The person at the keyboard: answer pending approvals as --approvals says (timeout: never)."""
+        if self.approvals == "timeout":
+            return
+        from deckwatch import approvals
+        from deckwatch.context import services
+
+        with self._function_env():
+            deps = services()
+            for item in approvals.pending(deps):
+                approvals.decide(deps, item["pk"].split("#", 1)[1], approve=self.approvals == "approve",
+                                 actor="local-operator", reason=f"--approvals {self.approvals}")
+                self._touch()
+
+    def _function_env(self) -> Any:
+        """Run control-plane code outside a handler with a function's environment (the CLI's own calls)."""
+        any_fn = next(iter(self.functions.values()))
+        return _Env(any_fn["env"])
+
+    def _touch(self) -> None:
+        self._last_activity = time.monotonic()
+
+    def _is_idle(self) -> bool:
+        if self.runner.in_flight:
+            return False
+        if self.approvals != "timeout":
+            return False  # an approval will be answered: keep waiting for it
+        return time.monotonic() - self._last_activity > IDLE_SECONDS
+
+    def _on_call(self, service: str, operation: str) -> None:
+        calls = self._calls
+        if calls is not None:
+            with self._calls_lock:
+                calls.append({"service": service, "operation": operation})
+
+    def _executions_since(self, known: set[str]) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        out = []
+        for logical, arn in self._state_machines().items():
+            for e in sfn.list_executions(stateMachineArn=arn)["executions"]:
+                if e["executionArn"] in known:
+                    continue
+                history = sfn.get_execution_history(executionArn=e["executionArn"], maxResults=1000)["events"]
+                path = [h["stateEnteredEventDetails"]["name"] for h in history if "stateEnteredEventDetails" in h]
+                failed = next((h.get("executionFailedEventDetails") for h in history
+                               if "executionFailedEventDetails" in h), None)
+                out.append({"state_machine": logical, "name": e["name"], "status": e["status"], "path": path,
+                            "transitions": len(path), "error": (failed or {}).get("error")})
+        return out
+
+    # ------------------------------------------------------------------ reading back -------------------------
+    def ledger_since(self, since: str) -> list[dict[str, Any]]:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        from deckwatch.ledger import _plain
+
+        de = TypeDeserializer()
+        table = self.physical["LedgerTable"]
+        items = []
+        for page in self.client("dynamodb").get_paginator("scan").paginate(TableName=table):
+            for raw in page["Items"]:
+                item = {k: _plain(de.deserialize(v)) for k, v in raw.items()}
+                if item.get("sk") != "id" and item.get("time", "") >= since:
+                    items.append({k: v for k, v in item.items() if k not in ("pk", "sk", "day", "expires_at")})
+        return sorted(items, key=lambda r: (r["time"], r["record_id"]))
+
+    def dead_letter_messages(self) -> list[dict[str, Any]]:
+        sqs = self.client("sqs")
+        url = self._queue_url("DeadLetterQueue")
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+        return [json.loads(m["Body"]) for m in msgs]
+
+
+class _Env:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.saved: dict[str, str] = {}
+
+    def __enter__(self) -> None:
+        self.saved = dict(os.environ)
+        os.environ.update(self.env)
+
+    def __exit__(self, *exc: object) -> None:
+        os.environ.clear()
+        os.environ.update(self.saved)
+
+
+def _placeholder_zip() -> bytes:
+    # moto stores function code; the runtime runs the real handler from its folder instead.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("app.py", "# run in-process by deckwatch.local\n")
+    return buf.getvalue()

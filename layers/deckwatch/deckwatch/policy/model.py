@@ -1,0 +1,253 @@
+"""The policy: what Deckwatch manages in one environment, and how. Strict (unknown fields are errors).
+
+Exported as JSON Schema by `deckwatch policy schema`; every field carries a description for that document.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+=-]*$")]
+Minutes = Annotated[int, Field(ge=0, le=7 * 24 * 60)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Notifications(Strict):
+    emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(
+        default_factory=list, description="Addresses subscribed to the notifications topic."
+    )
+    approvers: list[str] = Field(default_factory=list, description="Who may approve gated actions (informational).")
+    chat_webhook_secret: Name | None = Field(
+        default=None, description="Secrets Manager name of a chat webhook URL (never the URL itself)."
+    )
+
+
+class Colours(Strict):
+    blue: Name
+    green: Name
+
+
+class EcsTarget(Strict):
+    cluster: Name
+    services: Colours = Field(description="One ECS service per colour.")
+
+
+class AlbTarget(Strict):
+    load_balancer: Name
+    listener_port: int = Field(ge=1, le=65535, description="Production listener; forwards to both colours by weight.")
+    test_listener_port: int | None = Field(default=None, ge=1, le=65535, description="Reaches the idle colour.")
+    target_groups: Colours
+
+
+class LambdaTarget(Strict):
+    function: Name
+    alias: Name
+
+
+class Rollout(Strict):
+    strategy: Literal["canary", "linear", "all_at_once"] = "canary"
+    steps: list[Annotated[int, Field(ge=1, le=100)]] = Field(
+        default_factory=lambda: [10, 100], description="Percent of traffic on the new colour after each step."
+    )
+    bake_minutes: Minutes = 10
+    rollback_window_minutes: Minutes = 30
+    on_rollback_hook: Name | None = Field(default=None, description="Lambda function invoked after a rollback.")
+    pre_traffic_check: Name | None = Field(default=None, description="Lambda function run against the test listener.")
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing_to_100(cls, steps: list[int]) -> list[int]:
+        if not steps or steps[-1] != 100:
+            raise ValueError("must end at 100")
+        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+            raise ValueError("must be strictly increasing")
+        return steps
+
+
+class PipelineTrigger(Strict):
+    pipeline: Name
+    action: Name
+    state: Literal["SUCCEEDED", "STARTED"] = "SUCCEEDED"
+
+
+class Service(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
+    kind: Literal["ecs", "lambda"] = "ecs"
+    ecs: EcsTarget | None = None
+    alb: AlbTarget | None = None
+    function: LambdaTarget | None = Field(default=None, alias="lambda")
+    alarms: list[Name] = Field(default_factory=list, description="Alarms watched during bake and rollback window.")
+    rollout: Rollout = Field(default_factory=Rollout)
+    require_approval: bool = False
+    triggers: list[PipelineTrigger] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _target_matches_kind(self) -> Self:
+        if self.kind == "ecs" and (self.ecs is None or self.alb is None):
+            raise ValueError("an ecs service needs both 'ecs' and 'alb'")
+        if self.kind == "lambda" and self.function is None:
+            raise ValueError("a lambda service needs 'lambda'")
+        return self
+
+
+class AlarmMatch(Strict):
+    name: Name | None = None
+    prefix: Name | None = None
+    tag: dict[str, str] | None = Field(default=None, description="{key: ..., value: ...} on the alarm.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if sum(x is not None for x in (self.name, self.prefix, self.tag)) != 1:
+            raise ValueError("give exactly one of name, prefix, tag")
+        if self.tag is not None and set(self.tag) != {"key", "value"}:
+            raise ValueError("tag needs exactly 'key' and 'value'")
+        return self
+
+
+class Bounds(Strict):
+    max_tasks: int | None = Field(default=None, ge=1)
+    min_healthy_tasks: int | None = Field(default=None, ge=0)
+    max_storage_gib: int | None = Field(default=None, ge=20, le=65536)
+
+
+Runbook = Literal[
+    "ecs_scale_out",
+    "ecs_replace_tasks",
+    "ecs_force_new_deployment",
+    "rollback_cutover",
+    "rds_failover",
+    "rds_grow_storage",
+    "notify_only",
+]
+
+
+class RemediationRule(Strict):
+    alarm: AlarmMatch
+    runbook: Runbook
+    parameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    bounds: Bounds = Field(default_factory=Bounds)
+    cooldown_minutes: Minutes = 15
+    verify_minutes: Minutes = 10
+    approval_required: bool = False
+    escalate_to: Name | None = None
+    on_insufficient_data: Literal["ignore", "notify"] = "notify"
+
+
+class Remediation(Strict):
+    max_actions_per_hour: int = Field(default=6, ge=0, le=1000)
+    rules: list[RemediationRule] = Field(default_factory=list)
+
+
+class DrillNetwork(Strict):
+    db_subnet_group: Name
+    security_group: Name
+
+
+class Objectives(Strict):
+    rto_minutes: int = Field(ge=1)
+    rpo_minutes: int = Field(ge=1)
+
+
+class Assertion(Strict):
+    name: str = Field(min_length=1)
+    sql: str = Field(min_length=1, description="A query returning one boolean; true means the check passes.")
+
+
+class DrillChecks(Strict):
+    tables: list[Name] = Field(default_factory=list)
+    row_count_floors: dict[Name, int] = Field(default_factory=dict)
+    freshness: dict[Name, Name] = Field(default_factory=dict, description="table -> timestamp column")
+    assertions: list[Assertion] = Field(default_factory=list)
+    statement_timeout_ms: int = Field(default=15000, ge=100, le=600000)
+
+
+class Sampling(Strict):
+    min_days_between: int | None = Field(default=None, ge=0)
+    every_nth_job: int | None = Field(default=None, ge=1)
+
+
+class DrillTarget(Strict):
+    resource: Name = Field(description="DB instance or cluster identifier (or ARN).")
+    engine: Literal["postgres", "aurora-postgresql"] = "postgres"
+    database: Name
+    secret: Name = Field(description="Secrets Manager name of the validator's credentials.")
+    sampling: Sampling = Field(default_factory=Sampling)
+    objectives: Objectives
+    checks: DrillChecks = Field(default_factory=DrillChecks)
+
+
+class Drills(Strict):
+    network: DrillNetwork | None = None
+    max_age_hours: int = Field(default=6, ge=1, le=168)
+    schedule: str | None = Field(default=None, description="EventBridge schedule expression for periodic drills.")
+    targets: list[DrillTarget] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _network_when_targets(self) -> Self:
+        if self.targets and self.network is None:
+            raise ValueError("drill targets need a 'network' to restore into")
+        return self
+
+
+class CostThresholds(Strict):
+    absolute_usd: float = Field(default=100.0, ge=0)
+    percent: float = Field(default=20.0, ge=0)
+
+
+class EcsRef(Strict):
+    cluster: Name
+    service: Name
+
+
+class Savings(Strict):
+    mode: Literal["act", "approve", "notify"] = "notify"
+    ecs_services: list[EcsRef] = Field(default_factory=list)
+    rds_instances: list[Name] = Field(default_factory=list)
+    working_hours: str | None = Field(
+        default=None, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}( [A-Za-z_/]+)?$", description="e.g. '08:00-19:00 Europe/Paris'"
+    )
+
+
+class Cost(Strict):
+    budget: Name | None = None
+    monthly_budget_usd: float | None = Field(default=None, gt=0)
+    anomaly_monitor: Name | None = None
+    allocation_tag: dict[str, str] | None = None
+    thresholds: CostThresholds = Field(default_factory=CostThresholds)
+    savings: Savings = Field(default_factory=Savings)
+
+
+class Policy(Strict):
+    """Deckwatch policy for one environment."""
+
+    version: Literal[1] = Field(description="Policy format version.")
+    environment: Literal["dev", "staging", "prod"]
+    dry_run: bool = Field(default=False, description="Plan and record every action, change nothing.")
+    notifications: Notifications = Field(default_factory=Notifications)
+    services: list[Service] = Field(default_factory=list)
+    remediation: Remediation = Field(default_factory=Remediation)
+    drills: Drills = Field(default_factory=Drills)
+    cost: Cost = Field(default_factory=Cost)
+
+    @model_validator(mode="after")
+    def _unique_service_names(self) -> Self:
+        names = [s.name for s in self.services]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"service names must be unique: {', '.join(dupes)}")
+        if self.environment == "prod" and self.cost.savings.mode == "act":
+            raise ValueError("cost.savings.mode 'act' is not allowed in prod (use 'approve' or 'notify')")
+        return self
+
+    def service(self, name: str) -> Service | None:
+        return next((s for s in self.services if s.name == name), None)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")

@@ -1,0 +1,1 @@
+"""Auto-remediation of CloudWatch alarms."""

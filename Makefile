@@ -1,7 +1,8 @@
 # Deckwatch developer and CI entry points. `make test` is what CI runs (.ci/run calls it on a clean clone).
 #
 #   make venv            .venv (Python 3.13) with the project installed editable, extras [dev]
-#   make tools           SAM CLI, checkov (each in its own venv under .tools/) and statelint (npm, .tools/node)
+#   make tools           SAM CLI, checkov (each in its own venv under .tools/) and statelint (npm, .tools/node);
+#                        independent, so `make -j3 tools` installs them in parallel
 #   make lint            ruff check, ruff format --check, mypy
 #   make check-template  sam validate (+ --lint), cfn-lint and checkov on the translated template, ASL checks
 #   make test            all of the above, then pytest with coverage (and workload/checks.sh if present)
@@ -21,14 +22,14 @@ VENV := .venv
 TOOLS := .tools
 SAM_VERSION := 1.170.0
 CHECKOV_VERSION := 3.3.30
-STATELINT_PKG := @wmfs/statelint
+STATELINT_VERSION := 1.30.0
 # -qq: only errors (this machine's pip config adds index locations that produce a warning per package)
 PIP_QUIET ?= -qq
 
 VENV_STAMP := $(VENV)/.installed
 SAM_STAMP := $(TOOLS)/sam/.installed-$(SAM_VERSION)
 CHECKOV_STAMP := $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)
-STATELINT_STAMP := $(TOOLS)/node/.installed
+STATELINT_STAMP := $(TOOLS)/node/.installed-$(STATELINT_VERSION)
 
 .PHONY: venv tools lint check-template test demo clean-tools clean
 
@@ -53,8 +54,8 @@ $(CHECKOV_STAMP):
 	@touch $@
 
 $(STATELINT_STAMP):
-	@mkdir -p $(TOOLS)/node
-	npm install --prefix $(TOOLS)/node --no-audit --no-fund --loglevel=error $(STATELINT_PKG)
+	@rm -rf $(TOOLS)/node && mkdir -p $(TOOLS)/node
+	npm install --prefix $(TOOLS)/node --no-audit --no-fund --loglevel=error @wmfs/statelint@$(STATELINT_VERSION)
 	@test -x $(TOOLS)/node/node_modules/.bin/statelint
 	@touch $@
 
@@ -64,7 +65,7 @@ lint: venv
 	$(VENV)/bin/mypy
 
 check-template: venv tools
-	.ci/check-template.sh
+	bash .ci/check-template.sh
 
 # Each step prints its duration; the first failure stops the run.
 timed = start=$$SECONDS; $(2); echo "-- $(1): $$((SECONDS - start))s"

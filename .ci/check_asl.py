@@ -1,3 +1,4 @@
+# ruff: noqa: T201 - a command-line script: it reports on stdout
 """Check every statemachines/*.asl.json against template.yaml and two ASL validators.
 
 For each ASL file:
@@ -122,7 +123,7 @@ def main() -> int:
     for path in files:
         errors = check(path, machines.get(path, []), args.statelint)
         for error in errors:
-            print(f"FAIL {error}", file=sys.stderr)
+            print(f"FAIL {error}")
         if errors:
             failed = True
         else:

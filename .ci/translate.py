@@ -1,3 +1,4 @@
+# ruff: noqa: T201 - a command-line script: it reports on stdout
 """Translate template.yaml (SAM) into plain CloudFormation JSON, one file per environment, for cfn-lint and checkov.
 
 Usage: python .ci/translate.py OUTDIR [ENV ...]     (default envs: dev staging prod; writes OUTDIR/template-ENV.json)

@@ -4,10 +4,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from deckwatch.remediation.triage import triage
-from deckwatch.events import AlarmEvent
+from deckwatch.events.alarm import AlarmEvent
 from deckwatch.intake import receive
+from deckwatch.remediation.triage import triage
 
 logger = Logger()
 

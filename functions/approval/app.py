@@ -4,7 +4,6 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from deckwatch.approvals import ApprovalTask, handle_task
 from deckwatch.context import services
 
@@ -13,4 +12,4 @@ logger = Logger()
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle_task(ApprovalTask(task=event).task, services())
+    return handle_task(ApprovalTask.model_validate({"task": event}).task, services())

@@ -4,9 +4,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from deckwatch.drills.triage import triage
-from deckwatch.events import BackupEvent
+from deckwatch.events.backup import BackupEvent
 from deckwatch.intake import receive
 
 logger = Logger()

@@ -4,9 +4,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from deckwatch.cost.triage import triage
-from deckwatch.events import AnomalyEvent
+from deckwatch.events.cost import AnomalyEvent
 from deckwatch.intake import receive
 
 logger = Logger()

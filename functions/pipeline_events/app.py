@@ -4,9 +4,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from deckwatch.cutover.triage import triage
-from deckwatch.events import PipelineEvent
+from deckwatch.events.pipeline import PipelineEvent
 from deckwatch.intake import receive
 
 logger = Logger()

@@ -194,6 +194,8 @@ class Stack:
             return NO_VALUE
         if name in self.params:
             return self.params[name]
+        if name in (self.template.get("Parameters") or {}):
+            return Unresolved(f"Parameter {name}")  # deploy-time input, no default
         res = self.template["Resources"].get(name)
         if res is None:
             raise KeyError(f"Ref to unknown parameter or resource {name!r}")
@@ -230,9 +232,9 @@ class Stack:
                 return str(self._getatt(expr.split(".", 1)))
             return str(self._ref(expr))
 
-        # "$${" is CloudFormation's escape for a literal "${".
-        parts = text.split("$${")
-        return "${".join(re.sub(r"\$\{([^}]+)\}", repl, p) for p in parts)
+        # "${!Name}" is CloudFormation's escape for a literal "${Name}"; a lone
+        # "$" not followed by "{" is just a dollar sign.
+        return re.sub(r"\$\{([^}]+)\}", repl, text)
 
     def _if(self, arg: Any) -> Any:
         cond, yes, no = arg

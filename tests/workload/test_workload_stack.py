@@ -356,6 +356,14 @@ def test_naming_rule(template, env):
     assert f"shop-{env}-db" in inv.db_instances
     assert inv.db_instances[f"shop-{env}-db"]["DBName"] == "shop"
     assert inv.budgets == {f"shop-{env}-monthly"}
+    (budget,) = stack.of_type("AWS::Budgets::Budget").values()
+    # Scoped to this environment's spend through the cost-allocation tag.
+    assert budget["Budget"]["CostFilters"] == {"TagKeyValue": [f"user:Environment${env}"]}
+    assert float(budget["Budget"]["BudgetLimit"]["Amount"]) == load_policy(env)["cost"]["monthly_budget_usd"]
+    (monitor,) = inv.anomaly_monitors.values()
+    assert f'"Values": ["{env}"]' in monitor["MonitorSpecification"]
+    (sub,) = stack.of_type("AWS::CE::AnomalySubscription").values()
+    assert sub["Frequency"] == "IMMEDIATE"
     pipeline = "shop-web-dev" if env == "dev" else "shop-web"
     assert set(inv.pipelines) == {pipeline}
     assert {"BuildImage", "ApproveProd"} <= inv.pipelines[pipeline]
@@ -487,4 +495,5 @@ def test_loader_handles_short_form_intrinsics():
          "Resources": {}}
     assert cfn.Stack(t, {"X": "p"}).evaluate(doc["d"]) == 1
     assert cfn.Stack(t, {"X": "q"}).evaluate(doc["d"]) == 2
-    assert cfn.Stack(t, {"X": "q"}).evaluate({"Fn::Sub": "a-${X}-$${Y}"}) == "a-q-${Y}"
+    assert cfn.Stack(t, {"X": "q"}).evaluate({"Fn::Sub": "a-${X}-${!Y}"}) == "a-q-${Y}"
+    assert cfn.Stack(t, {"X": "q"}).evaluate({"Fn::Sub": "tag$${X}"}) == "tag$q"

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from deckwatch import aws, clock
 from deckwatch.context import Services
-from deckwatch.errors import ApprovalNotFoundError
+from deckwatch.errors import ApprovalNotFoundError, InvalidEventError
 from deckwatch.ledger import Capability, Record
 
 
@@ -64,6 +64,9 @@ def approval_id(execution_arn: str) -> str:
 
 def request(task: RequestTask, deps: Services) -> dict[str, Any]:
     req = task.request
+    if req.environment != deps.settings.environment:
+        # a prod approval must never be granted through the staging stack's gate
+        raise InvalidEventError(f"approval for {req.environment} sent to the {deps.settings.environment} stack")
     aid = approval_id(task.execution)
     expires = int(clock.now_epoch()) + req.timeout_seconds
     deps.locks.client.put_item(
@@ -133,8 +136,8 @@ def decide(deps: Services, aid: str, *, approve: bool, actor: str, reason: str =
     else:
         client.send_task_failure(taskToken=token, error="ApprovalRejectedError", cause=reason or f"rejected by {actor}")
     req = ApprovalRequest(
-        environment=old["environment"]["S"],  # type: ignore[arg-type]
-        capability=old["capability"]["S"],  # type: ignore[arg-type]
+        environment=old["environment"]["S"],
+        capability=old["capability"]["S"],
         subject=old["subject"]["S"],
         summary=old["summary"]["S"],
     )

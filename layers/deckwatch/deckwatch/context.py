@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from deckwatch import policy as policy_mod
 from deckwatch.config import Settings, settings
 from deckwatch.ledger import Ledger
 from deckwatch.locks import Locks
 from deckwatch.notify import Notifier
+
+if TYPE_CHECKING:  # the policy model is built when a policy is first read, not at import (cold start)
+    from deckwatch.policy import LoadedPolicy
 
 
 @dataclass
@@ -21,12 +24,14 @@ class Services:
     ledger: Ledger
     locks: Locks
     notifier: Notifier
-    _policy: policy_mod.LoadedPolicy | None = field(default=None, repr=False)
+    _policy: LoadedPolicy | None = field(default=None, repr=False)
 
-    def policy(self) -> policy_mod.LoadedPolicy:
+    def policy(self) -> LoadedPolicy:
         """The environment's policy. Invalid -> PolicyError: the caller fails loudly and acts on nothing."""
         if self._policy is not None:
             return self._policy
+        from deckwatch import policy as policy_mod
+
         s = self.settings
         if s.policy_file:
             return policy_mod.load_file(s.policy_file)

@@ -49,8 +49,10 @@ def parse[T: BaseModel](event: Any, model: type[T], capability: Capability, deps
         body = event if isinstance(event, dict) else {}
         event_id = str(body.get("id") or "no-id")
         resources = body.get("resources")
-        subject = resources[0] if isinstance(resources, list) and resources and isinstance(resources[0], str) else (
-            str(body.get("source") or "unknown-source")
+        subject = (
+            resources[0]
+            if isinstance(resources, list) and resources and isinstance(resources[0], str)
+            else (str(body.get("source") or "unknown-source"))
         )
         deps.ledger.append(
             Record(
@@ -93,7 +95,9 @@ def _idempotent(table: str, context: Any) -> Callable[..., Callable[..., dict[st
     # Imported on first use: the idempotency utility pulls in jmespath and its DynamoDB layer.
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
-    config = IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=24 * 3600, raise_on_no_idempotency_key=True)
+    config = IdempotencyConfig(
+        event_key_jmespath="id", expires_after_seconds=24 * 3600, raise_on_no_idempotency_key=True
+    )
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         config.register_lambda_context(context)
 

@@ -64,7 +64,9 @@ class Locks:
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             holder = self.holder(resource)
-            raise LockLostError(f"{resource} is held by {holder['owner'] if holder else 'nobody'}, not {owner}") from None
+            raise LockLostError(
+                f"{resource} is held by {holder['owner'] if holder else 'nobody'}, not {owner}"
+            ) from None
         return True
 
     def holder(self, resource: str) -> dict[str, Any] | None:

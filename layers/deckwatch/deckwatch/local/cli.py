@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - an internal failure: one line, exit 1 (--debug shows the traceback)
+    except Exception as exc:
         if getattr(args, "debug", False):
             raise
         _err(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
@@ -63,7 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--root", type=Path, default=None, help="repository root (default: found from here)")
     d.set_defaults(func=cmd_demo)
 
-    pol = sub.add_parser("policy", help="validate, document and publish policies").add_subparsers(dest="op", required=True)
+    pol = sub.add_parser("policy", help="validate, document and publish policies").add_subparsers(
+        dest="op", required=True
+    )
     v = pol.add_parser("validate", help="report every error with its field and line; exit 2 if any")
     v.add_argument("files", nargs="+", type=Path)
     v.set_defaults(func=cmd_policy_validate)
@@ -96,8 +98,12 @@ def _parser() -> argparse.ArgumentParser:
 def _local_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", choices=ENVIRONMENTS, default="dev")
     p.add_argument("--policy", type=Path, default=None, help="policy file (default: the example for --env)")
-    p.add_argument("--approvals", choices=("approve", "reject", "timeout"), default="approve",
-                   help="how the simulated operator answers approval requests")
+    p.add_argument(
+        "--approvals",
+        choices=("approve", "reject", "timeout"),
+        default="approve",
+        help="how the simulated operator answers approval requests",
+    )
     p.add_argument("--root", type=Path, default=None, help="repository root (default: found from here)")
 
 
@@ -163,8 +169,14 @@ def cmd_policy_push(args: argparse.Namespace) -> int:
     if lp.policy.environment != args.env:
         raise UsageError(f"{args.file} is the {lp.policy.environment} policy, not {args.env}'s")
     name = f"/deckwatch/{args.env}/policy"
-    aws.client("ssm").put_parameter(Name=name, Value=args.file.read_text(encoding="utf-8"), Type="SecureString",
-                                    KeyId=args.key_id or f"alias/deckwatch-{args.env}", Overwrite=True, Tier="Advanced")
+    aws.client("ssm").put_parameter(
+        Name=name,
+        Value=args.file.read_text(encoding="utf-8"),
+        Type="SecureString",
+        KeyId=args.key_id or f"alias/deckwatch-{args.env}",
+        Overwrite=True,
+        Tier="Advanced",
+    )
     print(f"{name}: policy version {lp.version} stored; functions pick it up within a minute")
     return 0
 
@@ -173,8 +185,9 @@ def cmd_answer(args: argparse.Namespace) -> int:
     from deckwatch import approvals, aws
 
     actor = args.actor or aws.client("sts").get_caller_identity()["Arn"]
-    verdict = approvals.decide(_remote_services(args.env), args.approval_id, approve=args.approve, actor=actor,
-                               reason=args.reason)
+    verdict = approvals.decide(
+        _remote_services(args.env), args.approval_id, approve=args.approve, actor=actor, reason=args.reason
+    )
     print(f"approval {args.approval_id}: {verdict}")
     return 0
 
@@ -232,18 +245,23 @@ def _state_machine(rt: Any, name: str) -> str:
 
 
 def _remote_services(env: str) -> Any:
+    from deckwatch.config import Settings
     from deckwatch.context import Services
     from deckwatch.ledger import Ledger
     from deckwatch.locks import Locks
     from deckwatch.notify import Notifier
 
-    from deckwatch.config import Settings
-
-    settings = Settings.model_validate({
-        "ENVIRONMENT": env, "LEDGER_TABLE": f"deckwatch-{env}-ledger", "LOCKS_TABLE": f"deckwatch-{env}-locks",
-        "IDEMPOTENCY_TABLE": f"deckwatch-{env}-idempotency", "TOPIC_ARN": "", "DLQ_URL": "",
-        "POLICY_PARAMETER": f"/deckwatch/{env}/policy",
-    })
+    settings = Settings.model_validate(
+        {
+            "ENVIRONMENT": env,
+            "LEDGER_TABLE": f"deckwatch-{env}-ledger",
+            "LOCKS_TABLE": f"deckwatch-{env}-locks",
+            "IDEMPOTENCY_TABLE": f"deckwatch-{env}-idempotency",
+            "TOPIC_ARN": "",
+            "DLQ_URL": "",
+            "POLICY_PARAMETER": f"/deckwatch/{env}/policy",
+        }
+    )
     return Services(settings, Ledger(settings.ledger_table), Locks(settings.locks_table), Notifier(""))
 
 

@@ -22,8 +22,10 @@ def run(root: Path, environment: str = "staging") -> int:
     events = root / "events"
     samples = sorted(p for p in events.glob("*/*.json") if p.parent.name not in ("statemachines", "invalid"))
     with LocalAWS(root, environment=environment) as rt:
-        _say(f"embedded AWS up: stack {rt.stack_name}, {len(rt.functions)} functions, {len(rt.rules)} rules, "
-             f"policy version {rt.policy.version}")
+        _say(
+            f"embedded AWS up: stack {rt.stack_name}, {len(rt.functions)} functions, {len(rt.rules)} rules, "
+            f"policy version {rt.policy.version}"
+        )
         for path in samples:
             _say(f"replay {path.relative_to(root)}")
             print(render(rt.replay(_load(path))))
@@ -35,7 +37,11 @@ def run(root: Path, environment: str = "staging") -> int:
             _say(f"malformed event {bad.name}: rejected, recorded, kept in the DLQ")
             print(render(rt.replay(_load(bad))))
         print(f"   DLQ now holds {len(rt.dead_letter_messages())} message(s)")
-        approval_inputs = sorted((events / "statemachines" / "approval").glob("*.json"))
+        approval_inputs = [
+            p
+            for p in sorted((events / "statemachines" / "approval").glob("*.json"))
+            if _load(p).get("environment") == environment
+        ]
         if approval_inputs:
             _say("approval gate, answered by the operator")
             print(render(rt.start_execution("ApprovalStateMachine", _load(approval_inputs[0]), name="demo-approve")))
@@ -43,6 +49,11 @@ def run(root: Path, environment: str = "staging") -> int:
         with LocalAWS(root, environment=environment, approvals="timeout") as rt:
             _say("approval gate nobody answers: it expires in simulated time and counts as rejected")
             print(render(rt.start_execution("ApprovalStateMachine", _load(approval_inputs[0]), name="demo-timeout")))
+    from deckwatch.local.scenarios import all_scenarios
+
+    for scenario in all_scenarios():
+        print(f"\n\n######## {scenario.TITLE}")
+        scenario.run(root)
     return 0
 
 

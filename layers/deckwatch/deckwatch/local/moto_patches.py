@@ -9,11 +9,15 @@
    `deckwatch.local.template` hides them behind CONTEXT_SENTINEL, restored here).
 4. `.waitForTaskToken` waits end in simulated time when the runtime is idle and nobody will answer.
 5. Every AWS call that changes state is reported to the runtime (the `aws_calls` of the timeline).
+6. Events put on the default bus (`PutEvents`, e.g. by a handler) are handed to the runtime, which routes them
+   through the template's rules to Lambda and Step Functions targets, as EventBridge does (moto delivers only to
+   SQS and log targets).
 Each patch delegates to `HOOKS`, which the runtime fills in; with no runtime they behave like moto's own.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -22,8 +26,26 @@ from typing import Any
 
 MOTO_VERSION = "5.2.5"
 
-READ_PREFIXES = ("Get", "List", "Describe", "Query", "Scan", "BatchGet", "Head", "Search", "Test", "Lookup",
-                 "Select", "Receive", "Filter", "Validate", "Estimate", "Check", "Preview", "Simulate")
+READ_PREFIXES = (
+    "Get",
+    "List",
+    "Describe",
+    "Query",
+    "Scan",
+    "BatchGet",
+    "Head",
+    "Search",
+    "Test",
+    "Lookup",
+    "Select",
+    "Receive",
+    "Filter",
+    "Validate",
+    "Estimate",
+    "Check",
+    "Preview",
+    "Simulate",
+)
 
 
 @dataclass
@@ -32,6 +54,7 @@ class Hooks:
     advance: Callable[[float], None] | None = None
     is_idle: Callable[[], bool] | None = None
     on_call: Callable[[str, str], None] | None = None
+    put_event: Callable[[dict[str, Any]], None] | None = None
 
 
 HOOKS = Hooks()
@@ -58,6 +81,7 @@ def apply() -> None:
         _patch_waits()
         _patch_callbacks()
         _patch_cfn_state_machines()
+        _patch_put_events()
         _patch_call_recording()
         _applied = True
 
@@ -69,10 +93,10 @@ def _patch_lambda() -> None:
 
     def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
         if HOOKS.invoke is None:
-            return original(self, event)  # type: ignore[no-any-return]
+            return original(self, event)
         return HOOKS.invoke(self, event)
 
-    LambdaFunction._invoke_lambda = _invoke_lambda
+    LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
 
 
 def _sleep(seconds: float) -> None:
@@ -93,7 +117,7 @@ def _patch_waits() -> None:
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
-    retrier_decl.time = _SimulatedTime  # type: ignore[assignment]
+    retrier_decl.time = _SimulatedTime  # type: ignore[attr-defined,assignment]
     original = WaitFunction._wait_interval
 
     def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
@@ -102,7 +126,7 @@ def _patch_waits() -> None:
         elif wait_seconds > 0:
             HOOKS.advance(wait_seconds)
 
-    WaitFunction._wait_interval = _wait_interval
+    WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
 
 
 def _patch_callbacks() -> None:
@@ -123,7 +147,7 @@ def _patch_callbacks() -> None:
                 HOOKS.advance(timeout_seconds)  # nobody will answer: the task times out, in simulated time
                 return None
 
-    StateTaskServiceCallback._wait_for_task_token_timeout = _wait
+    StateTaskServiceCallback._wait_for_task_token_timeout = _wait  # type: ignore[method-assign]
 
 
 def _patch_call_recording() -> None:
@@ -139,22 +163,57 @@ def _patch_call_recording() -> None:
                 HOOKS.on_call(parts[1], parts[2])
         return original(self, event_name, request, **kwargs)
 
-    BotocoreStubber.__call__ = __call__
+    BotocoreStubber.__call__ = __call__  # type: ignore[method-assign]
 
 
 def _patch_cfn_state_machines() -> None:
     from moto.stepfunctions import models
     from moto.stepfunctions.responses import get_backend
+    from moto.stepfunctions.utils import cfn_to_api_tags
 
     def create_from_cloudformation_json(
-        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+        cls: Any, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
     ) -> Any:
         props = cloudformation_json["Properties"]
         return get_backend(account_id, region_name).create_state_machine(
             props.get("StateMachineName", resource_name),
             props.get("DefinitionString", "").replace(CONTEXT_SENTINEL, "$$"),
             props.get("RoleArn", ""),
-            tags=models.cfn_to_api_tags(props.get("Tags", [])),
+            tags=cfn_to_api_tags(props.get("Tags", [])),
         )
 
-    models.StateMachine.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)  # type: ignore[assignment]
+    models.StateMachine.create_from_cloudformation_json = classmethod(  # type: ignore[method-assign,assignment]
+        create_from_cloudformation_json
+    )
+
+
+def _patch_put_events() -> None:
+    from moto.events.models import EventsBackend
+
+    original = EventsBackend.put_events
+
+    def put_events(self: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = original(self, events)
+        if HOOKS.put_event is None:
+            return entries
+        from deckwatch import clock
+
+        for entry, event in zip(entries, events, strict=False):
+            if "EventId" not in entry:
+                continue
+            HOOKS.put_event(
+                {
+                    "version": "0",
+                    "id": entry["EventId"],
+                    "detail-type": event["DetailType"],
+                    "source": event["Source"],
+                    "account": self.account_id,
+                    "time": clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "region": self.region_name,
+                    "resources": event.get("Resources", []),
+                    "detail": json.loads(event["Detail"]),
+                }
+            )
+        return entries
+
+    EventsBackend.put_events = put_events  # type: ignore[method-assign]

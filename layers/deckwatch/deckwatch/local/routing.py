@@ -20,18 +20,22 @@ class BadInput(Exception):  # noqa: N818 - a user-facing condition, reported in 
 class Target:
     logical_id: str  # the function, state machine or queue the rule delivers to
     dead_letter: str | None = None
+    input: str | None = None  # a constant Input replaces the event (schedules use it)
 
 
 @dataclass
 class Rule:
     logical_id: str
-    pattern: dict[str, Any]
+    pattern: dict[str, Any] | None  # None for a schedule
     targets: list[Target] = field(default_factory=list)
+    schedule: str | None = None
 
     def matches(self, event: dict[str, Any]) -> bool:
         from moto.events.models import EventPattern
 
-        return bool(EventPattern.load(json.dumps(self.pattern)).matches_event(event))
+        if self.pattern is None:
+            return False
+        return bool(EventPattern.load(json.dumps(self.pattern)).matches_event(event))  # type: ignore[arg-type]
 
 
 def _logical(ref: Any) -> str | None:
@@ -48,13 +52,13 @@ def rules(template: Template) -> list[Rule]:
     out = []
     for logical_id, res in template.resources("AWS::Events::Rule").items():
         props = res["Properties"]
-        if "EventPattern" not in props or props.get("State", "ENABLED") != "ENABLED":
+        if props.get("State", "ENABLED") != "ENABLED":
             continue
         targets = [
-            Target(str(_logical(t["Arn"])), _logical(t.get("DeadLetterConfig", {}).get("Arn")))
+            Target(str(_logical(t["Arn"])), _logical(t.get("DeadLetterConfig", {}).get("Arn")), t.get("Input"))
             for t in props.get("Targets", [])
         ]
-        out.append(Rule(logical_id, props["EventPattern"], targets))
+        out.append(Rule(logical_id, props.get("EventPattern"), targets, props.get("ScheduleExpression")))
     return out
 
 
@@ -96,7 +100,12 @@ def classify(raw: str | bytes) -> tuple[str, dict[str, Any]]:
     if doc.get("Type") == "Notification" and "TopicArn" in doc:
         return "sns", doc
     records = doc.get("Records")
-    if isinstance(records, list) and records and isinstance(records[0], dict) and records[0].get("EventSource") == "aws:sns":
+    if (
+        isinstance(records, list)
+        and records
+        and isinstance(records[0], dict)
+        and records[0].get("EventSource") == "aws:sns"
+    ):
         return "sns", doc
     missing = [k for k in ("source", "detail-type") if not isinstance(doc.get(k), str) or not doc.get(k)]
     if missing:

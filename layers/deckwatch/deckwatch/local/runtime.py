@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 import zipfile
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +43,7 @@ class Report:
     aws_calls: list[dict[str, str]] = field(default_factory=list)
     ledger: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    follow_ups: list[dict[str, Any]] = field(default_factory=list)  # events the control plane itself emitted
     simulated_seconds: float = 0.0
     real_seconds: float = 0.0
     note: str = ""
@@ -56,6 +58,7 @@ class Report:
             "aws_calls": self.aws_calls,
             "ledger": self.ledger,
             "dead_letters": self.dead_letters,
+            "follow_ups": self.follow_ups,
             "simulated_seconds": round(self.simulated_seconds, 3),
             "real_seconds": round(self.real_seconds, 3),
             "note": self.note,
@@ -84,6 +87,8 @@ class LocalAWS:
         self._last_activity = time.monotonic()
         self._saved_env: dict[str, str] = {}
         self._mock: Any = None
+        self._queue: deque[dict[str, Any]] = deque()
+        self._report: Report | None = None
 
     # ------------------------------------------------------------------ lifecycle ----------------------------
     def __enter__(self) -> LocalAWS:
@@ -107,7 +112,7 @@ class LocalAWS:
         os.environ.update(
             {
                 "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fake credentials
+                "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_SESSION_TOKEN": "testing",
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_REGION": REGION,
@@ -125,12 +130,16 @@ class LocalAWS:
         moto_patches.HOOKS.advance = self.clock.advance
         moto_patches.HOOKS.is_idle = self._is_idle
         moto_patches.HOOKS.on_call = self._on_call
+        moto_patches.HOOKS.put_event = self._queue.append
+        from deckwatch.local import mock_services
+
+        mock_services.install()
         self._deploy()
 
     def stop(self) -> None:
-        self._wait_for_executions()
+        self.settle()
         moto_patches.HOOKS.invoke = moto_patches.HOOKS.advance = None
-        moto_patches.HOOKS.is_idle = moto_patches.HOOKS.on_call = None
+        moto_patches.HOOKS.is_idle = moto_patches.HOOKS.on_call = moto_patches.HOOKS.put_event = None
         clock.install(clock.WallClock())
         if self._mock is not None:
             self._mock.stop()
@@ -148,7 +157,7 @@ class LocalAWS:
         aws.reset()
         context.reset()
         intake.reset()
-        parameters.clear_caches()
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
 
     # ------------------------------------------------------------------ deployment ---------------------------
     @property
@@ -194,6 +203,9 @@ class LocalAWS:
             Overwrite=True,
         )
         self.world = world.build(self.policy.policy, ACCOUNT, REGION)
+        from deckwatch.local import mock_services
+
+        mock_services.seed(self)
 
     def _functions(self) -> dict[str, dict[str, Any]]:
         """function name -> what is needed to run it: logical id, code dir, handler, env, ARN."""
@@ -227,19 +239,50 @@ class LocalAWS:
         else:
             doc = event
             kind = kind or ("sns" if doc.get("Type") == "Notification" or "Records" in doc else "eventbridge")
-        started_real, started_sim = time.monotonic(), self.clock.simulated_seconds
-        since = clock.iso()
-        known = self._known_executions()
         report = Report(event={}, environment=self.environment)
-        self._calls = report.aws_calls
-        try:
+
+        def deliver() -> None:
             if kind == "sns":
                 self._deliver_sns(doc, report)
             else:
                 self._deliver_event(self._as_put_events(doc), report)
-            self._wait_for_executions()
+
+        return self._run(report, deliver)
+
+    def fire_schedule(self, rule_logical_id: str) -> Report:
+        """Deliver the event a schedule rule sends its targets (its constant Input, or a Scheduled Event)."""
+        rule = next((r for r in self.rules if r.logical_id == rule_logical_id), None)
+        if rule is None or rule.schedule is None:
+            raise KeyError(f"no schedule rule {rule_logical_id}")
+        event = self._as_put_events(
+            {
+                "source": "aws.events",
+                "detail-type": "Scheduled Event",
+                "detail": {},
+                "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{self.physical.get(rule_logical_id, '')}"],
+            }
+        )
+        report = Report(event={k: event[k] for k in ("id", "source", "detail-type")}, environment=self.environment)
+
+        def deliver() -> None:
+            report.matched_rules.append(rule.logical_id)
+            for target in rule.targets:
+                payload = json.loads(target.input) if target.input else event
+                self._deliver_to(target.logical_id, payload, report, dead_letter=target.dead_letter)
+
+        return self._run(report, deliver)
+
+    def _run(self, report: Report, deliver: Any) -> Report:
+        """Run one delivery and everything it triggers to completion, recording it in `report`."""
+        started_real, started_sim = time.monotonic(), self.clock.simulated_seconds
+        since = clock.iso()
+        known = self._known_executions()
+        self._calls, self._report = report.aws_calls, report
+        try:
+            deliver()
+            self.settle()
         finally:
-            self._calls = None
+            self._calls = self._report = None
         report.executions = self._executions_since(known)
         report.ledger = self.ledger_since(since)
         report.simulated_seconds = self.clock.simulated_seconds - started_sim
@@ -260,15 +303,19 @@ class LocalAWS:
         event.update(doc)
         return event
 
-    def _deliver_event(self, event: dict[str, Any], report: Report) -> None:
-        report.event = {k: event.get(k) for k in ("id", "source", "detail-type")}
+    def _deliver_event(self, event: dict[str, Any], report: Report, record_as_trigger: bool = True) -> None:
+        if record_as_trigger:
+            report.event = {k: event.get(k) for k in ("id", "source", "detail-type")}
+        matched = False
         for rule in self.rules:
             if not rule.matches(event):
                 continue
+            matched = True
             report.matched_rules.append(rule.logical_id)
             for target in rule.targets:
-                self._deliver_to(target.logical_id, event, report, dead_letter=target.dead_letter)
-        if not report.matched_rules:
+                payload = json.loads(target.input) if target.input else event
+                self._deliver_to(target.logical_id, payload, report, dead_letter=target.dead_letter)
+        if not matched and record_as_trigger:
             report.note = "no rule matched"
 
     def _deliver_sns(self, doc: dict[str, Any], report: Report) -> None:
@@ -276,10 +323,22 @@ class LocalAWS:
             lambda_event, topic_arn = doc, str(doc["Records"][0]["Sns"].get("TopicArn", ""))
         else:
             topic_arn = str(doc["TopicArn"])
-            lambda_event = {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
-                                         "EventSubscriptionArn": f"{topic_arn}:{uuid.uuid4()}", "Sns": doc}]}
+            lambda_event = {
+                "Records": [
+                    {
+                        "EventSource": "aws:sns",
+                        "EventVersion": "1.0",
+                        "EventSubscriptionArn": f"{topic_arn}:{uuid.uuid4()}",
+                        "Sns": doc,
+                    }
+                ]
+            }
         sns = lambda_event["Records"][0]["Sns"]
-        report.event = {"id": sns.get("MessageId"), "source": "sns", "detail-type": sns.get("Subject") or "Notification"}
+        report.event = {
+            "id": sns.get("MessageId"),
+            "source": "sns",
+            "detail-type": sns.get("Subject") or "Notification",
+        }
         topic_name = topic_arn.rsplit(":", 1)[-1]
         for topic_logical, functions in self.sns.items():
             if self.physical.get(topic_logical, "").rsplit(":", 1)[-1] == topic_name:
@@ -289,15 +348,18 @@ class LocalAWS:
         if not report.matched_rules:
             report.note = f"no function is subscribed to topic {topic_name or '(none)'}"
 
-    def _deliver_to(self, logical_id: str, event: dict[str, Any], report: Report, dead_letter: str | None = None) -> None:
+    def _deliver_to(
+        self, logical_id: str, event: dict[str, Any], report: Report, dead_letter: str | None = None
+    ) -> None:
         """An asynchronous delivery (EventBridge or SNS to Lambda, EventBridge to Step Functions or SQS)."""
         self._touch()
         res_type = self.template.cfn["Resources"][logical_id]["Type"]
         physical = self.physical[logical_id]
         if res_type == "AWS::Lambda::Function":
             outcome = self.invoke(physical, event)
-            report.invocations.append({"function": logical_id, "status": "ok" if outcome.ok else "error",
-                                       "error": outcome.error})
+            report.invocations.append(
+                {"function": logical_id, "status": "ok" if outcome.ok else "error", "error": outcome.error}
+            )
             if not outcome.ok and logical_id in self.on_failure:
                 report.dead_letters.append(self._dead_letter(logical_id, event, outcome))
         elif res_type == "AWS::StepFunctions::StateMachine":
@@ -329,8 +391,12 @@ class LocalAWS:
         record = {
             "version": "1.0",
             "timestamp": clock.iso(),
-            "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": self.functions[self.physical[logical_id]]["arn"],
-                               "condition": "RetriesExhausted", "approximateInvokeCount": 1},
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": self.functions[self.physical[logical_id]]["arn"],
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": 1,
+            },
             "requestPayload": event,
             "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
             "responsePayload": {k: v for k, v in outcome.payload.items() if k != "stackTrace"},
@@ -347,24 +413,18 @@ class LocalAWS:
 
     def start_execution(self, logical_id: str, payload: dict[str, Any], name: str | None = None) -> Report:
         """Start a state machine as the console would, and run it to completion."""
-        started_real, started_sim = time.monotonic(), self.clock.simulated_seconds
-        since = clock.iso()
-        known = self._known_executions()
-        report = Report(event={"id": name, "source": "console", "detail-type": "StartExecution"},
-                        environment=self.environment)
-        self._calls = report.aws_calls
-        try:
+        execution_name = name or f"console-{uuid.uuid4().hex[:12]}"
+        report = Report(
+            event={"id": execution_name, "source": "console", "detail-type": "StartExecution"},
+            environment=self.environment,
+        )
+
+        def deliver() -> None:
             self.client("stepfunctions").start_execution(
-                stateMachineArn=self.physical[logical_id], name=name or f"console-{uuid.uuid4().hex[:12]}",
-                input=json.dumps(payload))
-            self._wait_for_executions()
-        finally:
-            self._calls = None
-        report.executions = self._executions_since(known)
-        report.ledger = self.ledger_since(since)
-        report.simulated_seconds = self.clock.simulated_seconds - started_sim
-        report.real_seconds = time.monotonic() - started_real
-        return report
+                stateMachineArn=self.physical[logical_id], name=execution_name, input=json.dumps(payload)
+            )
+
+        return self._run(report, deliver)
 
     # ------------------------------------------------------------------ executions and approvals -------------
     def _state_machines(self) -> dict[str, str]:
@@ -372,22 +432,40 @@ class LocalAWS:
 
     def _known_executions(self) -> set[str]:
         sfn = self.client("stepfunctions")
-        return {e["executionArn"] for arn in self._state_machines().values()
-                for e in sfn.list_executions(stateMachineArn=arn)["executions"]}
+        return {
+            e["executionArn"]
+            for arn in self._state_machines().values()
+            for e in sfn.list_executions(stateMachineArn=arn)["executions"]
+        }
 
     def _running(self) -> list[str]:
         sfn = self.client("stepfunctions")
-        return [e["executionArn"] for arn in self._state_machines().values()
-                for e in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]]
+        return [
+            e["executionArn"]
+            for arn in self._state_machines().values()
+            for e in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+        ]
 
-    def _wait_for_executions(self) -> None:
+    def settle(self) -> None:
+        """Until nothing moves: deliver events the control plane emitted, answer approvals, let executions end."""
         deadline = time.monotonic() + MAX_REAL_SECONDS
-        while self._running():
+        while self._queue or self._running():
+            while self._queue:
+                self._deliver_follow_up(self._queue.popleft())
             self._answer_approvals()
             if time.monotonic() > deadline:
-                raise RuntimeError("state machine executions still running after "
-                                   f"{MAX_REAL_SECONDS:.0f}s of real time: {self._running()}")
+                raise RuntimeError(
+                    "state machine executions still running after "
+                    f"{MAX_REAL_SECONDS:.0f}s of real time: {self._running()}"
+                )
             time.sleep(0.01)
+
+    def _deliver_follow_up(self, event: dict[str, Any]) -> None:
+        report = self._report or Report(event={}, environment=self.environment)
+        before = len(report.matched_rules)
+        self._deliver_event(event, report, record_as_trigger=False)
+        follow_up = {k: event.get(k) for k in ("id", "source", "detail-type")}
+        report.follow_ups.append(follow_up | {"matched_rules": report.matched_rules[before:]})
 
     def _answer_approvals(self) -> None:
         """The person at the keyboard: answer pending approvals as --approvals says (timeout: never)."""
@@ -399,8 +477,13 @@ class LocalAWS:
         with self._function_env():
             deps = services()
             for item in approvals.pending(deps):
-                approvals.decide(deps, item["pk"].split("#", 1)[1], approve=self.approvals == "approve",
-                                 actor="local-operator", reason=f"--approvals {self.approvals}")
+                approvals.decide(
+                    deps,
+                    item["pk"].split("#", 1)[1],
+                    approve=self.approvals == "approve",
+                    actor="local-operator",
+                    reason=f"--approvals {self.approvals}",
+                )
                 self._touch()
 
     def _function_env(self) -> Any:
@@ -412,11 +495,25 @@ class LocalAWS:
         self._last_activity = time.monotonic()
 
     def _is_idle(self) -> bool:
-        if self.runner.in_flight:
+        """Nothing can answer a waiting task any more: no handler running, no event queued, no approval that the
+        simulated operator will answer, and quiet for a moment of real time."""
+        if self.runner.in_flight or self._queue:
             return False
-        if self.approvals != "timeout":
-            return False  # an approval will be answered: keep waiting for it
+        if self.approvals != "timeout" and self._pending_approvals():
+            return False
         return time.monotonic() - self._last_activity > IDLE_SECONDS
+
+    def _pending_approvals(self) -> int:
+        table = self.physical.get("LocksTable")
+        if table is None:
+            return 0
+        page = self.client("dynamodb").scan(
+            TableName=table,
+            FilterExpression="begins_with(pk, :p)",
+            ExpressionAttributeValues={":p": {"S": "approval#"}},
+            Select="COUNT",
+        )
+        return int(page.get("Count", 0))
 
     def _on_call(self, service: str, operation: str) -> None:
         calls = self._calls
@@ -433,10 +530,19 @@ class LocalAWS:
                     continue
                 history = sfn.get_execution_history(executionArn=e["executionArn"], maxResults=1000)["events"]
                 path = [h["stateEnteredEventDetails"]["name"] for h in history if "stateEnteredEventDetails" in h]
-                failed = next((h.get("executionFailedEventDetails") for h in history
-                               if "executionFailedEventDetails" in h), None)
-                out.append({"state_machine": logical, "name": e["name"], "status": e["status"], "path": path,
-                            "transitions": len(path), "error": (failed or {}).get("error")})
+                failed = next(
+                    (h.get("executionFailedEventDetails") for h in history if "executionFailedEventDetails" in h), None
+                )
+                out.append(
+                    {
+                        "state_machine": logical,
+                        "name": e["name"],
+                        "status": e["status"],
+                        "path": path,
+                        "transitions": len(path),
+                        "error": (failed or {}).get("error"),
+                    }
+                )
         return out
 
     # ------------------------------------------------------------------ reading back -------------------------

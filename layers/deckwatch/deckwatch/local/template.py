@@ -34,8 +34,26 @@ def _intrinsic(name: str) -> Any:
     return construct
 
 
-for _tag in ("Base64", "Cidr", "FindInMap", "GetAtt", "GetAZs", "ImportValue", "Join", "Select", "Split", "Sub",
-             "Transform", "And", "Equals", "If", "Not", "Or", "ToJsonString", "Length"):
+for _tag in (
+    "Base64",
+    "Cidr",
+    "FindInMap",
+    "GetAtt",
+    "GetAZs",
+    "ImportValue",
+    "Join",
+    "Select",
+    "Split",
+    "Sub",
+    "Transform",
+    "And",
+    "Equals",
+    "If",
+    "Not",
+    "Or",
+    "ToJsonString",
+    "Length",
+):
     _CfnLoader.add_constructor(f"!{_tag}", _intrinsic(f"Fn::{_tag}"))
 _CfnLoader.add_constructor("!Ref", _intrinsic("Ref"))
 _CfnLoader.add_constructor("!Condition", _intrinsic("Condition"))
@@ -76,7 +94,12 @@ class _PolicyLoader:
 
 
 def translate(sam: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    import logging
+
     from samtranslator.translator.transform import transform
+
+    # the translator's metrics are for the CloudFormation service; unpublished locally, and it warns about that
+    logging.getLogger("samtranslator.metrics").setLevel(logging.ERROR)
 
     return transform(json.loads(json.dumps(sam)), parameters, _PolicyLoader())  # type: ignore[no-any-return]
 
@@ -103,8 +126,8 @@ def load(root: Path, parameters: dict[str, str]) -> Template:
         subs = props.pop("DefinitionSubstitutions", {})
         props.pop("Definition", None)
         # moto's CloudFormation ignores DefinitionSubstitutions: Fn::Sub with the same map resolves them identically.
-        text = text.replace("$$", CONTEXT_SENTINEL)
-        props["DefinitionString"] = {"Fn::Sub": [text, subs]} if subs else text
+        hidden = text.replace("$$", CONTEXT_SENTINEL)
+        props["DefinitionString"] = {"Fn::Sub": [hidden, subs]} if subs else hidden
     return Template(root=root, sam=sam, cfn=cfn, code_dirs=code_dirs)
 
 

@@ -17,6 +17,9 @@ def render(report: Any) -> str:
     for inv in r["invocations"]:
         mark = "ok" if inv["status"] == "ok" else f"ERROR {inv['error']}"
         out.append(f"  invoke    {inv['function']}: {mark}")
+    for fu in r.get("follow_ups", []):
+        rules = ", ".join(fu["matched_rules"]) or "no rule"
+        out.append(f"  emitted   {fu['source']} {fu['detail-type']} -> {rules}")
     for dl in r["dead_letters"]:
         out.append(f"  dlq       {dl['function']} -> {dl['queue']} (event kept with its error)")
     for ex in r["executions"]:

@@ -13,7 +13,9 @@ def build(policy: Policy, account: str, region: str) -> dict[str, Any]:
     ec2, ecs, elb, cw, rds = (aws.client(s) for s in ("ec2", "ecs", "elbv2", "cloudwatch", "rds"))
     vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
     subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=f"{region}{az}")["Subnet"]["SubnetId"]
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=f"{region}{az}")["Subnet"][
+            "SubnetId"
+        ]
         for i, az in enumerate("abc")
     ]
     world: dict[str, Any] = {"vpc": vpc, "subnets": subnets, "services": {}, "alarms": [], "databases": []}
@@ -25,9 +27,19 @@ def build(policy: Policy, account: str, region: str) -> dict[str, Any]:
         ecs.create_cluster(clusterName=svc.ecs.cluster)
         family = f"{svc.ecs.cluster}-{svc.name}"
         td = ecs.register_task_definition(
-            family=family, requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
-            containerDefinitions=[{"name": svc.name, "image": f"{account}.dkr.ecr.{region}.amazonaws.com/{svc.name}:1",
-                                   "essential": True, "portMappings": [{"containerPort": 8080}]}],
+            family=family,
+            requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc",
+            cpu="256",
+            memory="512",
+            containerDefinitions=[
+                {
+                    "name": svc.name,
+                    "image": f"{account}.dkr.ecr.{region}.amazonaws.com/{svc.name}:1",
+                    "essential": True,
+                    "portMappings": [{"containerPort": 8080}],
+                }
+            ],
         )["taskDefinition"]["taskDefinitionArn"]
         lb = elb.create_load_balancer(Name=svc.alb.load_balancer, Subnets=subnets, Type="application")
         lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
@@ -37,34 +49,68 @@ def build(policy: Policy, account: str, region: str) -> dict[str, Any]:
                 Name=getattr(svc.alb.target_groups, colour), Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip"
             )["TargetGroups"][0]["TargetGroupArn"]
             ecs.create_service(
-                cluster=svc.ecs.cluster, serviceName=getattr(svc.ecs.services, colour), taskDefinition=td,
-                desiredCount=2 if colour == "blue" else 0, launchType="FARGATE",
+                cluster=svc.ecs.cluster,
+                serviceName=getattr(svc.ecs.services, colour),
+                taskDefinition=td,
+                desiredCount=2 if colour == "blue" else 0,
+                launchType="FARGATE",
                 loadBalancers=[{"targetGroupArn": tgs[colour], "containerName": svc.name, "containerPort": 8080}],
             )
         listener = elb.create_listener(
-            LoadBalancerArn=lb_arn, Protocol="HTTP", Port=svc.alb.listener_port,
-            DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": [
-                {"TargetGroupArn": tgs["blue"], "Weight": 100}, {"TargetGroupArn": tgs["green"], "Weight": 0}]}}],
+            LoadBalancerArn=lb_arn,
+            Protocol="HTTP",
+            Port=svc.alb.listener_port,
+            DefaultActions=[
+                {
+                    "Type": "forward",
+                    "ForwardConfig": {
+                        "TargetGroups": [
+                            {"TargetGroupArn": tgs["blue"], "Weight": 100},
+                            {"TargetGroupArn": tgs["green"], "Weight": 0},
+                        ]
+                    },
+                }
+            ],
         )["Listeners"][0]["ListenerArn"]
         world["services"][svc.name] = {"load_balancer": lb_arn, "listener": listener, "target_groups": tgs}
         if svc.alb.test_listener_port:
-            elb.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTP", Port=svc.alb.test_listener_port,
-                                DefaultActions=[{"Type": "forward", "TargetGroupArn": tgs["green"]}])
+            elb.create_listener(
+                LoadBalancerArn=lb_arn,
+                Protocol="HTTP",
+                Port=svc.alb.test_listener_port,
+                DefaultActions=[{"Type": "forward", "TargetGroupArn": tgs["green"]}],
+            )
     for name in sorted(alarm_names):
         cw.put_metric_alarm(
-            AlarmName=name, Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_5XX_Count", Statistic="Sum",
-            Period=60, EvaluationPeriods=3, Threshold=10, ComparisonOperator="GreaterThanThreshold",
+            AlarmName=name,
+            Namespace="AWS/ApplicationELB",
+            MetricName="HTTPCode_Target_5XX_Count",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=3,
+            Threshold=10,
+            ComparisonOperator="GreaterThanThreshold",
             Tags=[{"Key": "deckwatch:managed", "Value": "true"}],
         )
         world["alarms"].append(name)
     if policy.drills.network is not None:
-        rds.create_db_subnet_group(DBSubnetGroupName=policy.drills.network.db_subnet_group,
-                                   DBSubnetGroupDescription="restore drills", SubnetIds=subnets)
-        ec2.create_security_group(GroupName=policy.drills.network.security_group, Description="restore drills",
-                                  VpcId=vpc)
+        rds.create_db_subnet_group(
+            DBSubnetGroupName=policy.drills.network.db_subnet_group,
+            DBSubnetGroupDescription="restore drills",
+            SubnetIds=subnets,
+        )
+        ec2.create_security_group(
+            GroupName=policy.drills.network.security_group, Description="restore drills", VpcId=vpc
+        )
     for target in policy.drills.targets:
-        rds.create_db_instance(DBInstanceIdentifier=target.resource, DBInstanceClass="db.t4g.medium", Engine="postgres",
-                               MasterUsername="shop_admin", AllocatedStorage=50, ManageMasterUserPassword=True,
-                               DBName=target.database)
+        rds.create_db_instance(
+            DBInstanceIdentifier=target.resource,
+            DBInstanceClass="db.t4g.medium",
+            Engine="postgres",
+            MasterUsername="shop_admin",
+            AllocatedStorage=50,
+            ManageMasterUserPassword=True,
+            DBName=target.database,
+        )
         world["databases"].append(target.resource)
     return world

@@ -39,9 +39,7 @@ def parse(text: str, source: str = "<policy>") -> LoadedPolicy:
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            PolicyProblem(_dotted(err["loc"]), err["msg"], _line_of(root, err["loc"])) for err in exc.errors()
-        ]
+        problems = [PolicyProblem(_dotted(err["loc"]), err["msg"], _line_of(root, err["loc"])) for err in exc.errors()]
         raise PolicyError(source, problems) from exc
     return LoadedPolicy(policy, hashlib.sha256(text.encode()).hexdigest()[:12], source)
 

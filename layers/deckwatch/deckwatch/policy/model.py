@@ -5,6 +5,7 @@ Exported as JSON Schema by `deckwatch policy schema`; every field carries a desc
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Annotated, Literal, Self
 
@@ -65,7 +66,7 @@ class Rollout(Strict):
     def _increasing_to_100(cls, steps: list[int]) -> list[int]:
         if not steps or steps[-1] != 100:
             raise ValueError("must end at 100")
-        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(steps)):
             raise ValueError("must be strictly increasing")
         return steps
 

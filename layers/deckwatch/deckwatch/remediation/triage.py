@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deckwatch import aws
-from deckwatch.context import Services
-from deckwatch.events import AlarmEvent
-from deckwatch.policy.model import RemediationRule
+from deckwatch.events.alarm import AlarmEvent
 from deckwatch.triage import decide
+
+if TYPE_CHECKING:
+    from deckwatch.context import Services
+    from deckwatch.policy.model import RemediationRule
 
 
 def match_rule(rules: list[RemediationRule], name: str, tags: dict[str, str] | None) -> RemediationRule | None:
@@ -37,19 +39,58 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
     subject = event.alarm_arn
     kind = "composite" if d.is_composite else "metric"
     if rule is None:
-        return decide(deps, event, capability="remediation", subject=subject, decision="ignored",
-                      reason=f"no remediation rule matches alarm {d.alarmName}")
+        return decide(
+            deps,
+            event,
+            capability="remediation",
+            subject=subject,
+            decision="ignored",
+            reason=f"no remediation rule matches alarm {d.alarmName}",
+        )
     details = {"runbook": rule.runbook, "alarm": d.alarmName, "alarm_kind": kind, "state": d.state.value}
     if d.state.value == "ALARM":
-        return decide(deps, event, capability="remediation", subject=subject, decision="runbook-selected",
-                      reason=f"{d.alarmName} in ALARM selects runbook {rule.runbook}", details=details)
+        return decide(
+            deps,
+            event,
+            capability="remediation",
+            subject=subject,
+            decision="runbook-selected",
+            reason=f"{d.alarmName} in ALARM selects runbook {rule.runbook}",
+            details=details,
+        )
     if d.state.value == "OK":
-        return decide(deps, event, capability="remediation", subject=subject, decision="resolved",
-                      reason=f"{d.alarmName} back to OK", details=details)
+        return decide(
+            deps,
+            event,
+            capability="remediation",
+            subject=subject,
+            decision="resolved",
+            reason=f"{d.alarmName} back to OK",
+            details=details,
+        )
     if rule.on_insufficient_data == "notify":
-        deps.notifier.publish(subject=f"{d.alarmName} has insufficient data", text=d.state.reason,
-                              capability="remediation", environment=policy.environment, severity="warning")
-        return decide(deps, event, capability="remediation", subject=subject, decision="notified",
-                      reason=f"{d.alarmName} INSUFFICIENT_DATA: notified only", details=details)
-    return decide(deps, event, capability="remediation", subject=subject, decision="ignored",
-                  reason=f"{d.alarmName} INSUFFICIENT_DATA ignored by policy", details=details)
+        deps.notifier.publish(
+            subject=f"{d.alarmName} has insufficient data",
+            text=d.state.reason,
+            capability="remediation",
+            environment=policy.environment,
+            severity="warning",
+        )
+        return decide(
+            deps,
+            event,
+            capability="remediation",
+            subject=subject,
+            decision="notified",
+            reason=f"{d.alarmName} INSUFFICIENT_DATA: notified only",
+            details=details,
+        )
+    return decide(
+        deps,
+        event,
+        capability="remediation",
+        subject=subject,
+        decision="ignored",
+        reason=f"{d.alarmName} INSUFFICIENT_DATA ignored by policy",
+        details=details,
+    )

@@ -1,0 +1,35 @@
+"""Pydantic models of the AWS events Deckwatch consumes (see the field notes on AWS event schemas).
+
+The envelope is strict about what Deckwatch relies on and tolerant of everything else: AWS adds fields over time,
+and an unknown field must never break a handler. Numbers that AWS emits as strings stay strings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+
+class Envelope(Lenient):
+    """The EventBridge envelope common to every AWS service event."""
+
+    version: str = "0"
+    id: str = Field(min_length=1, max_length=256)
+    detail_type: str = Field(alias="detail-type", min_length=1)
+    source: str = Field(min_length=1)
+    account: str = ""
+    time: str = Field(min_length=1)
+    region: str = ""
+    resources: list[str] = Field(default_factory=list)
+    detail: dict[str, Any]
+
+    @field_validator("account", mode="before")
+    @classmethod
+    def _account_as_text(cls, value: Any) -> str:
+        # AWS documentation samples sometimes show the account as a bare number.
+        return str(value) if value is not None else ""

@@ -1,0 +1,39 @@
+"""Shared fixtures. Only ONE LocalAWS may be active in a process at a time (moto's mock and the runtime's hooks
+are process-wide): modules and classes that need one open it with `local_aws_factory` at module/class scope."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import pytest
+
+from _samples import REPO_ROOT
+
+_active: list[object] = []
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def local_aws_factory(repo_root: Path) -> Callable[..., AbstractContextManager]:
+    """`with local_aws_factory("staging", approvals="approve") as rt:` - refuses to nest two runtimes."""
+    from deckwatch.local.runtime import LocalAWS
+
+    @contextmanager
+    def make(environment: str = "staging", approvals: str = "approve", policy_file: Path | None = None) -> Iterator:
+        assert not _active, "another LocalAWS is still running in this process"
+        rt = LocalAWS(repo_root, environment=environment, approvals=approvals, policy_file=policy_file)
+        rt.start()
+        _active.append(rt)
+        try:
+            yield rt
+        finally:
+            _active.remove(rt)
+            rt.stop()
+
+    return make

@@ -1,0 +1,209 @@
+"""Replaying the sample events through the embedded AWS (staging stack from template.yaml, staging policy)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import pytest
+
+from _samples import EVENTS, INVALID, load_event
+from deckwatch.local.runtime import LocalAWS, Report
+
+DB_ARN = "arn:aws:rds:us-east-1:123456789012:db:shop-staging-db"
+ALARM = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:"
+
+# sample -> (rule, function, capability, subject, decision, SNS publish expected)
+EXPECTED = {
+    "pipeline_events/action-build-succeeded.json": ("cutover", "service/web", "cutover-requested", False),
+    "pipeline_events/approval-started.json": ("cutover", "service/web", "approval-pending", False),
+    "pipeline_events/pipeline-stopped.json": ("cutover", "service/web", "abort-requested", False),
+    "pipeline_events/pipeline-unmapped.json": ("cutover", "pipeline/billing-reports", "ignored", False),
+    "alarm_events/alarm-metric.json": ("remediation", ALARM + "shop-staging-web-cpu-high", "runbook-selected", False),
+    "alarm_events/alarm-ok.json": ("remediation", ALARM + "shop-staging-web-cpu-high", "resolved", False),
+    "alarm_events/alarm-insufficient-data.json": ("remediation", ALARM + "shop-staging-web-cpu-high", "notified", True),
+    "alarm_events/alarm-composite.json": ("remediation", ALARM + "shop-staging-web-degraded", "ignored", False),
+    "alarm_events/alarm-storage-prefix.json": (
+        "remediation", ALARM + "shop-staging-db-free-storage-low", "runbook-selected", False),
+    "backup_events/backup-job-completed.json": ("drills", DB_ARN, "drill-candidate", False),
+    "backup_events/backup-job-failed.json": ("drills", DB_ARN, "alerted", True),
+    "backup_events/restore-test-completed.json": ("drills", DB_ARN, "validation-requested", False),
+    "backup_events/copy-job-completed.json": ("drills", DB_ARN, "copy-recorded", False),
+    "cost_events/anomaly-detected.json": ("cost", "anomaly/9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d", "alerted", True),
+}
+FUNCTION = {"pipeline_events": "PipelineEventsFunction", "alarm_events": "AlarmEventsFunction",
+            "backup_events": "BackupEventsFunction", "cost_events": "CostEventsFunction"}
+
+
+@pytest.fixture(scope="module")
+def rt(local_aws_factory: Callable[..., AbstractContextManager[LocalAWS]]) -> Iterator[LocalAWS]:
+    with local_aws_factory("staging", approvals="approve") as runtime:
+        yield runtime
+
+
+def replay(rt: LocalAWS, event: dict[str, Any]) -> Report:
+    """Deliver as `deckwatch replay FILE` does: the raw JSON text."""
+    return rt.replay(json.dumps(event))
+
+
+def ops(report: Report) -> list[tuple[str, str]]:
+    return [(c["service"], c["operation"]) for c in report.aws_calls]
+
+
+def test_every_sample_has_an_expectation() -> None:
+    on_disk = {f"{p.parent.name}/{p.name}" for folder in FUNCTION for p in (EVENTS / folder).glob("*.json")}
+    assert on_disk == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_sample_produces_its_decision(rt: LocalAWS, name: str) -> None:
+    capability, subject, decision, publishes = EXPECTED[name]
+    event = load_event(EVENTS / name)
+    report = replay(rt, event)
+
+    function = FUNCTION[name.split("/")[0]]
+    assert report.event == {"id": event["id"], "source": event["source"], "detail-type": event["detail-type"]}
+    assert len(report.matched_rules) == 1 and report.matched_rules[0].startswith(function)
+    assert report.invocations == [{"function": function, "status": "ok", "error": None}]
+    assert report.dead_letters == []
+    assert report.executions == []
+
+    assert len(report.ledger) == 1, report.ledger
+    rec = report.ledger[0]
+    assert (rec["capability"], rec["subject"], rec["decision"], rec["kind"]) == (capability, subject, decision,
+                                                                                 "decision")
+    assert rec["event_id"] == event["id"]
+    assert rec["record_id"] == f"{event['id']}:{capability}:triage:{subject}"
+    assert rec["environment"] == "staging"
+    assert rec["dry_run"] is False
+    assert rec["policy_version"] == rt.policy.version
+    assert ("dynamodb", "TransactWriteItems") in ops(report)
+    assert (("sns", "Publish") in ops(report)) is publishes
+
+
+def test_build_succeeded_records_artifacts(rt: LocalAWS) -> None:
+    event = load_event(EVENTS / "pipeline_events/action-build-succeeded.json")
+    details = replay(rt, event).ledger[0]["details"]
+    assert details["services"] == ["web"]
+    assert details["execution_id"] == event["detail"]["execution-id"]
+    assert details["artifacts"] == [{"name": "ImageDefinitions", "s3location": {
+        "bucket": "codepipeline-us-east-1-123456789012", "key": "shop-web/ImageDefin/r8Tn3Va"}}]
+
+
+def test_alarm_decisions_name_runbook_and_kind(rt: LocalAWS) -> None:
+    storage = replay(rt, load_event(EVENTS / "alarm_events/alarm-storage-prefix.json")).ledger[0]["details"]
+    assert (storage["runbook"], storage["alarm_kind"], storage["state"]) == ("rds_grow_storage", "metric", "ALARM")
+    cpu = replay(rt, load_event(EVENTS / "alarm_events/alarm-metric.json")).ledger[0]["details"]
+    assert cpu["runbook"] == "ecs_scale_out"
+
+
+def test_anomaly_is_rated_high(rt: LocalAWS) -> None:
+    rec = replay(rt, load_event(EVENTS / "cost_events/anomaly-detected.json")).ledger[0]
+    assert rec["details"]["severity"] == "high"  # 240.5 USD >= 50 and 62 % >= 20
+    assert rec["details"]["impact_usd"] == 240.5
+    assert "Amazon Relational Database Service" in rec["details"]["root_causes"]
+
+
+def test_anomaly_of_another_monitor_is_ignored(rt: LocalAWS) -> None:
+    event = load_event(EVENTS / "cost_events/anomaly-detected.json")
+    event["detail"]["monitorName"] = "shop-prod-services"
+    event["detail"]["monitorArn"] = "arn:aws:ce::123456789012:anomalymonitor/other"
+    report = replay(rt, event)
+    assert [r["decision"] for r in report.ledger] == ["ignored"]
+    assert ("sns", "Publish") not in ops(report)
+
+
+def test_duplicate_delivery_is_processed_once(rt: LocalAWS) -> None:
+    event = load_event(EVENTS / "pipeline_events/action-build-succeeded.json")
+    first = replay(rt, event)
+    assert [r["decision"] for r in first.ledger] == ["cutover-requested"]
+
+    second = replay(rt, event)  # EventBridge delivers at least once: same id again
+    assert second.invocations == [{"function": "PipelineEventsFunction", "status": "ok", "error": None}]
+    assert second.ledger == []
+    assert ("dynamodb", "TransactWriteItems") not in ops(second)
+
+
+def test_duplicate_alert_is_not_published_twice(rt: LocalAWS) -> None:
+    event = load_event(EVENTS / "backup_events/backup-job-failed.json")
+    assert ("sns", "Publish") in ops(replay(rt, event))
+    again = replay(rt, event)
+    assert ("sns", "Publish") not in ops(again)
+    assert again.ledger == []
+
+
+@pytest.mark.parametrize(
+    ("name", "function", "missing"),
+    [
+        ("alarm-missing-fields.json", "AlarmEventsFunction", ["detail.alarmName", "detail.state"]),
+        ("backup-missing-fields.json", "BackupEventsFunction", ["detail.state"]),
+    ],
+)
+def test_malformed_event_is_rejected_recorded_and_dead_lettered(
+    rt: LocalAWS, name: str, function: str, missing: list[str]
+) -> None:
+    event = load_event(INVALID / name)
+    report = replay(rt, event)
+
+    assert len(report.invocations) == 1
+    inv = report.invocations[0]
+    assert (inv["function"], inv["status"]) == (function, "error")
+    assert inv["error"].startswith("InvalidEventError: malformed event")
+    for field in missing:
+        assert field in inv["error"]
+
+    assert len(report.ledger) == 1
+    rejection = report.ledger[0]
+    assert (rejection["kind"], rejection["decision"]) == ("rejection", "rejected")
+    assert rejection["event_id"] == event["id"]
+    assert rejection["subject"] == event["resources"][0]
+    for field in missing:
+        assert field in rejection["reason"]
+
+    assert [d["function"] for d in report.dead_letters] == [function]
+    messages = [m for m in rt.dead_letter_messages() if m["requestPayload"].get("id") == event["id"]]
+    assert len(messages) == 1
+    dead = messages[0]
+    assert dead["requestPayload"] == event  # nothing lost: the event as delivered
+    assert dead["responsePayload"]["errorType"] == "InvalidEventError"
+    for field in missing:
+        assert field in dead["responsePayload"]["errorMessage"]
+    assert "stackTrace" not in dead["responsePayload"]
+    assert dead["requestContext"]["functionArn"].endswith(f":deckwatch-staging-{function_name(function)}")
+
+
+def function_name(logical: str) -> str:
+    return {"AlarmEventsFunction": "alarm-events", "BackupEventsFunction": "backup-events"}[logical]
+
+
+def test_unknown_source_reaches_nothing(rt: LocalAWS) -> None:
+    report = rt.replay((INVALID / "unknown-source.json").read_text(encoding="utf-8"))
+    assert report.matched_rules == []
+    assert report.invocations == []
+    assert report.ledger == []
+    assert report.aws_calls == []
+    assert report.note == "no rule matched"
+
+
+def test_report_json_shape(rt: LocalAWS) -> None:
+    event = load_event(EVENTS / "alarm_events/alarm-ok.json")
+    doc = replay(rt, event).to_json()
+    required = {"event", "environment", "matched_rules", "invocations", "executions", "aws_calls", "ledger"}
+    assert required <= set(doc)
+    json.dumps(doc)  # serialisable as-is (the --json output)
+    assert doc["event"]["id"] == event["id"]
+    assert doc["environment"] == "staging"
+    assert isinstance(doc["aws_calls"], list) and all(set(c) == {"service", "operation"} for c in doc["aws_calls"])
+    assert doc["ledger"][0]["decision"] == "resolved"
+
+
+def test_envelope_fields_are_filled_in_like_put_events(rt: LocalAWS) -> None:
+    # A PutEvents entry carries source, detail-type and detail only; EventBridge adds the rest (id included).
+    sample = load_event(EVENTS / "pipeline_events/pipeline-stopped.json")
+    entry = {k: sample[k] for k in ("source", "detail-type", "detail")}
+    report = rt.replay(json.dumps(entry))
+    assert report.invocations[0]["status"] == "ok"
+    assert report.event["id"]
+    assert [r["decision"] for r in report.ledger] == ["abort-requested"]

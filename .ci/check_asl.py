@@ -27,7 +27,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
-ARN = re.compile(r"arn:[^\"\s]*")
+ARN = re.compile(r"\barn:[^\"\s]*")
 SERVICE_INTEGRATION = re.compile(r"arn:(aws|aws-cn|aws-us-gov):states:::[a-z0-9-]+:[A-Za-z0-9.:-]+")
 
 

@@ -8,7 +8,6 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
-
 from _samples import REPO_ROOT
 
 _active: list[object] = []

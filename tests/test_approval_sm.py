@@ -10,7 +10,6 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-
 from _samples import APPROVAL_INPUTS
 from deckwatch.approvals import approval_id
 from deckwatch.local.runtime import LocalAWS, Report

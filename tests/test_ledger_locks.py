@@ -7,12 +7,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from deckwatch import clock
 from deckwatch.errors import LockHeldError, LockLostError
 from deckwatch.ledger import Ledger, Record
 from deckwatch.locks import Locks, acquire_or_record
+from moto import mock_aws
 
 LEDGER, LOCKS = "deckwatch-test-ledger", "deckwatch-test-locks"
 EVER = "2000-01-01"  # an explicit lower bound (see test_query_defaults_cover_all_time for the default)
@@ -20,8 +19,12 @@ EVER = "2000-01-01"  # an explicit lower bound (see test_query_defaults_cover_al
 
 @pytest.fixture
 def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for var, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(var, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
@@ -31,13 +34,21 @@ def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         client.create_table(
             TableName=LEDGER,
             BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "capability", "day")],
+            AttributeDefinitions=[
+                {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "capability", "day")
+            ],
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, *key_sk],
             GlobalSecondaryIndexes=[
-                {"IndexName": "by_capability", "KeySchema": [{"AttributeName": "capability", "KeyType": "HASH"}, *key_sk],
-                 "Projection": {"ProjectionType": "ALL"}},
-                {"IndexName": "by_day", "KeySchema": [{"AttributeName": "day", "KeyType": "HASH"}, *key_sk],
-                 "Projection": {"ProjectionType": "ALL"}},
+                {
+                    "IndexName": "by_capability",
+                    "KeySchema": [{"AttributeName": "capability", "KeyType": "HASH"}, *key_sk],
+                    "Projection": {"ProjectionType": "ALL"},
+                },
+                {
+                    "IndexName": "by_day",
+                    "KeySchema": [{"AttributeName": "day", "KeyType": "HASH"}, *key_sk],
+                    "Projection": {"ProjectionType": "ALL"},
+                },
             ],
         )
         client.create_table(
@@ -60,8 +71,16 @@ def sim() -> Iterator[clock.SimulatedClock]:
 
 
 def record(record_id: str, time: str, subject: str = "service/web", capability: str = "cutover", **kw: Any) -> Record:
-    return Record(record_id=record_id, time=time, environment="staging", capability=capability,  # type: ignore[arg-type]
-                  subject=subject, kind="decision", decision=kw.pop("decision", "cutover-requested"), **kw)
+    return Record(
+        record_id=record_id,
+        time=time,
+        environment="staging",
+        capability=capability,  # type: ignore[arg-type]
+        subject=subject,
+        kind="decision",
+        decision=kw.pop("decision", "cutover-requested"),
+        **kw,
+    )
 
 
 def count_items(client: Any) -> int:
@@ -103,8 +122,15 @@ def test_queries_are_time_ordered(ddb: Any) -> None:
     # Written out of order, over two days, two subjects and two capabilities.
     ledger.append(record("c", "2026-11-30T10:00:00.000Z"))
     ledger.append(record("a", "2026-11-29T23:59:00.000Z"))
-    ledger.append(record("x", "2026-11-30T09:30:00.000Z", subject="arn:alarm:cpu", capability="remediation",
-                         decision="runbook-selected"))
+    ledger.append(
+        record(
+            "x",
+            "2026-11-30T09:30:00.000Z",
+            subject="arn:alarm:cpu",
+            capability="remediation",
+            decision="runbook-selected",
+        )
+    )
     ledger.append(record("b", "2026-11-30T08:00:00.000Z"))
 
     assert [r["record_id"] for r in ledger.by_subject("service/web", since=EVER)] == ["a", "b", "c"]
@@ -136,8 +162,12 @@ def test_acquire_refuse_renew_release(ddb: Any, sim: clock.SimulatedClock) -> No
     locks = Locks(LOCKS, client=ddb)
     expires = locks.acquire("db/shop-staging-db", "drill-1", "drills", 600)
     assert expires == pytest.approx(clock.now_epoch() + 600, abs=2)
-    assert locks.holder("db/shop-staging-db") == {"resource": "db/shop-staging-db", "owner": "drill-1",
-                                                   "capability": "drills", "expires_at": expires}
+    assert locks.holder("db/shop-staging-db") == {
+        "resource": "db/shop-staging-db",
+        "owner": "drill-1",
+        "capability": "drills",
+        "expires_at": expires,
+    }
 
     with pytest.raises(LockHeldError) as held:
         locks.acquire("db/shop-staging-db", "remediation-7", "remediation", 600)
@@ -186,8 +216,15 @@ def test_acquire_or_record_writes_refusal_with_holder(ddb: Any, sim: clock.Simul
     assert ledger.by_subject("db/shop-staging-db", since=EVER) == []  # granted: nothing to record
 
     with pytest.raises(LockHeldError):
-        acquire_or_record(locks, ledger, resource="db/shop-staging-db", owner="remediation-3", event_id="evt-1",
-                          policy_version="abc123", **kw)
+        acquire_or_record(
+            locks,
+            ledger,
+            resource="db/shop-staging-db",
+            owner="remediation-3",
+            event_id="evt-1",
+            policy_version="abc123",
+            **kw,
+        )
     rows = ledger.by_subject("db/shop-staging-db", since=EVER)
     assert len(rows) == 1
     refusal = rows[0]

@@ -11,7 +11,6 @@ from typing import Any
 
 import moto
 import pytest
-
 from deckwatch.local import moto_patches
 from deckwatch.local.runtime import LocalAWS
 
@@ -21,7 +20,7 @@ ROLE = "arn:aws:iam::123456789012:role/deckwatch-test-sfn"
 def test_moto_version_is_the_pinned_one(repo_root: Any) -> None:
     assert moto.__version__ == moto_patches.MOTO_VERSION
     pyproject = (repo_root / "pyproject.toml").read_text(encoding="utf-8")
-    assert f"]=={moto_patches.MOTO_VERSION}\"" in pyproject
+    assert f']=={moto_patches.MOTO_VERSION}"' in pyproject
 
 
 def test_apply_is_idempotent() -> None:
@@ -37,9 +36,19 @@ def test_apply_is_idempotent() -> None:
 
 @pytest.mark.parametrize(
     ("operation", "mutating"),
-    [("PutItem", True), ("TransactWriteItems", True), ("Publish", True), ("SendMessage", True),
-     ("StartExecution", True), ("DescribeAlarms", False), ("GetItem", False), ("Query", False),
-     ("ListTagsForResource", False), ("ReceiveMessage", False), ("BatchGetItem", False)],
+    [
+        ("PutItem", True),
+        ("TransactWriteItems", True),
+        ("Publish", True),
+        ("SendMessage", True),
+        ("StartExecution", True),
+        ("DescribeAlarms", False),
+        ("GetItem", False),
+        ("Query", False),
+        ("ListTagsForResource", False),
+        ("ReceiveMessage", False),
+        ("BatchGetItem", False),
+    ],
 )
 def test_is_mutating(operation: str, mutating: bool) -> None:
     assert moto_patches.is_mutating(operation) is mutating
@@ -54,8 +63,9 @@ def rt(local_aws_factory: Callable[..., AbstractContextManager[LocalAWS]]) -> It
 def run_definition(rt: LocalAWS, definition: dict[str, Any]) -> tuple[dict[str, Any], float, float]:
     """Create and run a state machine; (describe_execution, real seconds, simulated seconds)."""
     sfn = rt.client("stepfunctions")
-    arn = sfn.create_state_machine(name=f"t-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition),
-                                   roleArn=ROLE)["stateMachineArn"]
+    arn = sfn.create_state_machine(name=f"t-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
     sim0, real0 = rt.clock.simulated_seconds, time.monotonic()
     execution = sfn.start_execution(stateMachineArn=arn, name=f"run-{uuid.uuid4().hex[:8]}", input="{}")
     deadline = real0 + 10
@@ -69,11 +79,16 @@ def run_definition(rt: LocalAWS, definition: dict[str, Any]) -> tuple[dict[str, 
 
 def test_wait_state_advances_simulated_clock(rt: LocalAWS) -> None:
     before = rt.clock.time()
-    desc, real, simulated = run_definition(rt, {
-        "StartAt": "Hour",
-        "States": {"Hour": {"Type": "Wait", "Seconds": 3600, "Next": "Done"},
-                   "Done": {"Type": "Pass", "Result": {"ok": True}, "End": True}},
-    })
+    desc, real, simulated = run_definition(
+        rt,
+        {
+            "StartAt": "Hour",
+            "States": {
+                "Hour": {"Type": "Wait", "Seconds": 3600, "Next": "Done"},
+                "Done": {"Type": "Pass", "Result": {"ok": True}, "End": True},
+            },
+        },
+    )
     assert desc["status"] == "SUCCEEDED"
     assert json.loads(desc["output"]) == {"ok": True}
     assert real < 10
@@ -82,27 +97,33 @@ def test_wait_state_advances_simulated_clock(rt: LocalAWS) -> None:
 
 
 def test_retry_interval_advances_simulated_clock(rt: LocalAWS) -> None:
-    desc, real, simulated = run_definition(rt, {
-        "StartAt": "Flaky",
-        "States": {
-            "Flaky": {
-                "Type": "Parallel",
-                "Branches": [{"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Boom", "Cause": "x"}}}],
-                "Retry": [{"ErrorEquals": ["Boom"], "IntervalSeconds": 600, "MaxAttempts": 2, "BackoffRate": 1.0}],
-                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Recovered"}],
-                "Next": "Recovered",
+    desc, real, simulated = run_definition(
+        rt,
+        {
+            "StartAt": "Flaky",
+            "States": {
+                "Flaky": {
+                    "Type": "Parallel",
+                    "Branches": [
+                        {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Boom", "Cause": "x"}}}
+                    ],
+                    "Retry": [{"ErrorEquals": ["Boom"], "IntervalSeconds": 600, "MaxAttempts": 2, "BackoffRate": 1.0}],
+                    "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Recovered"}],
+                    "Next": "Recovered",
+                },
+                "Recovered": {"Type": "Pass", "End": True},
             },
-            "Recovered": {"Type": "Pass", "End": True},
         },
-    })
+    )
     assert desc["status"] == "SUCCEEDED"
     assert real < 10
     assert simulated >= 1200  # two retries, 600 s apart each
 
 
 def test_context_object_paths_survive_cloudformation(rt: LocalAWS) -> None:
-    definition = rt.client("stepfunctions").describe_state_machine(
-        stateMachineArn=rt.physical["ApprovalStateMachine"])["definition"]
+    definition = rt.client("stepfunctions").describe_state_machine(stateMachineArn=rt.physical["ApprovalStateMachine"])[
+        "definition"
+    ]
     assert moto_patches.CONTEXT_SENTINEL not in definition
     doc = json.loads(definition)
     params = doc["States"]["RequestApproval"]["Parameters"]

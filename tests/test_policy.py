@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from deckwatch.errors import PolicyError
 from deckwatch.policy import example, load_file, parse
 from deckwatch.policy.model import Policy

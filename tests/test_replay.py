@@ -8,7 +8,6 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-
 from _samples import EVENTS, INVALID, load_event
 from deckwatch.local.runtime import LocalAWS, Report
 
@@ -26,15 +25,23 @@ EXPECTED = {
     "alarm_events/alarm-insufficient-data.json": ("remediation", ALARM + "shop-staging-web-cpu-high", "notified", True),
     "alarm_events/alarm-composite.json": ("remediation", ALARM + "shop-staging-web-degraded", "ignored", False),
     "alarm_events/alarm-storage-prefix.json": (
-        "remediation", ALARM + "shop-staging-db-free-storage-low", "runbook-selected", False),
+        "remediation",
+        ALARM + "shop-staging-db-free-storage-low",
+        "runbook-selected",
+        False,
+    ),
     "backup_events/backup-job-completed.json": ("drills", DB_ARN, "drill-candidate", False),
     "backup_events/backup-job-failed.json": ("drills", DB_ARN, "alerted", True),
     "backup_events/restore-test-completed.json": ("drills", DB_ARN, "validation-requested", False),
     "backup_events/copy-job-completed.json": ("drills", DB_ARN, "copy-recorded", False),
     "cost_events/anomaly-detected.json": ("cost", "anomaly/9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d", "alerted", True),
 }
-FUNCTION = {"pipeline_events": "PipelineEventsFunction", "alarm_events": "AlarmEventsFunction",
-            "backup_events": "BackupEventsFunction", "cost_events": "CostEventsFunction"}
+FUNCTION = {
+    "pipeline_events": "PipelineEventsFunction",
+    "alarm_events": "AlarmEventsFunction",
+    "backup_events": "BackupEventsFunction",
+    "cost_events": "CostEventsFunction",
+}
 
 
 @pytest.fixture(scope="module")
@@ -65,15 +72,20 @@ def test_sample_produces_its_decision(rt: LocalAWS, name: str) -> None:
 
     function = FUNCTION[name.split("/")[0]]
     assert report.event == {"id": event["id"], "source": event["source"], "detail-type": event["detail-type"]}
-    assert len(report.matched_rules) == 1 and report.matched_rules[0].startswith(function)
+    assert len(report.matched_rules) == 1
+    assert report.matched_rules[0].startswith(function)
     assert report.invocations == [{"function": function, "status": "ok", "error": None}]
     assert report.dead_letters == []
     assert report.executions == []
 
     assert len(report.ledger) == 1, report.ledger
     rec = report.ledger[0]
-    assert (rec["capability"], rec["subject"], rec["decision"], rec["kind"]) == (capability, subject, decision,
-                                                                                 "decision")
+    assert (rec["capability"], rec["subject"], rec["decision"], rec["kind"]) == (
+        capability,
+        subject,
+        decision,
+        "decision",
+    )
     assert rec["event_id"] == event["id"]
     assert rec["record_id"] == f"{event['id']}:{capability}:triage:{subject}"
     assert rec["environment"] == "staging"
@@ -88,8 +100,12 @@ def test_build_succeeded_records_artifacts(rt: LocalAWS) -> None:
     details = replay(rt, event).ledger[0]["details"]
     assert details["services"] == ["web"]
     assert details["execution_id"] == event["detail"]["execution-id"]
-    assert details["artifacts"] == [{"name": "ImageDefinitions", "s3location": {
-        "bucket": "codepipeline-us-east-1-123456789012", "key": "shop-web/ImageDefin/r8Tn3Va"}}]
+    assert details["artifacts"] == [
+        {
+            "name": "ImageDefinitions",
+            "s3location": {"bucket": "codepipeline-us-east-1-123456789012", "key": "shop-web/ImageDefin/r8Tn3Va"},
+        }
+    ]
 
 
 def test_alarm_decisions_name_runbook_and_kind(rt: LocalAWS) -> None:
@@ -195,7 +211,8 @@ def test_report_json_shape(rt: LocalAWS) -> None:
     json.dumps(doc)  # serialisable as-is (the --json output)
     assert doc["event"]["id"] == event["id"]
     assert doc["environment"] == "staging"
-    assert isinstance(doc["aws_calls"], list) and all(set(c) == {"service", "operation"} for c in doc["aws_calls"])
+    assert isinstance(doc["aws_calls"], list)
+    assert all(set(c) == {"service", "operation"} for c in doc["aws_calls"])
     assert doc["ledger"][0]["decision"] == "resolved"
 
 
@@ -207,3 +224,33 @@ def test_envelope_fields_are_filled_in_like_put_events(rt: LocalAWS) -> None:
     assert report.invocations[0]["status"] == "ok"
     assert report.event["id"]
     assert [r["decision"] for r in report.ledger] == ["abort-requested"]
+
+
+def test_invalid_policy_fails_loudly_and_acts_on_nothing(rt: LocalAWS) -> None:
+    from aws_lambda_powertools.utilities import parameters
+
+    ssm, name = rt.client("ssm"), "/deckwatch/staging/policy"
+    good = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    event = load_event(EVENTS / "pipeline_events/action-build-succeeded.json")
+    try:
+        ssm.put_parameter(
+            Name=name, Value=good.replace("dry_run: false", "dry_run: maybe"), Type="SecureString", Overwrite=True
+        )
+        parameters.clear_caches()
+        report = replay(rt, event)
+    finally:
+        ssm.put_parameter(Name=name, Value=good, Type="SecureString", Overwrite=True)
+        parameters.clear_caches()
+    inv = report.invocations[0]
+    assert inv["status"] == "error"
+    assert inv["error"].startswith("PolicyError: invalid policy ssm:/deckwatch/staging/policy")
+    assert "dry_run" in inv["error"]
+    assert report.ledger == []  # no decision taken on an invalid policy
+    assert [d["function"] for d in report.dead_letters] == ["PipelineEventsFunction"]
+    dead = [m for m in rt.dead_letter_messages() if m["requestPayload"].get("id") == event["id"]]
+    assert len(dead) == 1
+    assert dead[0]["responsePayload"]["errorType"] == "PolicyError"
+
+    # fixed policy, same event redelivered from the DLQ: now it is decided
+    redriven = replay(rt, event)
+    assert [r["decision"] for r in redriven.ledger] == ["cutover-requested"]

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from _samples import (
     APPROVAL_INPUTS,
     EVENTS,
@@ -67,7 +66,8 @@ def test_sample_is_a_full_eventbridge_envelope(path: Path) -> None:
     assert event["version"] == "0"
     assert event["account"] == "123456789012"
     assert event["region"] == "us-east-1"
-    assert isinstance(event["detail"], dict) and event["detail"]
+    assert isinstance(event["detail"], dict)
+    assert event["detail"]
 
 
 def test_sample_ids_are_unique() -> None:
@@ -129,8 +129,17 @@ def test_classify_rejects_non_object_detail() -> None:
 def test_every_file_under_events_is_used() -> None:
     """Each file under events/ is read by a test: samples, negative samples, state machine inputs."""
     used = set(FUNCTION_SAMPLES)
-    used |= {INVALID / n for n in ("not-json.txt", "array.json", "no-source.json", "unknown-source.json",
-                                   "alarm-missing-fields.json", "backup-missing-fields.json")}
+    used |= {
+        INVALID / n
+        for n in (
+            "not-json.txt",
+            "array.json",
+            "no-source.json",
+            "unknown-source.json",
+            "alarm-missing-fields.json",
+            "backup-missing-fields.json",
+        )
+    }
     used |= {APPROVAL_INPUTS / "prod-cutover.json", APPROVAL_INPUTS / "staging-remediation.json"}
     on_disk = {p for p in EVENTS.rglob("*") if p.is_file()}
     assert on_disk == used

@@ -115,3 +115,15 @@ def acquire_or_record(
             )
         )
         raise
+
+
+def resource_key(kind: str, *parts: str) -> str:
+    """The one name every capability uses for a resource it locks, so that their locks meet:
+    ecs:<cluster>/<service>, rds:<db instance or cluster id>, lambda:<function>:<alias>, listener:<arn>."""
+    if kind not in ("ecs", "rds", "lambda", "listener", "service"):
+        raise ValueError(f"unknown resource kind {kind}")
+    if kind == "ecs":
+        return f"ecs:{parts[0]}/{parts[1]}"
+    if kind == "lambda":
+        return f"lambda:{parts[0]}:{parts[1]}"
+    return f"{kind}:{parts[0]}"

@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--capability", choices=("core", "cutover", "remediation", "drills", "cost"))
     group.add_argument("--since", help="ISO time: everything since then")
     led.set_defaults(func=cmd_ledger)
+
+    from deckwatch.local.commands import register_all
+
+    register_all(sub)
     return p
 
 

@@ -1,0 +1,20 @@
+"""What an alarm state change does, in order: answer the tasks watching this alarm (a cutover's bake, a
+remediation's verification) at once, then let remediation triage it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from deckwatch import watches
+from deckwatch.remediation.triage import triage
+
+if TYPE_CHECKING:
+    from deckwatch.context import Services
+    from deckwatch.events.alarm import AlarmEvent
+
+
+def on_state_change(event: AlarmEvent, deps: Services) -> dict[str, Any]:
+    d = event.detail
+    answered = watches.notify(deps, d.alarmName, d.state.value, d.state.reason, d.state.timestamp or event.time)
+    result = triage(event, deps)
+    return result | {"watches_answered": answered}

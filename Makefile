@@ -59,25 +59,33 @@ $(STATELINT_STAMP):
 	@test -x $(TOOLS)/node/node_modules/.bin/statelint
 	@touch $@
 
+# All three run even if one fails.
 lint: venv
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
+	@rc=0; \
+	echo "$(VENV)/bin/ruff check ."; $(VENV)/bin/ruff check . || rc=1; \
+	echo "$(VENV)/bin/ruff format --check ."; $(VENV)/bin/ruff format --check . || rc=1; \
+	echo "$(VENV)/bin/mypy"; $(VENV)/bin/mypy || rc=1; \
+	exit $$rc
 
 check-template: venv tools
 	bash .ci/check-template.sh
 
-# Each step prints its duration; the first failure stops the run.
-timed = start=$$SECONDS; $(2); echo "-- $(1): $$((SECONDS - start))s"
-
+# Runs every step even after a failure, so one run reports all problems; prints each step's duration and result,
+# and fails at the end if any step failed.
 test: venv tools
-	@$(call timed,lint,$(MAKE) --no-print-directory lint)
-	@$(call timed,check-template,$(MAKE) --no-print-directory check-template)
-	@$(call timed,pytest,$(VENV)/bin/python -m pytest --cov=deckwatch --cov-report=term -q)
-	@if [ -f workload/checks.sh ]; then \
-	  echo "== workload/checks.sh"; \
-	  $(call timed,workload/checks.sh,VENV=$(VENV) CHECKOV=$(TOOLS)/checkov/bin/checkov bash workload/checks.sh); \
-	fi
+	@failed=(); \
+	step() { local name=$$1 start=$$SECONDS; shift; echo; echo "======== $$name"; \
+	  if "$$@"; then echo "-- $$name: ok ($$((SECONDS - start))s)"; \
+	  else echo "-- $$name: FAILED ($$((SECONDS - start))s)"; failed+=("$$name"); fi; }; \
+	step lint $(MAKE) --no-print-directory lint; \
+	step check-template $(MAKE) --no-print-directory check-template; \
+	step pytest $(VENV)/bin/python -m pytest --cov=deckwatch --cov-report=term -q; \
+	if [ -f workload/checks.sh ]; then \
+	  step workload/checks.sh env VENV=$(VENV) CHECKOV=$(TOOLS)/checkov/bin/checkov bash workload/checks.sh; \
+	fi; \
+	echo; \
+	if (( $${#failed[@]} )); then echo "make test: FAILED: $${failed[*]}" >&2; exit 1; fi; \
+	echo "make test: all steps passed"
 
 demo: venv
 	$(VENV)/bin/deckwatch demo

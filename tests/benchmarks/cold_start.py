@@ -17,9 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PROBE = (
-    "import time, importlib.util, sys; t=time.perf_counter(); {stmt}; print(time.perf_counter()-t)"
-)
+PROBE = "import time, importlib.util, sys; t=time.perf_counter(); {stmt}; print(time.perf_counter()-t)"
 ENV = {
     # what Lambda sets; the handler must not need more at import time
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -30,16 +28,22 @@ ENV = {
 
 def _time(stmt: str) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")} | ENV
-    out = subprocess.run(  # noqa: S603 - our own interpreter and probe
+    out = subprocess.run(
         [sys.executable, "-X", "frozen_modules=on", "-c", PROBE.format(stmt=stmt)],
-        capture_output=True, text=True, check=True, env=env, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=ROOT,
     )
     return float(out.stdout.strip().splitlines()[-1])
 
 
 def handler_stmt(app: Path) -> str:
-    return (f"s=importlib.util.spec_from_file_location('app', {str(app)!r}); m=importlib.util.module_from_spec(s); "
-            "s.loader.exec_module(m)")
+    return (
+        f"s=importlib.util.spec_from_file_location('app', {str(app)!r}); m=importlib.util.module_from_spec(s); "
+        "s.loader.exec_module(m)"
+    )
 
 
 def main() -> None:
@@ -54,8 +58,10 @@ def main() -> None:
         for a in apps:
             samples[a.parent.name].append(_time(handler_stmt(a)))
     base = statistics.median(samples["boto3"])
-    result = {name: {"median_s": round(statistics.median(v), 4), "ratio_to_boto3": round(statistics.median(v) / base, 2)}
-              for name, v in samples.items()}
+    result = {
+        name: {"median_s": round(statistics.median(v), 4), "ratio_to_boto3": round(statistics.median(v) / base, 2)}
+        for name, v in samples.items()
+    }
     if args.json:
         print(json.dumps(result, indent=2))
         return

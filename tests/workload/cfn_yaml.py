@@ -28,10 +28,25 @@ _SHORT_TAGS = {
     "Condition": "Condition",
     "GetAtt": "Fn::GetAtt",
 }
-_FN_TAGS = (
-    "And Base64 Cidr Equals FindInMap GetAZs If ImportValue Join Not Or Select "
-    "Split Sub Transform Length ToJsonString"
-).split()
+_FN_TAGS = [
+    "And",
+    "Base64",
+    "Cidr",
+    "Equals",
+    "FindInMap",
+    "GetAZs",
+    "If",
+    "ImportValue",
+    "Join",
+    "Not",
+    "Or",
+    "Select",
+    "Split",
+    "Sub",
+    "Transform",
+    "Length",
+    "ToJsonString",
+]
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -61,7 +76,7 @@ for _tag in list(_SHORT_TAGS) + _FN_TAGS:
 
 def load_template(path: str | Path) -> dict:
     with open(path, encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(fh, Loader=CfnLoader)
 
 
 # ------------------------------------------------------------------ evaluation
@@ -114,9 +129,7 @@ class Stack:
     def __init__(self, template: dict, parameters: dict[str, str]):
         self.template = template
         self.params: dict[str, Any] = {
-            name: spec["Default"]
-            for name, spec in (template.get("Parameters") or {}).items()
-            if "Default" in spec
+            name: spec["Default"] for name, spec in (template.get("Parameters") or {}).items() if "Default" in spec
         }
         self.params.update(parameters)
         self.params.setdefault("AWS::Region", "us-east-1")
@@ -134,7 +147,7 @@ class Stack:
 
     def _cond(self, expr: Any) -> Any:
         if isinstance(expr, dict) and len(expr) == 1:
-            (fn, arg), = expr.items()
+            ((fn, arg),) = expr.items()
             if fn == "Condition":
                 return self.condition(arg)
             if fn == "Fn::Equals":
@@ -164,11 +177,7 @@ class Stack:
         return value
 
     def of_type(self, rtype: str) -> dict[str, dict]:
-        return {
-            logical: self.props(logical)
-            for logical, res in self.resources().items()
-            if res["Type"] == rtype
-        }
+        return {logical: self.props(logical) for logical, res in self.resources().items() if res["Type"] == rtype}
 
     # intrinsic evaluation -----------------------------------------------------
     def evaluate(self, node: Any) -> Any:
@@ -178,7 +187,7 @@ class Stack:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (key, arg), = node.items()
+            ((key, arg),) = node.items()
             handler = self._FUNCTIONS.get(key)
             if handler is not None:
                 return handler(self, arg)

@@ -43,7 +43,7 @@ def load_policy(env: str) -> dict:
         return yaml.safe_load(fh)
 
 
-def stack_for(template: dict, env: str) -> "cfn.Stack":
+def stack_for(template: dict, env: str) -> cfn.Stack:
     return cfn.Stack(template, {"Environment": env})
 
 
@@ -60,7 +60,7 @@ def _logical(ref) -> str | None:
 class Inventory:
     """Everything in one evaluated stack that a Deckwatch policy can name."""
 
-    def __init__(self, stack: "cfn.Stack"):
+    def __init__(self, stack: cfn.Stack):
         self.stack = stack
         self.clusters = {p["ClusterName"] for p in stack.of_type("AWS::ECS::Cluster").values()}
 
@@ -73,12 +73,8 @@ class Inventory:
         for p in stack.of_type("AWS::ECS::Service").values():
             self.services[p["ServiceName"]] = {
                 "cluster": p["Cluster"],
-                "target_groups": {
-                    tg_names.get(_logical(lb["TargetGroupArn"])) for lb in p.get("LoadBalancers", [])
-                },
-                "capacity_providers": {
-                    s["CapacityProvider"] for s in p.get("CapacityProviderStrategy", [])
-                },
+                "target_groups": {tg_names.get(_logical(lb["TargetGroupArn"])) for lb in p.get("LoadBalancers", [])},
+                "capacity_providers": {s["CapacityProvider"] for s in p.get("CapacityProviderStrategy", [])},
             }
 
         self.load_balancers = {}  # name -> logical id
@@ -97,19 +93,13 @@ class Inventory:
                     forwards[tg_names.get(_logical(tg["TargetGroupArn"]))] = tg.get("Weight", 1)
             self.listeners.append((_logical(p["LoadBalancerArn"]), int(p["Port"]), forwards))
 
-        self.alarms = {
-            p["AlarmName"]: p.get("Tags", []) for p in stack.of_type("AWS::CloudWatch::Alarm").values()
-        }
+        self.alarms = {p["AlarmName"]: p.get("Tags", []) for p in stack.of_type("AWS::CloudWatch::Alarm").values()}
         self.pipelines = {
             p["Name"]: {a["Name"] for stage in p["Stages"] for a in stage["Actions"]}
             for p in stack.of_type("AWS::CodePipeline::Pipeline").values()
         }
-        self.db_instances = {
-            p["DBInstanceIdentifier"]: p for p in stack.of_type("AWS::RDS::DBInstance").values()
-        }
-        self.db_subnet_groups = {
-            p["DBSubnetGroupName"] for p in stack.of_type("AWS::RDS::DBSubnetGroup").values()
-        }
+        self.db_instances = {p["DBInstanceIdentifier"]: p for p in stack.of_type("AWS::RDS::DBInstance").values()}
+        self.db_subnet_groups = {p["DBSubnetGroupName"] for p in stack.of_type("AWS::RDS::DBSubnetGroup").values()}
         self.security_groups = {
             p["GroupName"]: logical
             for logical, p in stack.of_type("AWS::EC2::SecurityGroup").items()
@@ -117,12 +107,8 @@ class Inventory:
         }
         self.secrets = {p["Name"] for p in stack.of_type("AWS::SecretsManager::Secret").values()}
         self.budgets = {p["Budget"]["BudgetName"] for p in stack.of_type("AWS::Budgets::Budget").values()}
-        self.anomaly_monitors = {
-            p["MonitorName"]: p for p in stack.of_type("AWS::CE::AnomalyMonitor").values()
-        }
-        self.backup_vaults = {
-            p["BackupVaultName"]: p for p in stack.of_type("AWS::Backup::BackupVault").values()
-        }
+        self.anomaly_monitors = {p["MonitorName"]: p for p in stack.of_type("AWS::CE::AnomalyMonitor").values()}
+        self.backup_vaults = {p["BackupVaultName"]: p for p in stack.of_type("AWS::Backup::BackupVault").values()}
 
 
 def policy_problems(inv: Inventory, policy: dict) -> list[str]:
@@ -232,9 +218,15 @@ def policy_problems(inv: Inventory, policy: dict) -> list[str]:
         need(db is not None, f"{where}.resource {target.get('resource')!r}")
         if db is not None:
             if "engine" in target:
-                need(db.get("Engine") == target["engine"], f"{where}: engine {db.get('Engine')!r} != {target['engine']!r}")
+                need(
+                    db.get("Engine") == target["engine"],
+                    f"{where}: engine {db.get('Engine')!r} != {target['engine']!r}",
+                )
             if "database" in target:
-                need(db.get("DBName") == target["database"], f"{where}: database {db.get('DBName')!r} != {target['database']!r}")
+                need(
+                    db.get("DBName") == target["database"],
+                    f"{where}: database {db.get('DBName')!r} != {target['database']!r}",
+                )
         if "secret" in target:
             need(target["secret"] in inv.secrets, f"{where}.secret {target['secret']!r}")
 
@@ -491,8 +483,11 @@ def test_loader_handles_short_form_intrinsics():
         "d": {"Fn::If": ["C", 1, 2]},
         "e": {"Fn::Select": [0, {"Fn::GetAZs": ""}]},
     }
-    t = {"Parameters": {"X": {"Type": "String"}}, "Conditions": {"C": {"Fn::Equals": [{"Ref": "X"}, "p"]}},
-         "Resources": {}}
+    t = {
+        "Parameters": {"X": {"Type": "String"}},
+        "Conditions": {"C": {"Fn::Equals": [{"Ref": "X"}, "p"]}},
+        "Resources": {},
+    }
     assert cfn.Stack(t, {"X": "p"}).evaluate(doc["d"]) == 1
     assert cfn.Stack(t, {"X": "q"}).evaluate(doc["d"]) == 2
     assert cfn.Stack(t, {"X": "q"}).evaluate({"Fn::Sub": "a-${X}-${!Y}"}) == "a-q-${Y}"

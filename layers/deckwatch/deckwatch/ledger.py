@@ -138,7 +138,8 @@ class Ledger:
             "TableName": self.table_name,
             "KeyConditionExpression": "#k = :v AND sk BETWEEN :a AND :b",
             "ExpressionAttributeNames": {"#k": key},
-            "ExpressionAttributeValues": {":v": {"S": value}, ":a": {"S": since}, ":b": {"S": until + "~"}},
+            # DynamoDB refuses an empty key value: "0" sorts before every ISO time
+            "ExpressionAttributeValues": {":v": {"S": value}, ":a": {"S": since or "0"}, ":b": {"S": until + "~"}},
         }
         if index:
             kwargs["IndexName"] = index

@@ -4,6 +4,7 @@ adjustments (code locations that moto can load, state machine definitions with t
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,8 @@ def translate(sam: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]
 
     # the translator's metrics are for the CloudFormation service; unpublished locally, and it warns about that
     logging.getLogger("samtranslator.metrics").setLevel(logging.ERROR)
+    # it resolves AWS::Region from a boto3 session; any region will do for a translation
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
     return transform(json.loads(json.dumps(sam)), parameters, _PolicyLoader())  # type: ignore[no-any-return]
 

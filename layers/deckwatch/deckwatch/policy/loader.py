@@ -5,6 +5,7 @@ Parameters so that a policy change needs no redeploy). Every problem is reported
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,10 @@ def parse(text: str, source: str = "<policy>") -> LoadedPolicy:
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
-        problems = [PolicyProblem(_dotted(err["loc"]), err["msg"], _line_of(root, err["loc"])) for err in exc.errors()]
+        problems = []
+        for err in exc.errors():
+            loc, msg = _located(err["loc"], err["msg"])
+            problems.append(PolicyProblem(_dotted(loc), msg, _line_of(root, loc)))
         raise PolicyError(source, problems) from exc
     return LoadedPolicy(policy, hashlib.sha256(text.encode()).hexdigest()[:12], source)
 
@@ -66,6 +70,20 @@ def load_parameter(name: str, max_age: int = 60, ssm_client: Any = None) -> Load
     extra = {"boto3_client": ssm_client} if ssm_client is not None else {}
     text = parameters.get_parameter(name, max_age=max_age, decrypt=True, **extra)
     return parse(str(text), f"ssm:{name}")
+
+
+_PATH_IN_MESSAGE = re.compile(r"^Value error, ([A-Za-z_][\w.\[\]]*): (.*)$", re.DOTALL)
+
+
+def _located(loc: tuple[int | str, ...], msg: str) -> tuple[tuple[int | str, ...], str]:
+    """A model-level check names its field at the start of its message: use it as the location."""
+    match = _PATH_IN_MESSAGE.match(msg)
+    if not match:
+        return loc, msg
+    parts: list[int | str] = []
+    for name, index in re.findall(r"([A-Za-z_]\w*)|\[(\d+)\]", match.group(1)):
+        parts.append(int(index) if index else name)
+    return (*loc, *parts), match.group(2)
 
 
 def _dotted(loc: tuple[int | str, ...]) -> str:

@@ -240,10 +240,12 @@ class Policy(Strict):
     def _unique_service_names(self) -> Self:
         names = [s.name for s in self.services]
         dupes = sorted({n for n in names if names.count(n) > 1})
+        # "<path>: message" lets the loader point at the offending field and its line
         if dupes:
-            raise ValueError(f"service names must be unique: {', '.join(dupes)}")
+            where = names.index(dupes[0], names.index(dupes[0]) + 1)
+            raise ValueError(f"services[{where}].name: service names must be unique: {', '.join(dupes)}")
         if self.environment == "prod" and self.cost.savings.mode == "act":
-            raise ValueError("cost.savings.mode 'act' is not allowed in prod (use 'approve' or 'notify')")
+            raise ValueError("cost.savings.mode: 'act' is not allowed in prod (use 'approve' or 'notify')")
         return self
 
     def service(self, name: str) -> Service | None:

@@ -24,8 +24,9 @@ for bin in "$VENV/bin/python" "$VENV/bin/cfn-lint" "$SAM" "$CHECKOV" "$STATELINT
   [[ -x $bin ]] || { echo "check-template: $bin missing; run 'make venv tools'" >&2; exit 1; }
 done
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# Translated templates stay behind for inspection (.aws-sam/ is git-ignored); checkov reports paths relative to here.
+work=.aws-sam/check-template
+rm -rf "$work" && mkdir -p "$work"
 
 phase() { printf '\n== %s\n' "$*"; }
 failures=()
@@ -54,8 +55,11 @@ sam_offline() {
 phase "sam validate --lint"
 run "sam validate --lint" sam_offline validate --lint -t "$TEMPLATE" --region "$REGION"
 
+# samconfig.toml sets `lint = true` for validate, which would turn this into a second lint run: point sam at an
+# empty config file so this step is the translator alone.
 phase "sam validate (SAM translator)"
-run "sam validate" sam_offline validate -t "$TEMPLATE" --region "$REGION"
+: >"$work/samconfig-empty.toml"
+run "sam validate" sam_offline validate -t "$TEMPLATE" --region "$REGION" --config-file "$PWD/$work/samconfig-empty.toml"
 
 phase "translate template.yaml -> CloudFormation (dev, staging, prod)"
 run "translate" "$VENV/bin/python" .ci/translate.py "$work" dev staging prod >/dev/null

@@ -20,7 +20,7 @@ EXPECTED = {
     "pipeline_events/approval-started.json": ("cutover", "service/web", "approval-pending", False),
     "pipeline_events/pipeline-stopped.json": ("cutover", "service/web", "abort-requested", False),
     "pipeline_events/pipeline-unmapped.json": ("cutover", "pipeline/billing-reports", "ignored", False),
-    "alarm_events/alarm-metric.json": ("remediation", ALARM + "shop-staging-web-cpu-high", "runbook-selected", False),
+    "alarm_events/alarm-metric.json": ("remediation", ALARM + "shop-staging-web-cpu-high", "runbook-selected", None),
     "alarm_events/alarm-ok.json": ("remediation", ALARM + "shop-staging-web-cpu-high", "resolved", False),
     "alarm_events/alarm-insufficient-data.json": ("remediation", ALARM + "shop-staging-web-cpu-high", "notified", True),
     "alarm_events/alarm-composite.json": ("remediation", ALARM + "shop-staging-web-degraded", "ignored", False),
@@ -28,7 +28,7 @@ EXPECTED = {
         "remediation",
         ALARM + "shop-staging-db-free-storage-low",
         "runbook-selected",
-        False,
+        None,
     ),
     "backup_events/backup-job-completed.json": ("drills", DB_ARN, "drill-candidate", False),
     "backup_events/backup-job-failed.json": ("drills", DB_ARN, "alerted", True),
@@ -76,10 +76,16 @@ def test_sample_produces_its_decision(rt: LocalAWS, name: str) -> None:
     assert report.matched_rules[0].startswith(function)
     assert report.invocations == [{"function": function, "status": "ok", "error": None}]
     assert report.dead_letters == []
-    assert report.executions == []
+    # an ALARM with a runbook opens an incident and starts its remediation execution (tests/remediation)
+    assert [e["state_machine"] for e in report.executions] == (
+        ["RemediationStateMachine"] if decision == "runbook-selected" else []
+    ) + (["CostSavingsStateMachine"] if capability == "cost" else [])  # staging anomaly: savings (tests/cost)
 
-    assert len(report.ledger) == 1, report.ledger
-    rec = report.ledger[0]
+    records = [r for r in report.ledger if r["kind"] == "decision"] if capability == "remediation" else report.ledger
+    if capability == "cost":  # the savings it starts record their own actions (tests/cost)
+        records = [r for r in report.ledger if r["subject"] == subject]
+    assert len(records) == 1, report.ledger
+    rec = records[0]
     assert (rec["capability"], rec["subject"], rec["decision"], rec["kind"]) == (
         capability,
         subject,
@@ -92,7 +98,8 @@ def test_sample_produces_its_decision(rt: LocalAWS, name: str) -> None:
     assert rec["dry_run"] is False
     assert rec["policy_version"] == rt.policy.version
     assert ("dynamodb", "TransactWriteItems") in ops(report)
-    assert (("sns", "Publish") in ops(report)) is publishes
+    if publishes is not None:  # None: depends on the remediation's verification (tests/remediation)
+        assert (("sns", "Publish") in ops(report)) is publishes
 
 
 def test_build_succeeded_records_artifacts(rt: LocalAWS) -> None:

@@ -1,11 +1,10 @@
-"""CodePipeline state changes: which service a pipeline event concerns, and what it asks for."""
+"""CodePipeline state changes and rollback requests: start, announce, abort or roll back cutovers."""
 
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from deckwatch.cutover.triage import triage
-from deckwatch.events.pipeline import PipelineEvent
+from deckwatch.cutover.trigger import ReleaseEvent, handle
 from deckwatch.intake import receive
 
 logger = Logger()
@@ -13,4 +12,4 @@ logger = Logger()
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return receive(event, context, model=PipelineEvent, capability="cutover", handle=triage)
+    return receive(event, context, model=ReleaseEvent, capability="cutover", handle=handle)

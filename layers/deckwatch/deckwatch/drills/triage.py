@@ -1,32 +1,32 @@
-"""Which AWS Backup events concern a drill target, and which failures alert at once."""
+"""What each AWS Backup event does: answer the drill waiting on a restore job, alert on failed jobs, start
+sampled drills on completed backups, validate restore-testing restores, record copies."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from deckwatch.drills.common import target_for
 from deckwatch.events.backup import BackupEvent
 from deckwatch.triage import decide
 
 if TYPE_CHECKING:
     from deckwatch.context import Services
-    from deckwatch.policy.model import DrillTarget
 
 FAILED = frozenset({"FAILED", "ABORTED", "EXPIRED", "PARTIAL"})
 
-
-def target_for(targets: list[DrillTarget], resource_arn: str) -> DrillTarget | None:
-    """A target names a DB instance/cluster id or its ARN; an RDS ARN ends with ':db:<id>' or ':cluster:<id>'."""
-    for t in targets:
-        if resource_arn == t.resource or resource_arn.endswith((f":db:{t.resource}", f":cluster:{t.resource}")):
-            return t
-    return None
+__all__ = ["FAILED", "target_for", "triage"]
 
 
 def triage(event: BackupEvent, deps: Services) -> dict[str, Any]:
+    from deckwatch.drills import restore, trigger
+
     policy = deps.policy().policy
     d = event.detail
     kind = event.detail_type.removesuffix(" State Change")
     subject = d.subject
+    answered = False
+    if kind == "Restore Job" and d.restoreJobId and not d.restoreTestingPlanArn and d.phase in restore.TERMINAL:
+        answered = restore.notify(deps, d.restoreJobId, restore.event_result(d))
     if kind in ("Backup Job", "Copy Job") and d.phase in FAILED:
         deps.notifier.publish(
             subject=f"{kind} {d.phase} for {subject}",
@@ -46,14 +46,22 @@ def triage(event: BackupEvent, deps: Services) -> dict[str, Any]:
         )
     target = target_for(policy.drills.targets, subject)
     if kind == "Restore Job" and d.restoreTestingPlanArn:
+        if target is None or d.phase != "COMPLETED":
+            why = "not a drill target" if target is None else f"restore test {d.phase}"
+            return decide(deps, event, capability="drills", subject=subject, decision="ignored", reason=why)
+        decision, reason, details = trigger.validate_restore_test(event, deps, target)
+        return decide(
+            deps, event, capability="drills", subject=subject, decision=decision, reason=reason, details=details
+        )
+    if answered:
         return decide(
             deps,
             event,
             capability="drills",
             subject=subject,
-            decision="validation-requested",
-            reason=f"restore test {d.phase} for {subject}",
-            details={"restore_job": d.restoreJobId, "plan": d.restoreTestingPlanArn},
+            decision="restore-signalled",
+            reason=f"restore job {d.restoreJobId} {d.phase}: the waiting drill was answered",
+            details={"restore_job": d.restoreJobId},
         )
     if target is None:
         return decide(
@@ -65,14 +73,9 @@ def triage(event: BackupEvent, deps: Services) -> dict[str, Any]:
             reason=f"{subject} is not a drill target in {policy.environment}",
         )
     if kind == "Backup Job" and d.phase == "COMPLETED":
+        decision, reason, details = trigger.backup_completed(event, deps, target)
         return decide(
-            deps,
-            event,
-            capability="drills",
-            subject=subject,
-            decision="drill-candidate",
-            reason=f"backup job {d.backupJobId} completed for drill target {target.resource}",
-            details={"backup_job": d.backupJobId, "completed": d.completionDate},
+            deps, event, capability="drills", subject=subject, decision=decision, reason=reason, details=details
         )
     if kind == "Copy Job" and d.phase == "COMPLETED":
         return decide(
@@ -82,7 +85,7 @@ def triage(event: BackupEvent, deps: Services) -> dict[str, Any]:
             subject=subject,
             decision="copy-recorded",
             reason=f"copy job {d.copyJobId} completed",
-            details={"copy_job": d.copyJobId},
+            details={"copy_job": d.copyJobId, "destination": (d.model_extra or {}).get("destinationRecoveryPointArn")},
         )
     return decide(
         deps, event, capability="drills", subject=subject, decision="ignored", reason=f"{kind} {d.phase} needs no drill"

@@ -3,6 +3,7 @@ with the function's own environment variables, a Lambda context, and the error s
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import logging
@@ -11,6 +12,7 @@ import sys
 import threading
 import traceback
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -53,6 +55,17 @@ class FunctionRunner:
         self.logs = io.StringIO()
         self.in_flight = 0
 
+    @contextlib.contextmanager
+    def exclusive(self, env: dict[str, str]) -> Iterator[None]:
+        """Run the runtime's own control-plane code as a handler would: alone, with a function's environment."""
+        with self._lock:
+            saved = dict(os.environ)
+            try:
+                os.environ.update(env)
+                yield
+            finally:
+                _restore(saved)
+
     def run(self, code_dir: Path, handler: str, env: dict[str, str], event: Any, ctx: LambdaContext) -> Outcome:
         module_name, _, func_name = handler.rpartition(".")
         with self._lock:
@@ -73,8 +86,7 @@ class FunctionRunner:
                     },
                 )
             finally:
-                os.environ.clear()
-                os.environ.update(saved)
+                _restore(saved)
                 self.in_flight -= 1
 
     def _load(self, code_dir: Path, module_name: str) -> ModuleType:
@@ -98,6 +110,14 @@ class FunctionRunner:
             for h in logging.getLogger(name).handlers:
                 if isinstance(h, logging.StreamHandler):
                     h.setStream(self.logs)
+
+
+def _restore(saved: dict[str, str]) -> None:
+    """Back to `saved` without ever emptying the environment: other threads (the runtime polling Step Functions)
+    build boto3 clients meanwhile and read the region from it."""
+    for key in set(os.environ) - set(saved):
+        os.environ.pop(key, None)
+    os.environ.update(saved)
 
 
 def new_context(name: str, arn: str, memory: int, timeout: int) -> LambdaContext:

@@ -217,3 +217,21 @@ def _patch_put_events() -> None:
         return entries
 
     EventsBackend.put_events = put_events  # type: ignore[method-assign]
+
+    # moto raises NotImplementedError for rules targeting Lambda or Step Functions; with a runtime those events
+    # are the runtime's to route (above), so moto delivers only to the targets it supports.
+    from moto.events.models import Rule
+
+    original_send = Rule.send_to_targets
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        if HOOKS.put_event is None:
+            return original_send(self, original_event, transform_input)
+        saved = self.targets
+        self.targets = [t for t in saved if str(t.get("Arn", "")).split(":")[2:3] not in (["lambda"], ["states"])]
+        try:
+            return original_send(self, original_event, transform_input)
+        finally:
+            self.targets = saved
+
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]

@@ -88,6 +88,7 @@ class LocalAWS:
         self._saved_env: dict[str, str] = {}
         self._mock: Any = None
         self._queue: deque[dict[str, Any]] = deque()
+        self._answering = False
         self._report: Report | None = None
 
     # ------------------------------------------------------------------ lifecycle ----------------------------
@@ -474,7 +475,20 @@ class LocalAWS:
         from deckwatch import approvals
         from deckwatch.context import services
 
-        with self._function_env():
+        if not self._pending_approvals():
+            return
+        # Answering counts as activity from the first moment: a waiting task must not be declared unanswered
+        # between the approval being claimed and its answer reaching Step Functions.
+        self._answering = True
+        self._touch()
+        try:
+            self._answer_pending(approvals, services)
+        finally:
+            self._answering = False
+            self._touch()
+
+    def _answer_pending(self, approvals: Any, services: Any) -> None:
+        with self.runner.exclusive(self._function_env_vars()):
             deps = services()
             for item in approvals.pending(deps):
                 approvals.decide(
@@ -486,10 +500,9 @@ class LocalAWS:
                 )
                 self._touch()
 
-    def _function_env(self) -> Any:
-        """Run control-plane code outside a handler with a function's environment (the CLI's own calls)."""
-        any_fn = next(iter(self.functions.values()))
-        return _Env(any_fn["env"])
+    def _function_env_vars(self) -> dict[str, str]:
+        """A function's environment, for control-plane code the runtime runs itself (the simulated operator)."""
+        return dict(next(iter(self.functions.values()))["env"])
 
     def _touch(self) -> None:
         self._last_activity = time.monotonic()
@@ -497,7 +510,7 @@ class LocalAWS:
     def _is_idle(self) -> bool:
         """Nothing can answer a waiting task any more: no handler running, no event queued, no approval that the
         simulated operator will answer, and quiet for a moment of real time."""
-        if self.runner.in_flight or self._queue:
+        if self.runner.in_flight or self._queue or self._answering:
             return False
         if self.approvals != "timeout" and self._pending_approvals():
             return False
@@ -566,20 +579,6 @@ class LocalAWS:
         url = self._queue_url("DeadLetterQueue")
         msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
         return [json.loads(m["Body"]) for m in msgs]
-
-
-class _Env:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.saved: dict[str, str] = {}
-
-    def __enter__(self) -> None:
-        self.saved = dict(os.environ)
-        os.environ.update(self.env)
-
-    def __exit__(self, *exc: object) -> None:
-        os.environ.clear()
-        os.environ.update(self.saved)
 
 
 def _placeholder_zip() -> bytes:

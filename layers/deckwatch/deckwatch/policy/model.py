@@ -60,6 +60,12 @@ class Rollout(Strict):
     rollback_window_minutes: Minutes = 30
     on_rollback_hook: Name | None = Field(default=None, description="Lambda function invoked after a rollback.")
     pre_traffic_check: Name | None = Field(default=None, description="Lambda function run against the test listener.")
+    approval_timeout_minutes: int = Field(
+        default=60, ge=1, le=7 * 24 * 60, description="Unanswered production approval counts as rejected after this."
+    )
+    stable_timeout_minutes: int = Field(
+        default=15, ge=1, le=180, description="The idle colour must be stable with healthy targets within this."
+    )
 
     @field_validator("steps")
     @classmethod
@@ -142,6 +148,9 @@ class RemediationRule(Strict):
 
 class Remediation(Strict):
     max_actions_per_hour: int = Field(default=6, ge=0, le=1000)
+    approval_timeout_minutes: int = Field(
+        default=30, ge=1, le=7 * 24 * 60, description="Unanswered approval of a remediation: escalate after this."
+    )
     rules: list[RemediationRule] = Field(default_factory=list)
 
 
@@ -181,12 +190,22 @@ class DrillTarget(Strict):
     sampling: Sampling = Field(default_factory=Sampling)
     objectives: Objectives
     checks: DrillChecks = Field(default_factory=DrillChecks)
+    tls: Literal["verify-full", "require", "disable"] = Field(
+        default="verify-full",
+        description="How the validator connects: verify-full (certificate and host name, the RDS CA bundle), "
+        "require (encrypted, unverified) or disable (plain TCP: only for a local PostgreSQL without TLS).",
+    )
 
 
 class Drills(Strict):
     network: DrillNetwork | None = None
     max_age_hours: int = Field(default=6, ge=1, le=168)
-    schedule: str | None = Field(default=None, description="EventBridge schedule expression for periodic drills.")
+    schedule: str | None = Field(
+        default=None,
+        pattern=r"^rate\(\d+ (hour|hours|day|days)\)$",
+        description="How often to drill the latest recovery point of every target, e.g. 'rate(7 days)' "
+        "(checked hourly by the drill schedule rule; none: no periodic drills).",
+    )
     targets: list[DrillTarget] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -213,6 +232,15 @@ class Savings(Strict):
     working_hours: str | None = Field(
         default=None, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}( [A-Za-z_/]+)?$", description="e.g. '08:00-19:00 Europe/Paris'"
     )
+    min_severity: Literal["medium", "high"] = Field(
+        default="high", description="Anomaly severity from which savings are taken (or proposed, in 'approve' mode)."
+    )
+    approval_timeout_minutes: int = Field(
+        default=60,
+        ge=1,
+        le=7 * 24 * 60,
+        description="How long an 'approve' request waits before it counts as rejected.",
+    )
 
 
 class Cost(Strict):
@@ -222,6 +250,10 @@ class Cost(Strict):
     allocation_tag: dict[str, str] | None = None
     thresholds: CostThresholds = Field(default_factory=CostThresholds)
     savings: Savings = Field(default_factory=Savings)
+    notify_unattributed: bool = Field(
+        default=True,
+        description="Notify anomalies and budget alerts no environment claims (in a shared account, keep it on in one).",
+    )
 
 
 class Policy(Strict):

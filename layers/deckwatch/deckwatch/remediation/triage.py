@@ -47,27 +47,16 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
             decision="ignored",
             reason=f"no remediation rule matches alarm {d.alarmName}",
         )
-    details = {"runbook": rule.runbook, "alarm": d.alarmName, "alarm_kind": kind, "state": d.state.value}
+    details: dict[str, Any] = {
+        "runbook": rule.runbook,
+        "alarm": d.alarmName,
+        "alarm_kind": kind,
+        "state": d.state.value,
+    }
     if d.state.value == "ALARM":
-        return decide(
-            deps,
-            event,
-            capability="remediation",
-            subject=subject,
-            decision="runbook-selected",
-            reason=f"{d.alarmName} in ALARM selects runbook {rule.runbook}",
-            details=details,
-        )
+        return _on_alarm(event, deps, rule, details)
     if d.state.value == "OK":
-        return decide(
-            deps,
-            event,
-            capability="remediation",
-            subject=subject,
-            decision="resolved",
-            reason=f"{d.alarmName} back to OK",
-            details=details,
-        )
+        return _on_ok(event, deps, rule, details)
     if rule.on_insufficient_data == "notify":
         deps.notifier.publish(
             subject=f"{d.alarmName} has insufficient data",
@@ -92,5 +81,129 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
         subject=subject,
         decision="ignored",
         reason=f"{d.alarmName} INSUFFICIENT_DATA ignored by policy",
+        details=details,
+    )
+
+
+def _resource(rule: RemediationRule, alarm: str, deps: Services) -> str:
+    """The resource the rule's runbook acts on (its lock key): one incident per (resource, runbook)."""
+    from deckwatch.remediation import runbooks
+
+    rb = runbooks.get(rule.runbook)
+    params = rb.validate(None, dict(rule.parameters))
+    return rb.resource_of(params) or f"alarm:{alarm}"
+
+
+def _on_alarm(event: AlarmEvent, deps: Services, rule: RemediationRule, details: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    from pydantic import ValidationError
+
+    from deckwatch.intake import describe
+    from deckwatch.remediation import incidents
+
+    d = event.detail
+    try:
+        resource = _resource(rule, d.alarmName, deps)
+    except (ValidationError, ValueError) as exc:
+        reason = describe(exc) if isinstance(exc, ValidationError) else str(exc)
+        return decide(
+            deps,
+            event,
+            capability="remediation",
+            subject=event.alarm_arn,
+            decision="rule-invalid",
+            reason=f"rule for {d.alarmName}: runbook {rule.runbook} parameters: {reason}",
+            details=details,
+        )
+    alarm = {
+        "name": d.alarmName,
+        "arn": event.alarm_arn,
+        "at": d.state.timestamp or event.time,
+        "event_id": event.id,
+        "kind": details["alarm_kind"],
+    }
+    inc, opened = incidents.open_or_join(deps, resource=resource, runbook=rule.runbook, opener=event.id, alarm=alarm)
+    iid = str(inc["incident_id"])
+    details |= {"incident_id": iid, "resource": resource, "incident_state": "open"}
+    if not opened:
+        return decide(
+            deps,
+            event,
+            capability="remediation",
+            subject=event.alarm_arn,
+            decision="incident-joined",
+            reason=f"{d.alarmName} in ALARM joins open incident {iid} ({inc.get('status')}): no second action",
+            details=details,
+        )
+    result = decide(
+        deps,
+        event,
+        capability="remediation",
+        subject=event.alarm_arn,
+        decision="runbook-selected",
+        reason=f"{d.alarmName} in ALARM selects runbook {rule.runbook} on {resource}: incident {iid} opened",
+        details=details,
+    )
+    run = {
+        "environment": deps.settings.environment,
+        "runbook": rule.runbook,
+        "target": "",
+        "parameters": dict(rule.parameters),
+        "dryRun": deps.policy().policy.dry_run,
+        "alarm": alarm,
+        "incident": iid,
+        "requestedBy": "alarm",
+    }
+    _start(iid, json.dumps(run))
+    return result
+
+
+def _start(name: str, payload: str) -> None:
+    """Start the incident's execution; its name is the incident id, so a redelivered event starts nothing new."""
+    import os
+
+    from deckwatch.errors import ConfigError
+
+    arn = os.environ.get("REMEDIATION_STATE_MACHINE_ARN")
+    if not arn:
+        raise ConfigError("REMEDIATION_STATE_MACHINE_ARN is not set")
+    sfn = aws.client("stepfunctions")
+    try:
+        sfn.start_execution(stateMachineArn=arn, name=name, input=payload)
+    except sfn.exceptions.ExecutionAlreadyExists:
+        pass  # started by an earlier delivery of the same event
+
+
+def _on_ok(event: AlarmEvent, deps: Services, rule: RemediationRule, details: dict[str, Any]) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    from deckwatch.remediation import incidents
+
+    d = event.detail
+    reason = f"{d.alarmName} back to OK"
+    try:
+        resource = _resource(rule, d.alarmName, deps)
+    except (ValidationError, ValueError):
+        resource = ""
+    inc = incidents.get(deps, resource, rule.runbook) if resource else None
+    if inc is not None:
+        at = d.state.timestamp or event.time
+        ttm = incidents.seconds_between(str(inc["alarm_at"]), at)
+        details |= {"incident_id": inc["incident_id"], "resource": resource, "time_to_mitigate_seconds": ttm}
+        if inc["status"] in ("open", "active", "acted", "verifying"):
+            # the execution is still working: its verification (answered by this event) closes the incident
+            details["incident_state"] = "open"
+            reason += f"; incident {inc['incident_id']} is closed by its verification"
+        elif incidents.close(deps, resource, rule.runbook, str(inc["incident_id"])) is not None:
+            details |= {"incident_state": "closed", "outcome": f"resolved-after-{inc['status']}"}
+            reason += f": incident {inc['incident_id']} resolved ({inc['status']} before), {ttm}s after the alarm"
+    return decide(
+        deps,
+        event,
+        capability="remediation",
+        subject=event.alarm_arn,
+        decision="resolved",
+        reason=reason,
         details=details,
     )

@@ -1,0 +1,15 @@
+"""Cost-savings state machine tasks: validate a request, scale to zero / stop, resume, record a declined one."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from deckwatch.context import services
+from deckwatch.cost.tasks import CostTask, handle
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(CostTask.model_validate({"task": event}).task, services())

@@ -1,0 +1,15 @@
+"""Cost alerts from SNS: Cost Anomaly Detection IMMEDIATE alerts and AWS Budgets notifications."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from deckwatch.cost.alerts import CostAlert, flatten, handle
+from deckwatch.intake import receive
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return receive(flatten(event), context, model=CostAlert, capability="cost", handle=handle)

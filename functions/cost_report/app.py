@@ -1,0 +1,15 @@
+"""Weekly cost report (schedule, or a console input {"weekEnding": "YYYY-MM-DD"})."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from deckwatch.context import services
+from deckwatch.cost.report import ReportRequest, weekly
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return weekly(ReportRequest.model_validate(event), services())

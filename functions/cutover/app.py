@@ -1,0 +1,15 @@
+"""Cutover state machine tasks (statemachines/cutover.asl.json): one `op` per step."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from deckwatch.context import services
+from deckwatch.cutover.tasks import CutoverTask, handle
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(CutoverTask.model_validate(event), services())

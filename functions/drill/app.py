@@ -1,0 +1,16 @@
+"""Restore drill tasks (statemachines/drill.asl.json) and the hourly janitor / schedule ticks."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from deckwatch.context import services
+from deckwatch.drills.model import DrillTask
+from deckwatch.drills.tasks import handle
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(DrillTask.model_validate({"task": event}).task, services())

@@ -1,0 +1,16 @@
+"""Restore drill validator (VPC-attached): real SQL checks against the restored PostgreSQL."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from deckwatch.context import services
+from deckwatch.drills.model import ValidationRequest
+from deckwatch.drills.validate import validate
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return validate(ValidationRequest.model_validate(event), services())

@@ -1,0 +1,15 @@
+"""RDS failover and ECS task-start-impaired events: annotate the open incident's timeline."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from deckwatch.intake import receive
+from deckwatch.remediation.annotate import ResourceEvent, annotate
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return receive(event, context, model=ResourceEvent, capability="remediation", handle=annotate)

@@ -1,0 +1,218 @@
+"""ECS blue/green behind an ALB: one ECS service per colour, each in its own target group, and a production
+listener forwarding to both by weight. Observed state = the listener's weights and the services' deployments."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from deckwatch import aws
+from deckwatch.cutover.errors import ArtifactError, TargetNotFoundError, TrafficShiftError
+from deckwatch.cutover.router import Observed, Prepared, Recorder, register
+from deckwatch.locks import resource_key
+
+if TYPE_CHECKING:
+    from deckwatch.policy.model import Service
+
+COLOURS = ("blue", "green")
+
+
+@register("ecs")
+class EcsAlbRouter:
+    def __init__(self, service: Service, recorder: Recorder) -> None:
+        if service.ecs is None or service.alb is None:
+            raise TargetNotFoundError(f"service {service.name} has no ecs/alb target")
+        self.svc = service
+        self.ecs_cfg = service.ecs
+        self.alb_cfg = service.alb
+        self.recorder = recorder
+        self._ecs: Any = None
+        self._elb: Any = None
+        self._listener: str | None = None
+        self._tgs: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ clients and names -------------------
+    @property
+    def ecs(self) -> Any:
+        if self._ecs is None:
+            self._ecs = aws.client("ecs")
+        return self._ecs
+
+    @property
+    def elb(self) -> Any:
+        if self._elb is None:
+            self._elb = aws.client("elbv2")
+        return self._elb
+
+    def service_name(self, colour: str) -> str:
+        return str(getattr(self.ecs_cfg.services, colour))
+
+    def lock_keys(self) -> list[str]:
+        return [resource_key("ecs", self.ecs_cfg.cluster, self.service_name(c)) for c in COLOURS]
+
+    def target_groups(self) -> dict[str, str]:
+        if not self._tgs:
+            names = [str(getattr(self.alb_cfg.target_groups, c)) for c in COLOURS]
+            found = self.elb.describe_target_groups(Names=names)["TargetGroups"]
+            by_name = {tg["TargetGroupName"]: tg["TargetGroupArn"] for tg in found}
+            self._tgs = {c: by_name[n] for c, n in zip(COLOURS, names, strict=True)}
+        return self._tgs
+
+    def listener(self) -> str:
+        if self._listener is None:
+            lbs = self.elb.describe_load_balancers(Names=[self.alb_cfg.load_balancer])["LoadBalancers"]
+            listeners = self.elb.describe_listeners(LoadBalancerArn=lbs[0]["LoadBalancerArn"])["Listeners"]
+            match = [li for li in listeners if li["Port"] == self.alb_cfg.listener_port]
+            if not match:
+                raise TargetNotFoundError(f"no listener on port {self.alb_cfg.listener_port}")
+            self._listener = str(match[0]["ListenerArn"])
+        return self._listener
+
+    # ------------------------------------------------------------------ observed state ----------------------
+    def _services(self) -> dict[str, dict[str, Any]]:
+        names = [self.service_name(c) for c in COLOURS]
+        found = self.ecs.describe_services(cluster=self.ecs_cfg.cluster, services=names)["services"]
+        by_name = {s["serviceName"]: s for s in found}
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise TargetNotFoundError(f"ECS services not found in {self.ecs_cfg.cluster}: {', '.join(missing)}")
+        return {c: by_name[self.service_name(c)] for c in COLOURS}
+
+    def observe(self) -> Observed:
+        tgs = self.target_groups()
+        listener = self.elb.describe_listeners(ListenerArns=[self.listener()])["Listeners"][0]
+        weights = dict.fromkeys(COLOURS, 0)
+        for action in listener.get("DefaultActions", []):
+            if action.get("Type") != "forward":
+                continue
+            groups = action.get("ForwardConfig", {}).get("TargetGroups") or [
+                {"TargetGroupArn": action.get("TargetGroupArn"), "Weight": 1}
+            ]
+            total = sum(int(g.get("Weight", 1)) for g in groups) or 1
+            for g in groups:
+                for c, arn in tgs.items():
+                    if g.get("TargetGroupArn") == arn:
+                        weights[c] = round(100 * int(g.get("Weight", 1)) / total)
+        services = self._services()
+        revisions = {c: str(services[c]["taskDefinition"]) for c in COLOURS}
+        images = {c: self._image(revisions[c]) for c in COLOURS}
+        capacity = {c: int(services[c]["desiredCount"]) for c in COLOURS}
+        return Observed(weights=weights, revisions=revisions, images=images, capacity=capacity)
+
+    def _task_definition(self, arn: str) -> dict[str, Any]:
+        return dict(self.ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"])
+
+    def _container(self, td: dict[str, Any]) -> dict[str, Any]:
+        containers = td["containerDefinitions"]
+        named = [c for c in containers if c["name"] == self.svc.name]
+        return dict(named[0] if named else containers[0])
+
+    def _image(self, td_arn: str) -> str:
+        return str(self._container(self._task_definition(td_arn)).get("image", ""))
+
+    # ------------------------------------------------------------------ steps -------------------------------
+    def prepare(self, observed: Observed, target: dict[str, str]) -> Prepared:
+        live = observed.live
+        idle = next(c for c in COLOURS if c != live)
+        if "task_definition" in target:
+            td = target["task_definition"]
+            return Prepared(idle, td, self._image(td))
+        image = target.get("image")
+        if not image:
+            raise ArtifactError(f"an ECS cutover needs an image or a task definition, got {sorted(target)}")
+        if observed.images.get(idle) == image:  # a crashed or repeated run already registered it
+            return Prepared(idle, observed.revisions[idle], image)
+        live_td = self._task_definition(observed.revisions[live])
+        container = self._container(live_td)
+        containers = [
+            {**c, "image": image} if c["name"] == container["name"] else c for c in live_td["containerDefinitions"]
+        ]
+        keep = (
+            "family",
+            "taskRoleArn",
+            "executionRoleArn",
+            "networkMode",
+            "volumes",
+            "placementConstraints",
+            "requiresCompatibilities",
+            "cpu",
+            "memory",
+            "runtimePlatform",
+        )
+        params = {k: live_td[k] for k in keep if live_td.get(k)} | {"containerDefinitions": containers}
+        out = self.recorder.call(self.ecs, "ecs", "RegisterTaskDefinition", **params)
+        arn = out.get("taskDefinition", {}).get("taskDefinitionArn", f"{live_td['family']}:<new revision>")
+        return Prepared(idle, str(arn), image)
+
+    def deploy(self, slot: str, revision: str, capacity: int) -> None:
+        current = self._services()[slot]
+        if current["taskDefinition"] == revision and int(current["desiredCount"]) == capacity:
+            return
+        self.recorder.call(
+            self.ecs,
+            "ecs",
+            "UpdateService",
+            cluster=self.ecs_cfg.cluster,
+            service=self.service_name(slot),
+            taskDefinition=revision,
+            desiredCount=capacity,
+        )
+
+    def stable(self, slot: str, revision: str, capacity: int) -> tuple[bool, str]:
+        svc = self._services()[slot]
+        primary = next((d for d in svc.get("deployments", []) if d.get("status") == "PRIMARY"), {})
+        if svc["taskDefinition"] != revision or primary.get("rolloutState") != "COMPLETED":
+            return False, f"deployment {primary.get('rolloutState', 'unknown')}"
+        if int(svc.get("runningCount", 0)) < capacity:
+            return False, f"{svc.get('runningCount', 0)}/{capacity} tasks running"
+        health = self._health(slot)
+        healthy = sum(1 for s in health if s == "healthy")
+        if healthy < capacity:
+            return False, f"{healthy}/{capacity} targets healthy"
+        return True, f"{capacity} tasks running, targets healthy"
+
+    def _health(self, slot: str) -> list[str]:
+        found = self.elb.describe_target_health(TargetGroupArn=self.target_groups()[slot])
+        return [str(d["TargetHealth"]["State"]) for d in found.get("TargetHealthDescriptions", [])]
+
+    def unhealthy(self, slot: str) -> list[str]:
+        found = self.elb.describe_target_health(TargetGroupArn=self.target_groups()[slot])
+        return [
+            f"{d['Target']['Id']}: {d['TargetHealth'].get('Reason', d['TargetHealth']['State'])}"
+            for d in found.get("TargetHealthDescriptions", [])
+            if d["TargetHealth"]["State"] in ("unhealthy", "unavailable")
+        ]
+
+    def shift(self, stable: str, new: str, weight: int) -> bool:
+        """Send `weight` percent to `new`, the rest to `stable`. False when already so (nothing changed)."""
+        if self.observe().weights == {new: weight, stable: 100 - weight}:
+            return False
+        tgs = self.target_groups()
+        groups = [
+            {"TargetGroupArn": tgs[stable], "Weight": 100 - weight},
+            {"TargetGroupArn": tgs[new], "Weight": weight},
+        ]
+        from botocore.exceptions import ClientError
+
+        try:
+            self.recorder.call(
+                self.elb,
+                "elbv2",
+                "ModifyListener",
+                ListenerArn=self.listener(),
+                DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}],
+            )
+        except ClientError as exc:
+            raise TrafficShiftError(f"ModifyListener {new}={weight}% failed: {exc}") from exc
+        return True
+
+    def scale_down(self, slot: str) -> None:
+        if int(self._services()[slot]["desiredCount"]) == 0:
+            return
+        self.recorder.call(
+            self.ecs,
+            "ecs",
+            "UpdateService",
+            cluster=self.ecs_cfg.cluster,
+            service=self.service_name(slot),
+            desiredCount=0,
+        )

@@ -1,0 +1,76 @@
+"""The documents a cutover passes between its state machine's steps.
+
+`CutoverInput` is the documented console input (events/statemachines/cutover/*.json); pipeline triggers build the
+same document. `Cutover` is the running cutover as the state machine carries it in `$.cutover`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class CutoverInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    environment: Literal["dev", "staging", "prod"]
+    service: str = Field(min_length=1, max_length=63)
+    image: str | None = Field(default=None, min_length=1, max_length=1024)
+    task_definition: str | None = Field(default=None, alias="taskDefinition", min_length=1, max_length=1024)
+    version: str | None = Field(default=None, pattern=r"^[0-9]+$", description="Lambda: a published version.")
+    strategy: Literal["canary", "linear", "all_at_once"] | None = None
+    dry_run: bool = Field(default=False, alias="dryRun")
+    # set by the pipeline trigger, not by people
+    pipeline_execution_id: str | None = Field(default=None, alias="pipelineExecutionId")
+    approved_by_pipeline: bool = Field(default=False, alias="approvedByPipeline")
+    requested_by: str = Field(default="console", alias="requestedBy", max_length=256)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        given = [x for x in (self.image, self.task_definition, self.version) if x is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of image, taskDefinition, version")
+        return self
+
+
+class Cutover(BaseModel):
+    """The running cutover. Every step returns an updated copy; nothing else is carried between steps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    execution: str
+    environment: str
+    service: str
+    subject: str
+    kind: str
+    target: dict[str, str]
+    revision: str = ""
+    image: str = ""
+    stable: str = ""
+    new: str = ""
+    capacity: int = 0
+    steps: list[int]
+    step_index: int = 0
+    weight: int = 0
+    bake_seconds: int
+    window_seconds: int
+    approval_timeout_seconds: int
+    stable_timeout_seconds: int
+    alarms: list[str]
+    dry_run: bool = False
+    approval_needed: bool = False
+    pre_traffic_check: str | None = None
+    pre_traffic_done: bool = False
+    pipeline_execution_id: str | None = None
+    requested_by: str = "console"
+    started_at: float
+    deploy_started_at: float | None = None
+    action: Literal["proceed", "noop", "dry_run"] = "proceed"
+    next: Literal["shift", "window", "finish"] = "shift"
+    policy_version: str | None = None
+    summary: str = ""
+
+    def doc(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

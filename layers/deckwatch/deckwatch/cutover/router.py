@@ -1,0 +1,109 @@
+"""The traffic-router interface: what the cutover state machine needs from whatever carries the traffic.
+
+Slots are what traffic is split between (ECS: the colours "blue"/"green"; Lambda: alias versions). Every method
+reads the observed state first and changes nothing that is already as wanted, so that a re-run or a resumed
+execution converges instead of repeating itself. A new kind of target (e.g. API Gateway canaries) is one new
+adapter module registered in `ROUTERS`; the state machine and the steps do not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from deckwatch.ledger import Action
+
+if TYPE_CHECKING:
+    from deckwatch.policy.model import Service
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Where traffic goes now, and what each slot runs."""
+
+    weights: dict[str, int]  # slot -> percent of traffic
+    revisions: dict[str, str]  # slot -> task definition ARN / version
+    images: dict[str, str] = field(default_factory=dict)  # slot -> container image (ECS)
+    capacity: dict[str, int] = field(default_factory=dict)  # slot -> desired count
+
+    @property
+    def live(self) -> str:
+        """The slot carrying the most traffic (ties: the first slot)."""
+        return max(self.weights, key=lambda s: (self.weights[s], -list(self.weights).index(s)))
+
+    @property
+    def split(self) -> bool:
+        return sum(1 for w in self.weights.values() if w > 0) > 1
+
+
+@dataclass(frozen=True)
+class Prepared:
+    slot: str  # the slot that will take the new revision
+    revision: str
+    image: str = ""
+
+
+class Recorder:
+    """Runs a mutating call, or only records it (dry-run). Every call is kept for the ledger."""
+
+    def __init__(self, dry_run: bool) -> None:
+        self.dry_run = dry_run
+        self.actions: list[Action] = []
+
+    def call(self, client: Any, service: str, operation: str, /, **params: Any) -> Any:
+        self.actions.append(Action(service=service, operation=operation, parameters=_printable(params)))
+        if self.dry_run:
+            return {}
+        return getattr(client, _snake(operation))(**params)
+
+
+class TrafficRouter(Protocol):
+    recorder: Recorder
+
+    def lock_keys(self) -> list[str]: ...
+
+    def observe(self) -> Observed: ...
+
+    def prepare(self, observed: Observed, target: dict[str, str]) -> Prepared: ...
+
+    def deploy(self, slot: str, revision: str, capacity: int) -> None: ...
+
+    def stable(self, slot: str, revision: str, capacity: int) -> tuple[bool, str]: ...
+
+    def shift(self, stable: str, new: str, weight: int) -> bool: ...
+
+    def unhealthy(self, slot: str) -> list[str]: ...
+
+    def scale_down(self, slot: str) -> None: ...
+
+
+ROUTERS: dict[str, Callable[[Service, Recorder], TrafficRouter]] = {}
+
+
+def register(kind: str) -> Callable[[Callable[[Service, Recorder], TrafficRouter]], Any]:
+    def wrap(factory: Callable[[Service, Recorder], TrafficRouter]) -> Any:
+        ROUTERS[kind] = factory
+        return factory
+
+    return wrap
+
+
+def router_for(service: Service, dry_run: bool = False) -> TrafficRouter:
+    from deckwatch.cutover import ecs_alb, lambda_alias  # noqa: F401 - adapters register themselves
+
+    return ROUTERS[service.kind](service, Recorder(dry_run))
+
+
+def _snake(operation: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    if isinstance(value, float):
+        return str(value)
+    return value

@@ -1,0 +1,509 @@
+"""The steps of statemachines/cutover.asl.json, one function per task `op`. Each takes the running `Cutover`,
+reads the observed state through the traffic router, acts only where the world differs from what is wanted,
+records in the ledger and returns the updated `Cutover`."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from deckwatch import aws, clock, locks, watches
+from deckwatch.cutover import control, metrics
+from deckwatch.cutover.errors import (
+    DeploymentFailedError,
+    NotStableYetError,
+    PreTrafficCheckFailedError,
+    RollbackRequestedError,
+    TargetNotFoundError,
+    UnhealthyTargetsError,
+)
+from deckwatch.cutover.model import Cutover, CutoverInput
+from deckwatch.cutover.router import Recorder, TrafficRouter, router_for
+from deckwatch.errors import InvalidEventError, LockHeldError
+from deckwatch.ledger import Action, Record
+
+if TYPE_CHECKING:
+    from deckwatch.context import Services
+    from deckwatch.policy.model import Service
+
+
+# ---------------------------------------------------------------------------------------------- helpers -------
+def _service(deps: Services, name: str) -> Service:
+    svc = deps.policy().policy.service(name)
+    if svc is None:
+        raise TargetNotFoundError(f"service {name} is not in the {deps.settings.environment} policy")
+    return svc
+
+
+def _router(deps: Services, c: Cutover) -> TrafficRouter:
+    return router_for(_service(deps, c.service), c.dry_run)
+
+
+def _record(
+    deps: Services,
+    c: Cutover,
+    key: str,
+    decision: str,
+    reason: str = "",
+    *,
+    kind: str = "decision",
+    action: Action | None = None,
+    outcome: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    deps.ledger.append(
+        Record(
+            record_id=f"{c.id}:{key}",
+            environment=c.environment,
+            capability="cutover",
+            subject=c.subject,
+            kind=kind,  # type: ignore[arg-type]
+            decision=decision,
+            reason=reason,
+            execution_arn=c.execution,
+            action=action,
+            dry_run=c.dry_run,
+            outcome=outcome,
+            policy_version=c.policy_version,
+            actor=c.requested_by,
+            details=details or {},
+        )
+    )
+
+
+def _record_actions(deps: Services, c: Cutover, key: str, recorder: Recorder, outcome: str = "done") -> None:
+    for i, action in enumerate(recorder.actions):
+        _record(
+            deps,
+            c,
+            f"{key}:{i}",
+            "planned" if c.dry_run else action.operation,
+            kind="action",
+            action=action,
+            outcome="dry-run" if c.dry_run else outcome,
+        )
+    recorder.actions.clear()
+
+
+def _notify(deps: Services, c: Cutover, subject: str, text: str, severity: str = "info", **data: Any) -> None:
+    deps.notifier.publish(
+        subject=f"cutover {c.service}: {subject}",
+        text=text,
+        capability="cutover",
+        environment=c.environment,
+        severity=severity,  # type: ignore[arg-type]
+        data={"execution": c.execution, "revision": c.revision, "image": c.image, **data},
+    )
+
+
+def _check_abort(deps: Services, c: Cutover) -> None:
+    item = control.read(deps, c.service)
+    if item and item.get("execution") == c.execution and item.get("abort_reason"):
+        raise RollbackRequestedError(f"{item.get('abort_source', 'manual')}: {item['abort_reason']}")
+
+
+def _release(deps: Services, c: Cutover) -> None:
+    router = _router(deps, c)
+    for key in router.lock_keys():
+        try:
+            deps.locks.release(key, c.execution)
+        except Exception:  # noqa: BLE001 - releasing the others matters more; the lease expires anyway
+            continue
+    control.close(deps, c.service, c.execution)
+
+
+def _lease_seconds(c: Cutover) -> int:
+    return (
+        c.stable_timeout_seconds
+        + c.approval_timeout_seconds
+        + len(c.steps) * (c.bake_seconds + 120)
+        + c.window_seconds
+        + 3600
+    )
+
+
+# ---------------------------------------------------------------------------------------------- begin ---------
+def begin(raw: dict[str, Any], execution: str, deps: Services) -> dict[str, Any]:
+    """Lock both slots, reconcile with what is observed, resolve the new revision and record the plan."""
+    inp = CutoverInput.model_validate(raw)
+    if inp.environment != deps.settings.environment:
+        raise InvalidEventError(f"cutover for {inp.environment} sent to the {deps.settings.environment} stack")
+    loaded = deps.policy()
+    svc = _service(deps, inp.service)
+    rollout = svc.rollout
+    strategy = inp.strategy or rollout.strategy
+    target = {
+        k: v
+        for k, v in (("image", inp.image), ("task_definition", inp.task_definition), ("version", inp.version))
+        if v is not None
+    }
+    c = Cutover(
+        id=execution.rsplit(":", 1)[-1],
+        execution=execution,
+        environment=inp.environment,
+        service=svc.name,
+        subject=f"service/{svc.name}",
+        kind=svc.kind,
+        target=target,
+        image=inp.image or "",
+        steps=[100] if strategy == "all_at_once" else list(rollout.steps),
+        bake_seconds=max(1, rollout.bake_minutes * 60),
+        window_seconds=rollout.rollback_window_minutes * 60,
+        approval_timeout_seconds=max(60, rollout.approval_timeout_minutes * 60),
+        stable_timeout_seconds=rollout.stable_timeout_minutes * 60,
+        alarms=list(svc.alarms),
+        dry_run=inp.dry_run or loaded.policy.dry_run,
+        approval_needed=svc.require_approval and not inp.approved_by_pipeline,
+        pre_traffic_check=rollout.pre_traffic_check,
+        pipeline_execution_id=inp.pipeline_execution_id,
+        requested_by=inp.requested_by,
+        started_at=clock.now_epoch(),
+        policy_version=loaded.version,
+    )
+    router = router_for(svc, c.dry_run)
+    held: list[str] = []
+    try:
+        for key in router.lock_keys():
+            locks.acquire_or_record(
+                deps.locks,
+                deps.ledger,
+                resource=key,
+                owner=execution,
+                capability="cutover",
+                environment=c.environment,
+                lease_seconds=_lease_seconds(c),
+                policy_version=c.policy_version,
+            )
+            held.append(key)
+        c = _plan(deps, c, router, strategy)
+    except BaseException as exc:
+        for key in held:
+            deps.locks.release(key, execution)
+        if not isinstance(exc, LockHeldError):
+            _record(deps, c, "begin-failed", "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    return c.doc()
+
+
+def _plan(deps: Services, c: Cutover, router: TrafficRouter, strategy: str) -> Cutover:
+    observed = router.observe()
+    live = observed.live
+    wanted = c.target.get("image") or c.target.get("task_definition") or c.target.get("version") or ""
+    runs_wanted = {s for s in observed.weights if wanted in (observed.images.get(s), observed.revisions.get(s))}
+    if observed.weights.get(live) == 100 and live in runs_wanted:
+        c.action = "noop"
+        _record(deps, c, "plan", "no-op", f"{live} already serves {wanted} with 100% of traffic: nothing to do")
+        return c
+    resume_from = 0
+    if observed.split:
+        other = next(s for s in observed.weights if s != live and observed.weights[s] > 0)
+        if other in runs_wanted:  # a crashed run of this same release: resume where the weights are
+            weight = observed.weights[other]
+            resume_from = next((i for i, s in enumerate(c.steps) if s > weight), len(c.steps) - 1)
+            _record(deps, c, "reconcile", "resumed", f"traffic is split {observed.weights}: resuming this release")
+        else:
+            router.shift(live, other, 0)
+            _record_actions(deps, c, "reconcile", router.recorder)
+            _record(deps, c, "reconcile:restored", "restored", f"traffic was split {observed.weights}: {live} 100%")
+            observed = router.observe()
+    prepared = router.prepare(observed, c.target)
+    prepare_actions = list(router.recorder.actions)
+    _record_actions(deps, c, "prepare", router.recorder)
+    c.new, c.revision, c.image = prepared.slot, prepared.revision, prepared.image or c.image
+    c.stable = next(s for s in observed.weights if s != c.new) if c.new in observed.weights else live
+    c.capacity = max(1, observed.capacity.get(c.stable, 1))
+    c.step_index = resume_from
+    c.weight = observed.weights.get(c.new, 0)
+    c.summary = (
+        f"Shift {c.environment} traffic of {c.service} from {c.stable} to {c.new} ({c.image or c.revision}) "
+        f"by {strategy} {c.steps}, baking {c.bake_seconds // 60} min per step while watching "
+        f"{', '.join(c.alarms) or 'no alarms'}."
+    )
+    plan = {
+        "strategy": strategy,
+        "steps": c.steps,
+        "stable": c.stable,
+        "new": c.new,
+        "revision": c.revision,
+        "capacity": c.capacity,
+        "bake_seconds": c.bake_seconds,
+        "window_seconds": c.window_seconds,
+        "approval": c.approval_needed,
+        "pre_traffic_check": c.pre_traffic_check,
+        "alarms": c.alarms,
+        "pipeline_execution_id": c.pipeline_execution_id,
+    }
+    if c.dry_run:
+        c.action = "dry_run"
+        router.deploy(c.new, c.revision, c.capacity)
+        for weight in c.steps:
+            router.shift(c.stable, c.new, weight)
+        router.scale_down(c.stable)
+        plan["actions"] = [a.model_dump() for a in prepare_actions + router.recorder.actions]
+        _record_actions(deps, c, "plan:actions", router.recorder)
+        _record(deps, c, "plan", "planned", f"dry-run: {c.summary}", details=plan)
+        return c
+    control.open_(
+        deps,
+        c.service,
+        execution=c.execution,
+        cutover_id=c.id,
+        pipeline_execution_id=c.pipeline_execution_id,
+        revision=c.revision,
+        ttl_seconds=_lease_seconds(c),
+    )
+    _record(deps, c, "plan", "planned", c.summary, details=plan)
+    _notify(deps, c, "started", c.summary, plan=plan)
+    return c
+
+
+# ---------------------------------------------------------------------------------------------- deploy --------
+def deploy(c: Cutover, deps: Services) -> Cutover:
+    _check_abort(deps, c)
+    router = _router(deps, c)
+    router.deploy(c.new, c.revision, c.capacity)
+    _record_actions(deps, c, "deploy", router.recorder)
+    c.deploy_started_at = clock.now_epoch()
+    return c
+
+
+def check_stable(c: Cutover, deps: Services) -> Cutover:
+    _check_abort(deps, c)
+    ok, detail = _router(deps, c).stable(c.new, c.revision, c.capacity)
+    if ok:
+        _record(deps, c, "stable", "stable", f"{c.new}: {detail}")
+        return c
+    waited = clock.now_epoch() - (c.deploy_started_at or c.started_at)
+    if waited > c.stable_timeout_seconds:
+        raise DeploymentFailedError(f"{c.new} not stable after {int(waited)} s: {detail}")
+    raise NotStableYetError(f"{c.new}: {detail}")
+
+
+def pre_traffic(c: Cutover, deps: Services) -> Cutover:
+    _check_abort(deps, c)
+    svc = _service(deps, c.service)
+    payload = {
+        "service": c.service,
+        "environment": c.environment,
+        "slot": c.new,
+        "revision": c.revision,
+        "test_listener_port": svc.alb.test_listener_port if svc.alb else None,
+    }
+    out = aws.client("lambda").invoke(FunctionName=c.pre_traffic_check, Payload=json.dumps(payload).encode())
+    body = out["Payload"].read()
+    result = json.loads(body) if body else {}
+    passed = "FunctionError" not in out and isinstance(result, dict) and result.get("ok", True) is not False
+    _record(
+        deps,
+        c,
+        "pre-traffic",
+        "pre-traffic-passed" if passed else "pre-traffic-failed",
+        str(result)[:500],
+        kind="action",
+        action=Action(service="lambda", operation="Invoke", parameters={"FunctionName": c.pre_traffic_check}),
+        outcome="passed" if passed else "failed",
+    )
+    if not passed:
+        raise PreTrafficCheckFailedError(f"{c.pre_traffic_check}: {str(result)[:300]}")
+    c.pre_traffic_done = True
+    return c
+
+
+# ---------------------------------------------------------------------------------------------- shift and bake -
+def shift(c: Cutover, deps: Services) -> Cutover:
+    _check_abort(deps, c)
+    weight = c.steps[c.step_index]
+    router = _router(deps, c)
+    changed = router.shift(c.stable, c.new, weight)
+    _record_actions(deps, c, f"shift:{c.step_index}", router.recorder)
+    c.weight = weight
+    _record(deps, c, f"shifted:{c.step_index}", "shifted", f"{c.new} {weight}%, {c.stable} {100 - weight}%")
+    if changed:
+        _notify(
+            deps,
+            c,
+            f"{weight}% on {c.new}",
+            f"Step {c.step_index + 1}/{len(c.steps)}: {weight}% of traffic on {c.new}. "
+            f"Baking {c.bake_seconds // 60} min; an alarm in {', '.join(c.alarms) or '-'} rolls back at once.",
+            step=c.step_index,
+            weight=weight,
+        )
+    return c
+
+
+def watch(c: Cutover, token: str, phase: str, deps: Services) -> dict[str, Any]:
+    """Wait (the task's token) for the first of: a watched alarm going to ALARM, a rollback request."""
+    item = control.wait_with(deps, c.service, c.execution, token)
+    seconds = c.window_seconds if phase == "window" else c.bake_seconds
+    if item and item.get("abort_reason"):
+        control.answer(token, {"rollback": item["abort_reason"], "source": item.get("abort_source", "manual")})
+        return {"watching": [], "answered": True}
+    for alarm in c.alarms:
+        out = watches.register(
+            deps,
+            alarm_name=alarm,
+            states=["ALARM"],
+            task_token=token,
+            watch_id=_watch_id(c, phase),
+            owner=c.execution,
+            capability="cutover",
+            ttl_seconds=seconds + 300,
+        )
+        if out["answered"]:
+            return {"watching": [alarm], "answered": True}
+    return {"watching": c.alarms, "answered": False, "seconds": seconds}
+
+
+def _watch_id(c: Cutover, phase: str) -> str:
+    return f"{c.id}:{phase}:{c.step_index}"
+
+
+def _stop_watching(deps: Services, c: Cutover, phase: str) -> None:
+    control.wait_with(deps, c.service, c.execution, None)
+    for alarm in c.alarms:
+        watches.cancel(deps, alarm, _watch_id(c, phase))
+
+
+def after_bake(c: Cutover, deps: Services) -> Cutover:
+    _stop_watching(deps, c, "bake")
+    _check_abort(deps, c)
+    bad = _router(deps, c).unhealthy(c.new)
+    if bad:
+        raise UnhealthyTargetsError(f"{c.new} has {len(bad)} unhealthy target(s): {'; '.join(bad[:5])}")
+    _record(deps, c, f"baked:{c.step_index}", "baked", f"{c.weight}% on {c.new} for {c.bake_seconds // 60} min")
+    c.step_index += 1
+    if c.step_index < len(c.steps):
+        c.next = "shift"
+    else:
+        c.next = "window" if c.window_seconds > 0 else "finish"
+    return c
+
+
+# ---------------------------------------------------------------------------------------------- endings -------
+def finish(c: Cutover, deps: Services) -> Cutover:
+    _stop_watching(deps, c, "window")
+    router = _router(deps, c)
+    router.scale_down(c.stable)
+    _record_actions(deps, c, "scale-down", router.recorder)
+    duration = clock.now_epoch() - c.started_at
+    _record(
+        deps,
+        c,
+        "completed",
+        "completed",
+        f"{c.new} serves 100% with {c.image or c.revision}; {c.stable} scaled down after the rollback window",
+        details={"duration_seconds": round(duration, 3)},
+    )
+    metrics.emit(c.environment, c.service, {"CutoverDuration": duration, "CutoverCompleted": 1})
+    _release(deps, c)
+    _notify(deps, c, "completed", f"{c.summary}\nCompleted in {duration / 60:.1f} min.", duration_seconds=duration)
+    return c
+
+
+def rollback(c: Cutover, cause: dict[str, Any], deps: Services) -> Cutover:
+    """100% to the stable slot FIRST, then scale the new slot down, record why, run the hook, notify, release."""
+    router = _router(deps, c)
+    started = clock.now_epoch()
+    router.shift(c.stable, c.new, 0)
+    restored = clock.now_epoch()
+    _record_actions(deps, c, "rollback:restore", router.recorder)
+    reason, text, at = classify(cause)
+    if c.new != c.stable:
+        router.scale_down(c.new)
+        _record_actions(deps, c, "rollback:scale-down", router.recorder)
+    for phase in ("bake", "window"):
+        _stop_watching(deps, c, phase)
+    since = at if at is not None else started
+    ttr = max(0.0, restored - since)
+    details = {
+        "reason": reason,
+        "cause": cause,
+        "weight_at_rollback": c.weight,
+        "step": c.step_index,
+        "time_to_rollback_seconds": round(ttr, 3),
+        "restore_seconds": round(restored - started, 3),
+    }
+    _record(deps, c, "rolled-back", "rolled-back", f"{reason}: {text}", details=details)
+    metrics.emit(c.environment, c.service, {"TimeToRollback": ttr, "Rollbacks": 1}, extra_dimensions={"Reason": reason})
+    hook = _service(deps, c.service).rollout.on_rollback_hook
+    if hook:
+        payload = {"service": c.service, "environment": c.environment, "reason": reason, "detail": text}
+        aws.client("lambda").invoke(FunctionName=hook, InvocationType="Event", Payload=json.dumps(payload).encode())
+        _record(
+            deps,
+            c,
+            "rollback:hook",
+            "hook-invoked",
+            kind="action",
+            action=Action(service="lambda", operation="Invoke", parameters={"FunctionName": hook}),
+            outcome="done",
+        )
+    _release(deps, c)
+    _notify(
+        deps,
+        c,
+        f"ROLLED BACK ({reason})",
+        f"{text}\n100% of traffic is back on {c.stable} ({ttr:.2f} s after the trigger); {c.new} scaled down.",
+        severity="critical",
+        reason=reason,
+        time_to_rollback_seconds=ttr,
+    )
+    return c
+
+
+def release(c: Cutover, cause: dict[str, Any] | None, deps: Services) -> Cutover:
+    """The exit of paths that cannot restore anything more (early end, a failed rollback): release, record."""
+    _release(deps, c)
+    if cause:
+        reason, text, _ = classify(cause)
+        _record(deps, c, "released-after-failure", "failed", f"{reason}: {text}", details={"cause": cause})
+        _notify(deps, c, f"FAILED ({reason})", f"{text}\nCheck the listener weights by hand.", severity="critical")
+    return c
+
+
+REASONS = {
+    "UnhealthyTargetsError": "unhealthy-targets",
+    "ApprovalRejectedError": "approval-rejected",
+    "States.Timeout": "approval-timeout",
+    "TrafficShiftError": "shift-failed",
+    "DeploymentFailedError": "deploy-failed",
+    "NotStableYetError": "deploy-failed",
+    "PreTrafficCheckFailedError": "pre-traffic-check",
+}
+
+
+def classify(cause: dict[str, Any]) -> tuple[str, str, float | None]:
+    """(reason, readable text, epoch of the triggering event if known) from what ended the happy path."""
+    if "alarm" in cause:
+        return (
+            "alarm",
+            f"alarm {cause['alarm']} went to {cause.get('state')}: {cause.get('reason', '')}",
+            _epoch(cause.get("at")),
+        )
+    if "rollback" in cause:
+        source = str(cause.get("source", "manual"))
+        return source, f"{source} rollback requested: {cause['rollback']}", _epoch(cause.get("at"))
+    error = str(cause.get("Error", "step-failed"))
+    text = str(cause.get("Cause", ""))
+    try:  # a Lambda task's failure carries the error document as JSON
+        text = json.loads(text).get("errorMessage", text)
+    except (ValueError, AttributeError):
+        pass
+    if error == "RollbackRequestedError":
+        source = text.split(":", 1)[0] if ":" in text else "manual"
+        return source, f"{source} rollback requested: {text.split(':', 1)[-1].strip()}", None
+    return REASONS.get(error, "step-failed"), f"{error}: {text}", None
+
+
+def _epoch(at: Any) -> float | None:
+    if not at:
+        return None
+    from datetime import datetime
+
+    text = str(at).replace("Z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":  # CloudWatch's +0000
+        text = text[:-2] + ":" + text[-2:]
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None

@@ -1,0 +1,232 @@
+"""What the cutover capability's event function does after triage: start cutovers from pipeline events, announce
+manual approvals with context, abort the cutovers of a pipeline execution that ended, and honour rollback
+requests ("Deckwatch Rollback Requested" events from the CLI or remediation's rollback_cutover runbook)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from deckwatch import aws
+from deckwatch.events import Envelope, Lenient
+from deckwatch.events.pipeline import PipelineEvent
+from deckwatch.ledger import Record
+
+if TYPE_CHECKING:
+    from deckwatch.context import Services
+    from deckwatch.policy.model import Service
+
+ROLLBACK_REQUESTED = "Deckwatch Rollback Requested"
+
+
+class RollbackDetail(Lenient):
+    environment: Literal["dev", "staging", "prod"]
+    service: str = Field(min_length=1, max_length=63)
+    reason: str = Field(min_length=1, max_length=1000)
+    requested_by: str = Field(min_length=1, max_length=256)
+
+
+class RollbackRequestEvent(Envelope):
+    source: Literal["deckwatch"]
+    detail_type: Literal["Deckwatch Rollback Requested"] = Field(alias="detail-type")
+    detail: RollbackDetail  # type: ignore[assignment]
+
+
+class ReleaseEvent(RootModel[Annotated[PipelineEvent | RollbackRequestEvent, Field(discriminator="source")]]):
+    """Everything the cutover capability's event function receives."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+def handle(event: ReleaseEvent, deps: Services) -> dict[str, Any]:
+    inner = event.root
+    if isinstance(inner, RollbackRequestEvent):
+        return rollback_requested(inner, deps)
+    from deckwatch.cutover.triage import triage
+
+    result = triage(inner, deps)
+    decision = result["decision"]
+    if decision == "cutover-requested":
+        result["started"] = _start_cutovers(inner, deps)
+    elif decision == "approval-pending":
+        result["notified"] = _announce_approval(inner, deps)
+    elif decision == "abort-requested":
+        result["aborted"] = _abort(inner, deps)
+    return result
+
+
+def _record(
+    deps: Services, event: BaseModel, key: str, subject: str, decision: str, reason: str, **details: Any
+) -> None:
+    loaded = deps.policy()
+    deps.ledger.append(
+        Record(
+            record_id=f"{getattr(event, 'id', 'event')}:cutover:{key}",
+            environment=deps.settings.environment,
+            capability="cutover",
+            subject=subject,
+            kind="decision",
+            decision=decision,
+            reason=reason,
+            event_id=getattr(event, "id", None),
+            dry_run=loaded.policy.dry_run,
+            policy_version=loaded.version,
+            details=details,
+        )
+    )
+
+
+def _mapped(deps: Services, pipeline: str, action: str | None = None) -> list[Service]:
+    return [
+        s
+        for s in deps.policy().policy.services
+        if any(t.pipeline == pipeline and (action is None or t.action == action) for t in s.triggers)
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- start ---------
+def _start_cutovers(event: PipelineEvent, deps: Services) -> list[str]:
+    from deckwatch.cutover.artifacts import image_from_s3
+    from deckwatch.cutover.errors import ArtifactError
+
+    d = event.detail
+    approved = d.type is not None and d.type.category == "Approval"
+    started = []
+    for svc in _mapped(deps, d.pipeline, d.action):
+        subject = f"service/{svc.name}"
+        try:
+            image = _image(event, svc, image_from_s3)
+        except ArtifactError as exc:
+            _record(deps, event, f"artifact-failed:{svc.name}", subject, "failed", f"no cutover: {exc}")
+            deps.notifier.publish(
+                subject=f"cutover {svc.name}: not started (bad artifact)",
+                text=f"{d.pipeline}/{d.action} succeeded but its artifact names no deployable image: {exc}",
+                capability="cutover",
+                environment=deps.settings.environment,
+                severity="warning",
+                data={"pipeline": d.pipeline, "execution_id": d.execution_id},
+            )
+            continue
+        payload = {
+            "environment": deps.settings.environment,
+            "service": svc.name,
+            "image": image,
+            "pipelineExecutionId": d.execution_id,
+            "approvedByPipeline": approved,
+            "requestedBy": f"pipeline:{d.pipeline}/{d.action}",
+        }
+        arn = start(deps, svc.name, event.id, payload)
+        _record(deps, event, f"start:{svc.name}", subject, "cutover-started", f"{image} -> {arn}", execution=arn)
+        started.append(arn)
+    return started
+
+
+def _image(event: PipelineEvent, svc: Service, reader: Any) -> str:
+    from deckwatch.cutover.errors import ArtifactError
+
+    located = [a for a in event.detail.output_artifacts if a.s3location is not None]
+    if not located:
+        raise ArtifactError(f"{event.detail.pipeline}/{event.detail.action} has no output artifact in S3")
+    loc = located[0].s3location
+    assert loc is not None
+    return str(reader(loc.bucket, loc.key, svc.name))
+
+
+def start(deps: Services, service: str, key: str, payload: dict[str, Any]) -> str:
+    """Start the cutover state machine; the name derives from `key`, so a redelivery starts nothing new."""
+    sfn = aws.client("stepfunctions")
+    machine = os.environ.get("CUTOVER_STATE_MACHINE_ARN", "")
+    name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{service}-{key}")[:80]
+    try:
+        return str(sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload))["executionArn"])
+    except sfn.exceptions.ExecutionAlreadyExists:
+        return f"{machine.replace(':stateMachine:', ':execution:')}:{name}"
+
+
+# ---------------------------------------------------------------------------------------------- approval ------
+def _announce_approval(event: PipelineEvent, deps: Services) -> list[str]:
+    d = event.detail
+    env = deps.settings.environment
+    out = []
+    for svc in _mapped(deps, d.pipeline):
+        subject = f"service/{svc.name}"
+        last = _last_cutover(deps, subject, d.execution_id)
+        states = _alarm_states(svc.alarms)
+        text = (
+            f"Pipeline {d.pipeline} waits for manual approval {d.stage}/{d.action} (execution {d.execution_id}).\n"
+            f"In {env}, {svc.name}: {last}\n"
+            f"Alarms now: {', '.join(f'{k}={v}' for k, v in states.items()) or 'none watched'}.\n"
+            f"Approve or reject in the CodePipeline console (aws codepipeline put-approval-result)."
+        )
+        deps.notifier.publish(
+            subject=f"approval pending: {d.pipeline}/{d.action}",
+            text=text,
+            capability="cutover",
+            environment=env,
+            severity="warning",
+            data={"pipeline": d.pipeline, "execution_id": d.execution_id, "alarms": states},
+        )
+        _record(deps, event, f"approval-notified:{svc.name}", subject, "approvers-notified", text.splitlines()[1])
+        out.append(svc.name)
+    return out
+
+
+def _last_cutover(deps: Services, subject: str, execution_id: str) -> str:
+    records = deps.ledger.by_subject(subject)
+    ends = [r for r in records if r.get("decision") in ("completed", "rolled-back", "planned")]
+    ours = [r for r in ends if execution_id in json.dumps(r.get("details", {}))] or ends
+    if not ours:
+        return "no cutover recorded here yet"
+    last = ours[-1]
+    return f"last cutover {last['decision']} at {last['time']}: {last.get('reason', '')}"
+
+
+def _alarm_states(alarms: list[str]) -> dict[str, str]:
+    if not alarms:
+        return {}
+    found = aws.client("cloudwatch").describe_alarms(AlarmNames=alarms)
+    return {a["AlarmName"]: a["StateValue"] for a in found.get("MetricAlarms", []) + found.get("CompositeAlarms", [])}
+
+
+# ---------------------------------------------------------------------------------------------- aborts --------
+def _abort(event: PipelineEvent, deps: Services) -> list[str]:
+    from deckwatch.cutover import control
+
+    d = event.detail
+    out = []
+    for svc in _mapped(deps, d.pipeline):
+        arn = control.request_rollback(
+            deps,
+            svc.name,
+            reason=f"pipeline execution {d.execution_id} {d.state}",
+            source="pipeline",
+            requested_by=f"pipeline:{d.pipeline}",
+            pipeline_execution_id=d.execution_id,
+        )
+        if arn:
+            _record(deps, event, f"abort:{svc.name}", f"service/{svc.name}", "rollback-signalled", arn, execution=arn)
+            out.append(arn)
+    return out
+
+
+def rollback_requested(event: RollbackRequestEvent, deps: Services) -> dict[str, Any]:
+    from deckwatch.cutover import control
+
+    d = event.detail
+    subject = f"service/{d.service}"
+    if d.environment != deps.settings.environment:
+        decision, reason, arn = (
+            "ignored",
+            f"request for {d.environment}, this stack is {deps.settings.environment}",
+            None,
+        )
+    else:
+        arn = control.request_rollback(deps, d.service, reason=d.reason, source="manual", requested_by=d.requested_by)
+        decision = "rollback-signalled" if arn else "ignored"
+        reason = f"{d.requested_by}: {d.reason}" if arn else f"no cutover of {d.service} is running"
+    _record(deps, event, f"rollback-request:{d.service}", subject, decision, reason, execution=arn)
+    return {"capability": "cutover", "subject": subject, "decision": decision, "reason": reason}

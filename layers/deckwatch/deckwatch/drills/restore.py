@@ -1,0 +1,223 @@
+"""The restore itself: start it, wait for it (event-driven, with a bounded polling fallback), tag what it
+created, and clean up whatever happened. The janitor deletes drill instances older than the policy allows."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from deckwatch import aws, clock
+from deckwatch.drills.common import instance_prefix, record
+from deckwatch.drills.plan import drill_tags
+from deckwatch.ledger import Action, Record
+
+if TYPE_CHECKING:
+    from deckwatch.context import Services
+    from deckwatch.drills.model import StepTask, WaitTask
+
+TERMINAL = frozenset({"COMPLETED", "FAILED", "ABORTED"})
+
+
+def start_restore(task: StepTask, deps: Services) -> dict[str, Any]:
+    drill = task.drill()
+    meta = task.state["restore_metadata"]
+    params = {
+        "RecoveryPointArn": drill.recovery_point_arn,
+        "Metadata": meta["metadata"],
+        "IamRoleArn": meta["iam_role"],
+        "IdempotencyToken": drill.drill_id,  # a retried task starts the same job, not a second one
+        "ResourceType": meta["resource_type"],
+    }
+    requested_at = clock.iso()
+    job = aws.client("backup").start_restore_job(**params)["RestoreJobId"]
+    record(
+        deps,
+        drill,
+        "start-restore",
+        decision="restore-started",
+        reason=f"restore job {job} into {drill.instance_id}",
+        action=Action(service="backup", operation="StartRestoreJob", parameters=params),
+        outcome="started",
+        details={"restore_job": job, "requested_at": requested_at},
+    )
+    return {"restore_job_id": job, "requested_at": requested_at}
+
+
+# ---------------------------------------------------------------- event-driven wait ------------------------------
+def wait(task: WaitTask, deps: Services) -> dict[str, Any]:
+    """Register the task token for the restore job; answer at once if the job has already ended (the event
+    may have come first)."""
+    job = task.state["restore"]["restore_job_id"]
+    drill = task.drill()
+    deps.locks.client.put_item(
+        TableName=deps.locks.table_name,
+        Item={
+            "pk": {"S": f"restore-wait#{job}"},
+            "token": {"S": task.task_token},
+            "execution": {"S": drill.execution},
+            "expires_at": {"N": str(int(clock.now_epoch()) + drill.wait_seconds + 3600)},
+        },
+    )
+    described = aws.client("backup").describe_restore_job(RestoreJobId=job)
+    if described["Status"] in TERMINAL:
+        answered = notify(deps, job, _result(described, "describe"))
+        return {"registered": True, "answered": answered}
+    return {"registered": True, "answered": False}
+
+
+def notify(deps: Services, job: str, result: dict[str, Any], sfn: Any = None) -> bool:
+    """Answer the drill waiting on restore job `job` (once: the waiter is claimed by a conditional delete)."""
+    ddb = deps.locks.client
+    try:
+        old = ddb.delete_item(
+            TableName=deps.locks.table_name,
+            Key={"pk": {"S": f"restore-wait#{job}"}},
+            ConditionExpression="attribute_exists(pk)",
+            ReturnValues="ALL_OLD",
+        )["Attributes"]
+    except ddb.exceptions.ConditionalCheckFailedException:
+        return False  # nobody waits (a restore test, a redelivered event, or the drill moved on)
+    client = sfn or aws.client("stepfunctions")
+    try:
+        client.send_task_success(taskToken=old["token"]["S"], output=json.dumps(result))
+    except (client.exceptions.TaskTimedOut, client.exceptions.InvalidToken, client.exceptions.TaskDoesNotExist):
+        return False
+    return True
+
+
+def event_result(detail: Any) -> dict[str, Any]:
+    """The answer a Restore Job State Change event gives the waiting drill."""
+    return {
+        "status": detail.phase,
+        "created_resource_arn": getattr(detail, "createdResourceArn", None),
+        "message": detail.statusMessage or "",
+        "completed_at": detail.completionDate or clock.iso(),
+        "via": "event",
+    }
+
+
+def _result(described: dict[str, Any], via: str) -> dict[str, Any]:
+    done = described.get("CompletionDate")
+    return {
+        "status": described["Status"],
+        "created_resource_arn": described.get("CreatedResourceArn"),
+        "message": described.get("StatusMessage", ""),
+        "completed_at": clock.iso(done.timestamp()) if done else None,
+        "via": via,
+    }
+
+
+def poll(task: StepTask, deps: Services) -> dict[str, Any]:
+    """The fallback when no event came in time: one DescribeRestoreJob per call, bounded by drill.poll_max."""
+    job = task.state["restore"]["restore_job_id"]
+    attempt = int(task.state.get("poll", {}).get("attempt", 0)) + 1
+    out = _result(aws.client("backup").describe_restore_job(RestoreJobId=job), "poll")
+    if out["status"] in TERMINAL:
+        # the waiter is no longer needed: drop it so a late event answers nobody
+        deps.locks.client.delete_item(TableName=deps.locks.table_name, Key={"pk": {"S": f"restore-wait#{job}"}})
+    exhausted = attempt >= task.drill().poll_max
+    return out | {"attempt": attempt, "terminal": out["status"] in TERMINAL, "exhausted": exhausted}
+
+
+def restored(task: StepTask, deps: Services) -> dict[str, Any]:
+    """Tag what the restore created as a drill resource (the janitor's and the bill's way to recognise it)."""
+    drill = task.drill()
+    arn = task.state["restore_result"].get("created_resource_arn") or drill.instance_id
+    tags = drill_tags(drill)
+    aws.client("rds").add_tags_to_resource(ResourceName=arn, Tags=tags)
+    record(
+        deps,
+        drill,
+        "tag",
+        decision="tagged",
+        action=Action(service="rds", operation="AddTagsToResource", parameters={"ResourceName": arn, "Tags": tags}),
+        outcome="done",
+    )
+    return {"instance_arn": arn}
+
+
+# ---------------------------------------------------------------- clean-up ------------------------------------
+def cleanup(task: StepTask, deps: Services) -> dict[str, Any]:
+    """Delete the drill's instance, whatever happened before. Confirms by describing it afterwards."""
+    drill = task.drill()
+    rds = aws.client("rds")
+    existed = _exists(rds, drill.instance_id)
+    if existed:
+        params = {"DBInstanceIdentifier": drill.instance_id, "SkipFinalSnapshot": True, "DeleteAutomatedBackups": True}
+        rds.delete_db_instance(**params)
+        action: Action | None = Action(service="rds", operation="DeleteDBInstance", parameters=params)
+    else:
+        action = None
+    gone = not _exists(rds, drill.instance_id, deleting_counts_as_gone=True)
+    restore_status = (task.state.get("restore_result") or task.state.get("poll") or {}).get("status")
+    pending = "restore" in task.state and not existed and restore_status not in ("FAILED", "ABORTED")
+    note = (
+        "the restore never finished: the janitor deletes the instance if it appears later"
+        if pending
+        else ("deleted" if existed else "nothing was restored")
+    )
+    record(
+        deps,
+        drill,
+        "cleanup",
+        decision="cleaned-up" if gone else "cleanup-incomplete",
+        reason=note,
+        action=action,
+        outcome="deleted" if existed and gone else ("absent" if gone else "still-present"),
+    )
+    return {"deleted": existed, "confirmed_gone": gone, "janitor_pending": pending, "note": note}
+
+
+def _exists(rds: Any, ident: str, deleting_counts_as_gone: bool = False) -> bool:
+    try:
+        found = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"]
+    except rds.exceptions.DBInstanceNotFoundFault:
+        return False
+    if deleting_counts_as_gone:
+        return any(db.get("DBInstanceStatus") != "deleting" for db in found)
+    return bool(found)
+
+
+def release(task: StepTask, deps: Services) -> dict[str, Any]:
+    drill = task.drill()
+    deps.locks.release(drill.lock_key, drill.execution)
+    return {"released": drill.lock_key}
+
+
+def janitor(deps: Services) -> dict[str, Any]:
+    """Delete this environment's drill instances older than drills.max_age_hours (a drill never leaves a
+    database running, even when its execution was aborted before its clean-up)."""
+    policy = deps.policy()
+    max_age = policy.policy.drills.max_age_hours * 3600
+    rds = aws.client("rds")
+    prefix = instance_prefix(deps.settings.environment)
+    deleted = []
+    now = clock.now_epoch()
+    for page in rds.get_paginator("describe_db_instances").paginate():
+        for db in page["DBInstances"]:
+            ident = db["DBInstanceIdentifier"]
+            created = db.get("InstanceCreateTime")
+            if not ident.startswith(prefix) or db.get("DBInstanceStatus") == "deleting" or created is None:
+                continue
+            age = now - created.timestamp()
+            if age < max_age:
+                continue
+            params = {"DBInstanceIdentifier": ident, "SkipFinalSnapshot": True, "DeleteAutomatedBackups": True}
+            rds.delete_db_instance(**params)
+            deleted.append(ident)
+            deps.ledger.append(
+                Record(
+                    record_id=f"janitor:{ident}",
+                    environment=deps.settings.environment,
+                    capability="drills",
+                    subject=f"rds:{ident}",
+                    kind="action",
+                    decision="janitor-deleted",
+                    reason=f"drill instance {int(age // 3600)} h old (limit {max_age // 3600} h)",
+                    action=Action(service="rds", operation="DeleteDBInstance", parameters=params),
+                    outcome="deleted",
+                    policy_version=policy.version,
+                    actor="schedule",
+                )
+            )
+    return {"deleted": deleted}

@@ -1,0 +1,33 @@
+"""The drill state machine's Lambda tasks, and the hourly janitor and schedule ticks: one function per op."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deckwatch.context import Services
+    from deckwatch.drills.model import PrepareTask, ScheduledTask, StepTask, WaitTask
+
+
+def handle(task: PrepareTask | StepTask | WaitTask | ScheduledTask, deps: Services) -> dict[str, Any]:
+    from deckwatch.drills import plan, report, restore, trigger
+
+    ops: dict[str, Callable[..., dict[str, Any]]] = {
+        "prepare": plan.prepare,
+        "lock": plan.lock,
+        "metadata": plan.metadata,
+        "plan": plan.plan,
+        "start_restore": restore.start_restore,
+        "wait": restore.wait,
+        "poll": restore.poll,
+        "restored": restore.restored,
+        "cleanup": restore.cleanup,
+        "release": restore.release,
+        "report": report.report,
+    }
+    if task.op == "janitor":
+        return restore.janitor(deps)
+    if task.op == "schedule":
+        return trigger.schedule(deps)
+    return ops[task.op](task, deps)

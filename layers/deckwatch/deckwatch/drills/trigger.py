@@ -1,0 +1,203 @@
+"""What starts drills and what the AWS Backup events do besides: sampling of completed backup jobs, the periodic
+schedule, and the validation of AWS Backup restore-testing restores (reported with PutRestoreValidationResult)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import TYPE_CHECKING, Any
+
+from deckwatch import aws, clock
+from deckwatch.drills.common import db_id, source_arn, state_machine_arn
+from deckwatch.ledger import Action, Record
+
+if TYPE_CHECKING:
+    from deckwatch.context import Services
+    from deckwatch.events.backup import BackupEvent
+    from deckwatch.policy.model import DrillTarget
+
+
+def sample(deps: Services, target: DrillTarget, resource: str) -> tuple[bool, str]:
+    """Count this completed job and decide whether it is drilled (every Nth job, at most one per N days)."""
+    ddb = deps.locks.client
+    item = ddb.update_item(
+        TableName=deps.locks.table_name,
+        Key={"pk": {"S": f"drill-sampling#{db_id(resource)}"}},
+        UpdateExpression="ADD job_count :one",
+        ExpressionAttributeValues={":one": {"N": "1"}},
+        ReturnValues="ALL_NEW",
+    )["Attributes"]
+    count = int(item["job_count"]["N"])
+    last = float(item["last_drill_at"]["N"]) if "last_drill_at" in item else None
+    s = target.sampling
+    if s.every_nth_job and (count - 1) % s.every_nth_job:
+        return False, f"job {count}: drilled every {s.every_nth_job} jobs"
+    now = clock.now_epoch()
+    if s.min_days_between and last is not None and now - last < s.min_days_between * 86400:
+        hours = (now - last) / 3600
+        return False, f"last drill {hours:.1f} h ago, at most one per {s.min_days_between} day(s)"
+    ddb.update_item(
+        TableName=deps.locks.table_name,
+        Key={"pk": {"S": f"drill-sampling#{db_id(resource)}"}},
+        UpdateExpression="SET last_drill_at = :now",
+        ExpressionAttributeValues={":now": {"N": str(now)}},
+    )
+    return True, f"job {count} sampled for a drill"
+
+
+def start_drill(name: str, payload: dict[str, Any]) -> str:
+    """Start the drill state machine; a second start with the same name (a redelivery) is the same drill."""
+    sfn = aws.client("stepfunctions")
+    safe = re.sub(r"[^A-Za-z0-9_-]", "-", name)[:80]
+    try:
+        return str(
+            sfn.start_execution(stateMachineArn=state_machine_arn(), name=safe, input=json.dumps(payload))[
+                "executionArn"
+            ]
+        )
+    except sfn.exceptions.ExecutionAlreadyExists:
+        return f"{state_machine_arn().replace(':stateMachine:', ':execution:')}:{safe}"
+
+
+def backup_completed(event: BackupEvent, deps: Services, target: DrillTarget) -> tuple[str, str, dict[str, Any]]:
+    d = event.detail
+    resource = str(d.resourceArn)
+    drilled, why = sample(deps, target, resource)
+    if not drilled:
+        return "drill-sampled-out", why, {"backup_job": d.backupJobId}
+    point = next((r for r in event.resources if ":snapshot:" in r or ":recovery-point:" in r), None)
+    if point is None and d.backupJobId:
+        point = aws.client("backup").describe_backup_job(BackupJobId=d.backupJobId).get("RecoveryPointArn")
+    payload = {
+        "environment": deps.settings.environment,
+        "resourceArn": resource,
+        "trigger": "backup-job",
+        "backupJobId": d.backupJobId,
+        "backupCompletedAt": d.completionDate or event.time,
+        "dryRun": False,
+    }
+    if point:
+        payload["recoveryPointArn"] = point
+    vault = (event.detail.model_extra or {}).get("backupVaultName")
+    if isinstance(vault, str):
+        payload["backupVaultName"] = vault
+    execution = start_drill(f"backup-{event.id}", payload)
+    return "drill-started", f"{why}: drill of {point or 'the latest point'}", {"execution": execution} | payload
+
+
+def validate_restore_test(event: BackupEvent, deps: Services, target: DrillTarget) -> tuple[str, str, dict[str, Any]]:
+    """Validate what a restore testing plan restored, and tell AWS Backup (PutRestoreValidationResult)."""
+    d = event.detail
+    extra = d.model_extra or {}
+    created = str(extra.get("createdResourceArn") or "")
+    instance = db_id(created) if created else ""
+    lam = aws.client("lambda")
+    payload = {"environment": deps.settings.environment, "target": target.resource, "instance_id": instance}
+    response = lam.invoke(
+        FunctionName=os.environ.get("DRILL_VALIDATOR_FUNCTION", ""),
+        InvocationType="RequestResponse",
+        Payload=json.dumps(payload).encode(),
+    )
+    result = json.loads(response["Payload"].read() or b"{}")
+    if response.get("FunctionError"):
+        status, message, checks = "FAILED", f"validator error: {result.get('errorMessage')}", []
+    else:
+        checks = result.get("checks", [])
+        failed = [c["name"] for c in checks if not c["passed"]]
+        status = "SUCCESSFUL" if result.get("passed") else "FAILED"
+        message = (
+            f"deckwatch: {len(checks)} checks passed"
+            if status == "SUCCESSFUL"
+            else "deckwatch: failed " + ", ".join(failed)
+        )
+    params = {"RestoreJobId": d.restoreJobId, "ValidationStatus": status, "ValidationStatusMessage": message[:1000]}
+    backup = aws.client("backup")
+    try:
+        backup.put_restore_validation_result(**params)
+        reported = True
+    except backup.exceptions.ResourceNotFoundException:
+        reported = False
+        message += " (not reported: AWS Backup does not know this restore job)"
+    deps.ledger.append(
+        Record(
+            record_id=f"{event.id}:drills:restore-test-validation",
+            environment=deps.settings.environment,
+            capability="drills",
+            subject=str(d.sourceResourceArn or d.subject),
+            kind="action",
+            decision="validation-reported" if reported else "validation-unreported",
+            reason=message,
+            event_id=event.id,
+            action=Action(service="backup", operation="PutRestoreValidationResult", parameters=params),
+            outcome=status,
+            policy_version=deps.policy().version,
+            details={"checks": [{k: c.get(k) for k in ("name", "passed", "observed")} for c in checks]},
+        )
+    )
+    decision = "validated" if status == "SUCCESSFUL" else "validation-failed"
+    if status != "SUCCESSFUL":
+        deps.notifier.publish(
+            subject=f"restore test validation FAILED for {target.resource}",
+            text=message,
+            capability="drills",
+            environment=deps.settings.environment,
+            severity="critical",
+            data={"restore_job": d.restoreJobId, "plan": d.restoreTestingPlanArn, "instance": instance},
+        )
+    details = {"restore_job": d.restoreJobId, "plan": d.restoreTestingPlanArn, "status": status, "reported": reported}
+    return decision, message, details
+
+
+def schedule(deps: Services) -> dict[str, Any]:
+    """The hourly tick: when the policy's drills.schedule (rate(N hours|days)) is due, drill the latest point of
+    every target."""
+    loaded = deps.policy()
+    drills = loaded.policy.drills
+    if not drills.schedule or not drills.targets:
+        return {"due": False, "reason": "the policy sets no drills.schedule"}
+    number, unit = re.findall(r"\d+|hour|day", drills.schedule)[:2]
+    every = int(number) * (3600 if unit == "hour" else 86400)
+    ddb = deps.locks.client
+    now = int(clock.now_epoch())
+    try:
+        ddb.put_item(
+            TableName=deps.locks.table_name,
+            Item={"pk": {"S": "drill-schedule#last"}, "at": {"N": str(now)}},
+            ConditionExpression="attribute_not_exists(pk) OR #a <= :due",
+            ExpressionAttributeNames={"#a": "at"},
+            ExpressionAttributeValues={":due": {"N": str(now - every + 300)}},  # 5 min slack for the tick
+        )
+    except ddb.exceptions.ConditionalCheckFailedException:
+        return {"due": False, "reason": f"{drills.schedule}: not due yet"}
+    account, region = _account_region()
+    started = []
+    for target in drills.targets:
+        resource = source_arn(target.resource, region, account, target.engine)
+        execution = start_drill(
+            f"schedule-{db_id(resource)}-{now}",
+            {"environment": deps.settings.environment, "resourceArn": resource, "trigger": "schedule"},
+        )
+        started.append(execution)
+        deps.ledger.append(
+            Record(
+                record_id=f"schedule:{now}:{resource}",
+                environment=deps.settings.environment,
+                capability="drills",
+                subject=resource,
+                kind="decision",
+                decision="drill-scheduled",
+                reason=f"{drills.schedule}: drill of the latest recovery point",
+                policy_version=loaded.version,
+                actor="schedule",
+                details={"execution": execution},
+            )
+        )
+    return {"due": True, "started": started}
+
+
+def _account_region() -> tuple[str, str]:
+    arn = state_machine_arn().split(":")
+    if len(arn) > 4:
+        return arn[4], arn[3]
+    return "123456789012", os.environ.get("AWS_REGION", "us-east-1")

@@ -1,0 +1,123 @@
+"""ECS deployments as the cutover needs them locally (moto's services never progress by themselves):
+
+- `UpdateService` with a new task definition or desired count starts a deployment: the PRIMARY deployment is
+  IN_PROGRESS with no running tasks, and completes (runningCount = desiredCount, rolloutState COMPLETED)
+  `WARMUP_SECONDS` of simulated time later, seen through `DescribeServices`.
+- `stick(service_name)`: that service's deployments never complete (a release whose tasks crash-loop).
+- `seed(runtime)`: the demo world's services start settled (blue runs its 2 tasks).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+WARMUP_SECONDS = 45
+_installed = False
+_lock = threading.Lock()
+_started: dict[str, float] = {}  # service ARN -> simulated time its current deployment started
+_stuck: set[str] = set()
+
+
+def stick(service_name: str) -> None:
+    _stuck.add(service_name)
+
+
+def reset() -> None:
+    _started.clear()
+    _stuck.clear()
+
+
+def install() -> None:
+    global _installed  # noqa: PLW0603 - moto's classes are process-wide, so is this flag
+    with _lock:
+        if _installed:
+            return
+        from moto.ecs.models import EC2ContainerServiceBackend
+
+        original_update = EC2ContainerServiceBackend.update_service
+        original_describe = EC2ContainerServiceBackend.describe_services
+
+        def update_service(self: Any, service_properties: dict[str, Any]) -> Any:
+            wants_td = service_properties.get("task_definition")
+            wants_count = service_properties.get("desired_count")
+            service = original_update(self, service_properties)
+            if wants_td is not None or wants_count is not None:
+                _begin(service)
+            return service
+
+        def describe_services(self: Any, cluster_str: str, names: list[str]) -> Any:
+            result, failures = original_describe(self, cluster_str, names)
+            for service in result:
+                _progress(service)
+            return result, failures
+
+        EC2ContainerServiceBackend.update_service = update_service  # type: ignore[method-assign]
+        EC2ContainerServiceBackend.describe_services = describe_services  # type: ignore[method-assign]
+        _installed = True
+
+
+def _now() -> float:
+    from deckwatch import clock
+
+    return clock.now_epoch()
+
+
+def _primary(service: Any) -> dict[str, Any] | None:
+    return next((d for d in service.deployments if d.get("status") == "PRIMARY"), None)
+
+
+def _begin(service: Any) -> None:
+    _started[service.arn] = _now()
+    service.running_count = 0
+    service.pending_count = service.desired_count
+    primary = _primary(service)
+    if primary is not None:
+        primary.update(
+            taskDefinition=service.task_definition,
+            desiredCount=service.desired_count,
+            runningCount=0,
+            pendingCount=service.desired_count,
+            rolloutState="IN_PROGRESS",
+            rolloutStateReason="ECS deployment in progress.",
+        )
+    _progress(service)
+
+
+def _settle(service: Any) -> None:
+    service.running_count = service.desired_count
+    service.pending_count = 0
+    primary = _primary(service)
+    if primary is not None:
+        primary.update(
+            taskDefinition=service.task_definition,
+            desiredCount=service.desired_count,
+            runningCount=service.desired_count,
+            pendingCount=0,
+            rolloutState="COMPLETED",
+            rolloutStateReason=f"ECS deployment {primary['id']} completed.",
+        )
+    _started.pop(service.arn, None)
+
+
+def _progress(service: Any) -> None:
+    started = _started.get(service.arn)
+    if started is None:
+        return
+    if service.desired_count == 0 or (service.name not in _stuck and _now() - started >= WARMUP_SECONDS):
+        _settle(service)
+
+
+def settled(service: Any) -> bool:
+    primary = _primary(service)
+    return primary is not None and primary.get("rolloutState") == "COMPLETED"
+
+
+def seed(runtime: Any) -> None:
+    from moto.ecs.models import ecs_backends
+
+    reset()
+    from deckwatch.local.runtime import ACCOUNT, REGION
+
+    for service in ecs_backends[ACCOUNT][REGION].services.values():
+        _settle(service)

@@ -1,0 +1,133 @@
+"""`deckwatch` as a person uses it: exit codes, one-line errors, never a traceback for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _samples import EVENTS, INVALID, REPO_ROOT
+from deckwatch.local.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_without_traceback(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert lines[0].startswith("deckwatch: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("not-json.txt", "not valid JSON"),
+        ("array.json", "an event is a JSON object"),
+        ("no-source.json", "missing source and detail-type"),
+    ],
+)
+def test_input_that_is_not_an_event_exits_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], name: str, expected: str
+) -> None:
+    code, out, err = run(capsys, "replay", str(INVALID / name), "--env", "staging", "--root", str(REPO_ROOT))
+    assert code == 2
+    assert out == ""
+    assert expected in one_line_without_traceback(err)
+
+
+def test_oversized_event_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    doc = json.loads((EVENTS / "alarm_events" / "alarm-metric.json").read_text())
+    doc["detail"]["padding"] = "x" * (300 * 1024)
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps(doc))
+    code, _, err = run(capsys, "replay", str(big), "--root", str(REPO_ROOT))
+    assert code == 2
+    assert "at most 262144" in one_line_without_traceback(err)
+
+
+def test_missing_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "replay", str(tmp_path / "nope.json"), "--root", str(REPO_ROOT))
+    assert code == 2
+    assert "cannot read" in one_line_without_traceback(err)
+
+
+def test_unknown_source_is_processed_and_says_no_rule_matched(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "replay", str(INVALID / "unknown-source.json"), "--env", "staging", "--json", "--root", str(REPO_ROOT)
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["matched_rules"] == []
+    assert report["note"] == "no rule matched"
+    assert report["event"]["source"] == "aws.health"
+
+
+def test_known_source_with_missing_fields_is_rejected_by_its_handler(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys,
+        "replay",
+        str(INVALID / "alarm-missing-fields.json"),
+        "--env",
+        "staging",
+        "--json",
+        "--root",
+        str(REPO_ROOT),
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert set(report) >= {"event", "environment", "matched_rules", "invocations", "executions", "aws_calls", "ledger"}
+    (invocation,) = report["invocations"]
+    assert invocation["status"] == "error"
+    assert "detail.alarmName" in invocation["error"]
+    assert [d["queue"] for d in report["dead_letters"]] == ["DeadLetterQueue"]
+    assert [r["decision"] for r in report["ledger"]] == ["rejected"]
+
+
+def test_timeline_names_rule_function_and_decision(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "replay", str(EVENTS / "alarm_events" / "alarm-ok.json"), "--env", "staging", "--root", str(REPO_ROOT)
+    )
+    assert code == 0
+    assert "rule      AlarmEventsFunctionAlarmStateChange" in out
+    assert "invoke    AlarmEventsFunction: ok" in out
+    assert "ledger    remediation" in out
+
+
+def test_invalid_policy_file_exits_2_with_every_problem(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nenvironment: qa\ndry_run: sometimes\n")
+    code, _, err = run(capsys, "policy", "validate", str(bad))
+    assert code == 2
+    assert f"{bad}:2: environment:" in err
+    assert f"{bad}:3: dry_run:" in err
+    assert "Traceback" not in err
+    code, _, err = run(capsys, "replay", str(EVENTS / "alarm_events" / "alarm-ok.json"), "--policy", str(bad))
+    assert code == 2
+    assert f"{bad}:2: environment:" in err
+
+
+def test_policy_schema_is_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "policy", "schema")
+    assert code == 0
+    schema = json.loads(out)
+    assert {"version", "environment", "dry_run", "services", "remediation", "drills", "cost"} <= set(
+        schema["properties"]
+    )
+
+
+def test_console_script_is_installed_and_answers_bad_input_in_one_line() -> None:
+    exe = Path(sys.executable).with_name("deckwatch")
+    proc = subprocess.run(
+        [str(exe), "replay", str(INVALID / "array.json")], capture_output=True, text=True, check=False, cwd=REPO_ROOT
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "Traceback" not in proc.stderr

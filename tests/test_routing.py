@@ -142,6 +142,8 @@ def test_every_file_under_events_is_used() -> None:
     }
     used |= {APPROVAL_INPUTS / "prod-cutover.json", APPROVAL_INPUTS / "staging-remediation.json"}
     used |= set((EVENTS / "statemachines" / "remediation").glob("*.json"))  # tests/remediation/test_console.py
+    used |= set((EVENTS / "statemachines" / "drill").glob("*.json"))  # tests/drills/test_drills.py
+    used |= set((EVENTS / "statemachines" / "cutover").glob("*.json"))  # tests/cutover
     used |= {
         p for f in ("cost_alerts", "cost_report", "statemachines/cost_savings") for p in (EVENTS / f).glob("*.json")
     }  # tests/cost

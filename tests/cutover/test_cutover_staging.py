@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from _samples import EVENTS, load_event
-from conftest import (
+from cutover_helpers import (
     WEB_ALARM,
     console_input,
     decisions,
@@ -181,7 +181,7 @@ def test_image_detail_artifact_and_stuck_deployment_aborts(staging: LocalAWS) ->
     stable = live(staging)
     new = next(c for c in ("blue", "green") if c != stable)
     ecs.stick(f"shop-staging-web-{new}")
-    event = build_event(staging, "", files={"imageDetail.json": '{"ImageURI": "%s"}' % image("stuck-1")})
+    event = build_event(staging, "", files={"imageDetail.json": '{{"ImageURI": "{}"}}'.format(image("stuck-1"))})
     report = staging.replay(event)
     execution = only_execution(report)
     assert execution["path"][-4:] == ["Deploy", "WaitStable", "Rollback", "RolledBack"]

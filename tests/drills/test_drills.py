@@ -128,7 +128,14 @@ def test_good_drill_measures_rto_and_rpo(rt: LocalAWS, reports_dir: Path) -> Non
     assert doc["outcome"] == "passed" and doc["tls"] == "disable"
     assert doc["objectives"]["rto_met"] and doc["objectives"]["rpo_met"]
     assert doc["cleanup"]["confirmed_gone"] is True
-    assert {c["kind"] for c in doc["checks"]} == {"connection", "schema", "table", "row_count", "freshness", "assertion"}
+    assert {c["kind"] for c in doc["checks"]} == {
+        "connection",
+        "schema",
+        "table",
+        "row_count",
+        "freshness",
+        "assertion",
+    }
     assert doc["timings"]["restore_signal"] in ("event", "describe")
 
     assert ("backup", "StartRestoreJob") in ops(report)
@@ -190,9 +197,11 @@ def test_failed_check(rt: LocalAWS, postgres: Cluster, damage: str, failing: str
 def test_missing_table_reports_the_sql_error(rt: LocalAWS, postgres: Cluster) -> None:
     postgres.sql("alter table public.customers rename to customers_renamed")
     report, _ = drill(rt)
-    checks = {c["name"]: c for c in drill_report(report)["details"]["checks"]}
+    doc = json.loads(Path(drill_report(report)["details"]["report"]).read_text(encoding="utf-8"))
+    checks = {c["name"]: c for c in doc["checks"]}
     assert checks["rows public.customers"]["observed"] is None
-    assert "42P01" in checks["rows public.customers"]["reason"] if "reason" in checks["rows public.customers"] else True
+    assert checks["rows public.customers"]["error"].startswith("42P01")  # undefined_table, from PostgreSQL
+    assert checks["no orphan orders"]["passed"] is False
 
 
 def test_restore_job_failed(rt: LocalAWS) -> None:
@@ -200,7 +209,7 @@ def test_restore_job_failed(rt: LocalAWS) -> None:
     report, execution = drill(rt)
     assert execution["status"] == "FAILED"
     assert "RestoreFailed" in execution["path"] and "Validate" not in execution["path"]
-    assert execution["path"][-4:] == ["Cleanup", "Release", "Report", "Verdict"][:3] + ["Verdict"] or True
+    assert execution["path"][-5:] == ["Cleanup", "Release", "Report", "Verdict", "DrillFailed"]
     rec = drill_report(report)
     assert "RestoreFailedError" in rec["reason"]
     assert_cleaned_up(rt, report)
@@ -281,21 +290,7 @@ def test_console_input_for_another_environment_is_rejected(rt: LocalAWS) -> None
 
 
 # ---------------------------------------------------------------- triggers ------------------------------------
-def backup_completed(rt: LocalAWS) -> dict[str, Any]:
-    """A real-shaped Backup Job COMPLETED event for a fresh backup job of the drill target."""
-    b = rt.client("backup")
-    job = b.start_backup_job(
-        BackupVaultName=backup.SEED_VAULT, ResourceArn=DB_ARN, IamRoleArn="arn:aws:iam::123456789012:role/backup"
-    )
-    rt.settle()  # the mock emits its own event; deliver it before building ours (sampling counts it)
-    event = load_event(EVENTS / "backup_events/backup-job-completed.json")
-    event["resources"] = [job["RecoveryPointArn"]]
-    event["detail"]["backupJobId"] = job["BackupJobId"]
-    event["detail"]["backupVaultName"] = backup.SEED_VAULT
-    return event
-
-
-def test_backup_job_completed_starts_a_sampled_drill_once(rt: LocalAWS) -> None:
+def test_backup_job_completed_starts_a_sampled_drill_once(rt: LocalAWS, postgres: Cluster) -> None:
     # forget earlier sampling: this test is about it
     rt.client("dynamodb").delete_item(
         TableName=rt.physical["LocksTable"], Key={"pk": {"S": "drill-sampling#shop-staging-db"}}
@@ -305,8 +300,16 @@ def test_backup_job_completed_starts_a_sampled_drill_once(rt: LocalAWS) -> None:
         BackupVaultName=backup.SEED_VAULT, ResourceArn=DB_ARN, IamRoleArn="arn:aws:iam::123456789012:role/backup"
     )
     event = load_event(EVENTS / "backup_events/backup-job-completed.json")
+    described = b.describe_backup_job(BackupJobId=job["BackupJobId"])
     event["resources"] = [job["RecoveryPointArn"]]
-    event["detail"]["backupJobId"] = job["BackupJobId"]
+    event["detail"].update(
+        backupJobId=job["BackupJobId"],
+        backupVaultName=backup.SEED_VAULT,
+        completionDate=described["CompletionDate"].strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+    )
+    # the simulated clock runs ahead of PostgreSQL's real one by the waits simulated so far: newest order 10
+    # minutes before the (simulated) backup completion
+    postgres.load_fixture(newest=f"{600 - rt.clock.simulated_seconds:.0f} seconds")
     report = rt.replay(event)
     decision = next(r for r in report.ledger if r["kind"] == "decision" and r["event_id"] == event["id"])
     assert decision["decision"] == "drill-started"
@@ -314,6 +317,7 @@ def test_backup_job_completed_starts_a_sampled_drill_once(rt: LocalAWS) -> None:
     assert [e["status"] for e in drills] == ["SUCCEEDED"]
     rec = drill_report(report)
     assert rec["details"]["checks"] and rec["outcome"] == "passed"
+    assert 9 <= rec["details"]["rpo_minutes"] <= 11  # measured against this job's completion
 
     again = rt.replay(event)  # the same event delivered twice: one drill
     assert again.executions == [] and again.ledger == []
@@ -325,10 +329,13 @@ def test_backup_job_completed_starts_a_sampled_drill_once(rt: LocalAWS) -> None:
     assert second.executions == []
 
 
-def test_mock_backup_job_emits_the_completed_event(rt: LocalAWS) -> None:
+def test_backup_event_of_another_resource_is_ignored(rt: LocalAWS) -> None:
     since_report = rt.replay(
-        {"source": "aws.backup", "detail-type": "Backup Job State Change", "detail": {"state": "RUNNING",
-         "resourceArn": "arn:aws:rds:us-east-1:123456789012:db:other"}}  # fmt: skip
+        {
+            "source": "aws.backup",
+            "detail-type": "Backup Job State Change",
+            "detail": {"state": "RUNNING", "resourceArn": "arn:aws:rds:us-east-1:123456789012:db:other"},
+        }
     )
     assert [r["decision"] for r in since_report.ledger] == ["ignored"]
 
@@ -407,3 +414,19 @@ def test_schedule_without_policy_schedule_starts_nothing(rt: LocalAWS) -> None:
     report = rt.fire_schedule("DrillFunctionSchedule")
     assert report.invocations == [{"function": "DrillFunction", "status": "ok", "error": None}]
     assert report.executions == []
+
+
+# ---------------------------------------------------------------- deckwatch drills -----------------------------
+def test_drills_command_lists_rto_rpo_trend(rt: LocalAWS, capsys: pytest.CaptureFixture[str]) -> None:
+    drill(rt)
+    drill(rt)
+    from deckwatch.local.cli import main
+
+    assert main(["drills", "--env", "staging", "--json"]) == 0
+    trend = json.loads(capsys.readouterr().out)
+    runs = trend[DB_ARN]
+    assert len([r for r in runs if r["outcome"] == "passed"]) >= 2
+    assert all(15 <= r["rto_minutes"] < 16 for r in runs if r["outcome"] == "passed")
+    assert main(["drills", "--env", "staging"]) == 0
+    text = capsys.readouterr().out
+    assert DB_ARN in text and "RTO trend" in text and "RPO trend" in text

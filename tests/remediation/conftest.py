@@ -22,7 +22,11 @@ STORM_RESOURCES = 52  # storm-cpu-00..49: 50-resource storm; -50: one-resource s
 
 
 def policy_doc(environment: str = "staging", **remediation: Any) -> dict[str, Any]:
-    doc = yaml.safe_load((Path(__file__).resolve().parents[2] / f"layers/deckwatch/deckwatch/policy/examples/{environment}.yaml").read_text())
+    doc = yaml.safe_load(
+        (
+            Path(__file__).resolve().parents[2] / f"layers/deckwatch/deckwatch/policy/examples/{environment}.yaml"
+        ).read_text()
+    )
     doc["remediation"] = {"max_actions_per_hour": 1000, **remediation}
     return doc
 
@@ -50,7 +54,11 @@ def staging_rules() -> list[dict[str, Any]]:
             "parameters": {"cluster": CLUSTER, "service": "shop-staging-web-green"},
             "verify_minutes": 5,
         },
-        {"alarm": {"name": "shop-staging-web-5xx-rate"}, "runbook": "rollback_cutover", "parameters": {"service": "web"}},
+        {
+            "alarm": {"name": "shop-staging-web-5xx-rate"},
+            "runbook": "rollback_cutover",
+            "parameters": {"service": "web"},
+        },
         {"alarm": {"name": "shop-staging-queue-depth"}, "runbook": "notify_only", "on_insufficient_data": "ignore"},
     ]
     rules += [

@@ -91,7 +91,7 @@ def test_scale_out_refused_by_bounds(rt: LocalAWS) -> None:
 
 def test_scale_out_refused_by_cooldown(rt: LocalAWS) -> None:
     target = new_service(rt, "scale-cool", desired=1)
-    first, _ = run(rt, scale(target))
+    run(rt, scale(target))
     assert desired(rt, "scale-cool") == 3
     second, execution = run(rt, scale(target))
     assert execution["path"][-3:] == ["Refused", "Close", "Closed"]
@@ -254,7 +254,9 @@ def test_grow_storage_dry_run_then_acting_then_bounds(rt: LocalAWS) -> None:
     rds = rt.client("rds")
 
     def storage() -> int:
-        return int(rds.describe_db_instances(DBInstanceIdentifier="shop-staging-db")["DBInstances"][0]["AllocatedStorage"])
+        return int(
+            rds.describe_db_instances(DBInstanceIdentifier="shop-staging-db")["DBInstances"][0]["AllocatedStorage"]
+        )
 
     before = storage()
     dry, _ = run(rt, console("staging-grow-storage-dry-run.json"))
@@ -301,7 +303,9 @@ def test_throttling_is_retried_by_the_state_machine(rt: LocalAWS) -> None:
     assert execution["status"] == "SUCCEEDED"
     assert execution["path"][-3:] == ["Done", "Close", "Closed"]
     assert desired(rt, "throttled") == 4
-    assert report.simulated_seconds >= 5  # two ASL retries waited (simulated time), no real sleeping
+    # both failures were served, one per Act attempt (botocore does not retry acting calls): ASL Retry retried
+    assert mock_cw.pending_faults() == 0
+    assert report.simulated_seconds > 0  # the Retry backoff, in simulated time
     assert len(by_kind(report, "action")) == 1  # recorded once, for the attempt that worked
     assert not [r for r in report.ledger if r["decision"] == "escalated"]
 
@@ -317,7 +321,7 @@ def test_access_denied_escalates_without_retrying(rt: LocalAWS) -> None:
     assert "AccessDeniedException" in escalated["reason"]
     assert closing(report)["details"]["outcome"] == "failed"
     assert ("sns", "Publish") in ops(report)
-    assert report.simulated_seconds < 5  # not retried
+    assert mock_cw.pending_faults() == 4  # one attempt: AccessDenied is not retried
     assert Locks(rt.physical["LocksTable"]).holder(target) is None  # released on the failure path
 
 
@@ -326,7 +330,7 @@ def test_throttling_that_persists_escalates(rt: LocalAWS) -> None:
     mock_cw.inject("ecs", "UpdateService", "Throttling", times=20)
     report, execution = run(rt, scale(target))
     assert execution["path"][-4:] == ["Failed", "Escalate", "Close", "Closed"]
-    assert "RunbookThrottledError" in [r for r in report.ledger if r["decision"] == "escalated"][0]["reason"]
+    assert "RunbookThrottledError" in next(r for r in report.ledger if r["decision"] == "escalated")["reason"]
     assert desired(rt, "throttled-long") == 2
 
 
@@ -336,11 +340,16 @@ def test_throttling_that_persists_escalates(rt: LocalAWS) -> None:
     [
         ({"environment": "staging", "runbook": "ecs_reboot_everything", "target": "ecs:a/b"}, "UnknownRunbookError"),
         ({"environment": "staging", "runbook": "ecs_scale_out", "target": "rds:x"}, "InvalidEventError"),
-        ({"environment": "staging", "runbook": "ecs_scale_out", "target": "ecs:a/b", "parameters": {"step": 500}}, "InvalidEventError"),
+        (
+            {"environment": "staging", "runbook": "ecs_scale_out", "target": "ecs:a/b", "parameters": {"step": 500}},
+            "InvalidEventError",
+        ),
         ({"environment": "prod", "runbook": "notify_only"}, "InvalidEventError"),
     ],
 )
-def test_bad_console_input_fails_clearly_and_acts_on_nothing(rt: LocalAWS, payload: dict[str, object], error: str) -> None:
+def test_bad_console_input_fails_clearly_and_acts_on_nothing(
+    rt: LocalAWS, payload: dict[str, object], error: str
+) -> None:
     report, execution = run(rt, payload)
     assert execution["status"] == "FAILED"
     assert execution["error"] == error

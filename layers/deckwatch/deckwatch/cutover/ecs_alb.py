@@ -159,7 +159,7 @@ class EcsAlbRouter:
 
     def stable(self, slot: str, revision: str, capacity: int) -> tuple[bool, str]:
         svc = self._services()[slot]
-        primary = next((d for d in svc.get("deployments", []) if d.get("status") == "PRIMARY"), {})
+        primary: dict[str, Any] = next((d for d in svc.get("deployments", []) if d.get("status") == "PRIMARY"), {})
         if svc["taskDefinition"] != revision or primary.get("rolloutState") != "COMPLETED":
             return False, f"deployment {primary.get('rolloutState', 'unknown')}"
         if int(svc.get("runningCount", 0)) < capacity:

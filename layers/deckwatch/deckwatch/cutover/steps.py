@@ -4,6 +4,7 @@ records in the ledger and returns the updated `Cutover`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from deckwatch.cutover.errors import (
 )
 from deckwatch.cutover.model import Cutover, CutoverInput
 from deckwatch.cutover.router import Recorder, TrafficRouter, router_for
-from deckwatch.errors import InvalidEventError, LockHeldError
+from deckwatch.errors import InvalidEventError, LockHeldError, LockLostError
 from deckwatch.ledger import Action, Record
 
 if TYPE_CHECKING:
@@ -105,10 +106,8 @@ def _check_abort(deps: Services, c: Cutover) -> None:
 def _release(deps: Services, c: Cutover) -> None:
     router = _router(deps, c)
     for key in router.lock_keys():
-        try:
+        with contextlib.suppress(LockLostError):  # taken over after expiry: not ours to release any more
             deps.locks.release(key, c.execution)
-        except Exception:  # noqa: BLE001 - releasing the others matters more; the lease expires anyway
-            continue
     control.close(deps, c.service, c.execution)
 
 
@@ -485,10 +484,8 @@ def classify(cause: dict[str, Any]) -> tuple[str, str, float | None]:
         return source, f"{source} rollback requested: {cause['rollback']}", _epoch(cause.get("at"))
     error = str(cause.get("Error", "step-failed"))
     text = str(cause.get("Cause", ""))
-    try:  # a Lambda task's failure carries the error document as JSON
+    with contextlib.suppress(ValueError, AttributeError):  # a Lambda task's failure carries its error document
         text = json.loads(text).get("errorMessage", text)
-    except (ValueError, AttributeError):
-        pass
     if error == "RollbackRequestedError":
         source = text.split(":", 1)[0] if ":" in text else "manual"
         return source, f"{source} rollback requested: {text.split(':', 1)[-1].strip()}", None

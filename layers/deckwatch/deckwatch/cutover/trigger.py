@@ -48,6 +48,7 @@ def handle(event: ReleaseEvent, deps: Services) -> dict[str, Any]:
         return rollback_requested(inner, deps)
     from deckwatch.cutover.triage import triage
 
+    _remember_artifact(inner, deps)
     result = triage(inner, deps)
     decision = result["decision"]
     if decision == "cutover-requested":
@@ -99,7 +100,7 @@ def _start_cutovers(event: PipelineEvent, deps: Services) -> list[str]:
     for svc in _mapped(deps, d.pipeline, d.action):
         subject = f"service/{svc.name}"
         try:
-            image = _image(event, svc, image_from_s3)
+            image = _image(event, svc, image_from_s3, deps)
         except ArtifactError as exc:
             _record(deps, event, f"artifact-failed:{svc.name}", subject, "failed", f"no cutover: {exc}")
             deps.notifier.publish(
@@ -125,15 +126,42 @@ def _start_cutovers(event: PipelineEvent, deps: Services) -> list[str]:
     return started
 
 
-def _image(event: PipelineEvent, svc: Service, reader: Any) -> str:
+def _image(event: PipelineEvent, svc: Service, reader: Any, deps: Services) -> str:
+    """From the triggering action's output artifact or, for an approval (which has none), from the artifact of
+    the build this pipeline execution produced earlier (remembered when its event went by)."""
     from deckwatch.cutover.errors import ArtifactError
 
-    located = [a for a in event.detail.output_artifacts if a.s3location is not None]
+    d = event.detail
+    located = [(a.s3location.bucket, a.s3location.key) for a in d.output_artifacts if a.s3location is not None]
     if not located:
-        raise ArtifactError(f"{event.detail.pipeline}/{event.detail.action} has no output artifact in S3")
-    loc = located[0].s3location
-    assert loc is not None
-    return str(reader(loc.bucket, loc.key, svc.name))
+        item = deps.locks.client.get_item(
+            TableName=deps.locks.table_name, Key={"pk": {"S": f"artifact#{d.pipeline}#{d.execution_id}"}}
+        ).get("Item")
+        if item:
+            located = [(item["bucket"]["S"], item["key"]["S"])]
+    if not located:
+        raise ArtifactError(f"{d.pipeline}/{d.action}: no build artifact known for execution {d.execution_id}")
+    bucket, key = located[0]
+    return str(reader(bucket, key, svc.name))
+
+
+def _remember_artifact(event: PipelineEvent, deps: Services) -> None:
+    from deckwatch import clock
+
+    d = event.detail
+    located = [a.s3location for a in d.output_artifacts if a.s3location is not None]
+    if d.state != "SUCCEEDED" or not located or not _mapped(deps, d.pipeline):
+        return
+    deps.locks.client.put_item(
+        TableName=deps.locks.table_name,
+        Item={
+            "pk": {"S": f"artifact#{d.pipeline}#{d.execution_id}"},
+            "bucket": {"S": located[0].bucket},
+            "key": {"S": located[0].key},
+            "action": {"S": d.action or ""},
+            "expires_at": {"N": str(int(clock.now_epoch()) + 30 * 86400)},
+        },
+    )
 
 
 def start(deps: Services, service: str, key: str, payload: dict[str, Any]) -> str:
@@ -228,5 +256,5 @@ def rollback_requested(event: RollbackRequestEvent, deps: Services) -> dict[str,
         arn = control.request_rollback(deps, d.service, reason=d.reason, source="manual", requested_by=d.requested_by)
         decision = "rollback-signalled" if arn else "ignored"
         reason = f"{d.requested_by}: {d.reason}" if arn else f"no cutover of {d.service} is running"
-    _record(deps, event, f"rollback-request:{d.service}", subject, decision, reason, execution=arn)
+    _record(deps, event, f"triage:{subject}", subject, decision, reason, execution=arn)
     return {"capability": "cutover", "subject": subject, "decision": decision, "reason": reason}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ class LoadedPolicy:
     source: str
 
 
+@lru_cache(maxsize=8)
 def parse(text: str, source: str = "<policy>") -> LoadedPolicy:
     """Validate policy text. Raises PolicyError listing every problem (path + line), never a partial policy."""
     try:

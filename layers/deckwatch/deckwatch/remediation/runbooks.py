@@ -200,7 +200,8 @@ def _plan_replace_tasks(p: ReplaceTasks, ctx: PlanContext) -> Plan:
         (t for t in tasks if t.get("healthStatus") != "UNHEALTHY"),
         key=lambda t: str(t.get("startedAt") or t.get("createdAt") or ""),
     )
-    chosen, healthy_left = [], len(healthy)
+    chosen: list[dict[str, Any]] = []
+    healthy_left = len(healthy)
     for task in [*unhealthy, *healthy]:
         if len(chosen) == p.batch_size:
             break
@@ -345,7 +346,7 @@ def _ecs_key(p: EcsService) -> str:
 
 
 def _rds_key(p: Any) -> str:
-    return resource_key("rds", p.db_cluster or p.db_instance) if isinstance(p, RdsFailover) else f"rds:{p.db_instance}"
+    return resource_key("rds", str(p.db_cluster or p.db_instance))
 
 
 REGISTRY: dict[str, Runbook] = {

@@ -10,6 +10,7 @@ close     record the outcome (and time to mitigate), release the lock, close the
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Annotated, Any, Literal
 
@@ -170,7 +171,7 @@ def begin(task: BeginTask, deps: Services) -> dict[str, Any]:
     rule = guardrails.rule_for(policy, rb.name, resource, alarm, resource_of)
     bounds = rule.bounds if rule is not None else _default_bounds()
     dry_run = policy.dry_run or run.dry_run
-    base = {
+    base: dict[str, Any] = {
         "resource": resource,
         "runbook": rb.name,
         "dry_run": dry_run,
@@ -462,10 +463,8 @@ def _cause(error: dict[str, Any] | None) -> str:
 def close(task: CloseTask, deps: Services) -> dict[str, Any]:
     plan, outcome = task.plan, task.outcome
     if plan.locked:
-        try:
+        with contextlib.suppress(LockLostError):  # expired and taken over: nothing of ours to release
             deps.locks.release(plan.resource, task.execution)
-        except LockLostError:
-            pass  # the lease expired and someone else took it: nothing of ours to release
     if not plan.owns_incident:
         return {"outcome": outcome, "incident": plan.incident, "incident_state": "joined"}
     verified_at = str((task.verification or {}).get("at", ""))

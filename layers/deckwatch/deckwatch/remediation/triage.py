@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from deckwatch import aws
@@ -169,10 +170,8 @@ def _start(name: str, payload: str) -> None:
     if not arn:
         raise ConfigError("REMEDIATION_STATE_MACHINE_ARN is not set")
     sfn = aws.client("stepfunctions")
-    try:
+    with contextlib.suppress(sfn.exceptions.ExecutionAlreadyExists):  # started by an earlier delivery
         sfn.start_execution(stateMachineArn=arn, name=name, input=payload)
-    except sfn.exceptions.ExecutionAlreadyExists:
-        pass  # started by an earlier delivery of the same event
 
 
 def _on_ok(event: AlarmEvent, deps: Services, rule: RemediationRule, details: dict[str, Any]) -> dict[str, Any]:

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+def _line(text: str) -> None:
+    sys.stdout.write(text + "\n")
 
 
 def register(subparsers: Any) -> None:
@@ -42,15 +47,15 @@ def cmd_incidents(args: argparse.Namespace) -> int:
                 raise UsageError(f"cannot read the {env} ledger: {exc}") from None
     for inc in rows:
         if args.json:
-            print(json.dumps(inc, sort_keys=True, default=str))
+            _line(json.dumps(inc, sort_keys=True, default=str))
             continue
         ttm = inc["time_to_mitigate_seconds"]
-        print(
+        _line(
             f"{inc['incident_id']}  {inc['environment']:<7} {inc['state']:<6} {inc['outcome'] or '-':<16} "
             f"{inc['runbook']:<24} {inc['resource']}  opened {inc['opened_at']}  "
             f"actions {inc['actions']}  joined {inc['joined_events']}"
             + (f"  mitigated in {ttm:.0f}s" if isinstance(ttm, int | float) else "")
         )
     if not rows and not args.json:
-        print("no incidents" + (" open" if args.open else ""))
+        _line("no incidents" + (" open" if args.open else ""))
     return 0

@@ -122,7 +122,7 @@ class Cluster:
         subprocess.run(cmd, check=True, capture_output=True, cwd=self.folder)  # noqa: S603
 
     def connect(self, database: str = "postgres", user: str = SUPERUSER) -> Any:
-        import pg8000.native
+        import pg8000.native  # type: ignore[import-untyped]
 
         return pg8000.native.Connection(
             user=user, password=self.password, host=self.host, port=self.port, database=database

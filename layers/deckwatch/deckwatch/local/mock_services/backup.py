@@ -293,7 +293,7 @@ def _create_instance(job: dict[str, Any], **kwargs: Any) -> None:
 
     account, region = job["AccountId"], job["BackupVaultArn"].split(":")[3]
     try:
-        rds_backends[account][region].create_db_instance(XFormedDict(kwargs))
+        rds_backends[account][region].create_db_instance(XFormedDict(kwargs))  # type: ignore[arg-type]
     except (JsonRESTError, ServiceException) as exc:
         job.update(Status="FAILED", StatusMessage=str(exc), CompletionDate=clock.now())
 

@@ -142,6 +142,12 @@ def inject(service: str, operation: str, code: str, times: int = 1, message: str
         _faults.append(Fault(_norm(service), operation, code, times, message or f"{code} injected by deckwatch.local"))
 
 
+def pending_faults() -> int:
+    """Injected failures not yet served (0: every injected failure was hit)."""
+    with _lock:
+        return sum(f.remaining for f in _faults)
+
+
 def clear_faults() -> None:
     with _lock:
         _faults.clear()
@@ -177,7 +183,7 @@ def _error_response(request: Any, fault: Fault) -> Any:
         ).encode()
         out_headers = {"content-type": "text/xml"}
     status = 403 if "AccessDenied" in fault.code else 400
-    return AWSResponse(request.url, status, out_headers, MockRawResponse(body))
+    return AWSResponse(request.url, status, out_headers, MockRawResponse(body))  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------------- install --------------
@@ -336,7 +342,7 @@ def _set_state(alarm_name: str, state: str) -> None:
     account = os.environ.get("MOTO_ACCOUNT_ID", ACCOUNT)
     backend = cloudwatch_backends[account][os.environ.get("AWS_DEFAULT_REGION", "us-east-1")]
     if alarm_name in backend.alarms:
-        backend.set_alarm_state(alarm_name, f"Threshold Crossed: recovered ({state})", None, state)
+        backend.set_alarm_state(alarm_name, f"Threshold Crossed: recovered ({state})", None, state)  # type: ignore[arg-type]
 
 
 def _patch_faults() -> None:

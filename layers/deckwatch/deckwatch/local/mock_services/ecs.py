@@ -53,7 +53,7 @@ def install() -> None:
             return result, failures
 
         EC2ContainerServiceBackend.update_service = update_service  # type: ignore[method-assign]
-        EC2ContainerServiceBackend.describe_services = describe_services  # type: ignore[method-assign]
+        EC2ContainerServiceBackend.describe_services = describe_services  # type: ignore[method-assign,assignment]
         _installed = True
 
 

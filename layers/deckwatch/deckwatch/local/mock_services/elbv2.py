@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -177,7 +178,7 @@ def _after_shift(backend: Any, weights: dict[str, int]) -> None:
             for alarm in _alarms_by_tg.get(tg_name, [])[:1]:
                 if images & _bad_images and alarm not in _fired:
                     _fired.add(alarm)
-                    when_watched(alarm, lambda a=alarm, w=weight: fire(a, f"5XX errors from the new release at {w}%"))
+                    when_watched(alarm, functools.partial(fire, alarm, f"5XX errors from the new release at {weight}%"))
 
 
 def fire(alarm: str, reason: str) -> None:

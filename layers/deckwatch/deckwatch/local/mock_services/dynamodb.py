@@ -1,0 +1,86 @@
+"""DynamoDB transactions at the cost AWS has: moto's TransactWriteItems deep-copies every table it touches (to roll
+back on failure), which makes each ledger write cost O(records in the ledger) and an alarm storm quadratic. Here a
+transaction snapshots only the items it touches, and restores exactly those when it is cancelled; the outcome
+(all or nothing, CancellationReasons) is moto's own.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import types
+from typing import Any
+
+_installed = False
+_lock = threading.Lock()
+
+
+def install() -> None:
+    global _installed  # noqa: PLW0603 - moto's classes are process-wide, so is this flag
+    with _lock:
+        if _installed:
+            return
+        _patch()
+        _installed = True
+
+
+def _patch() -> None:
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        # the whole-table backup of TransactWriteItems: not needed, the touched items are saved below
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    models.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)  # type: ignore[assignment,attr-defined]
+    original = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = []
+        for item in transact_items:
+            _, op = next(iter(item.items()))
+            table = self.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            key = _key(table, op.get("Item") or op.get("Key") or {})
+            if key is not None:
+                saved.append((table, *key, copy.deepcopy(_get(table, *key))))
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table, hk, rk, old in reversed(saved):
+                _set(table, hk, rk, old)
+            raise
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _key(table: Any, attrs: dict[str, Any]) -> tuple[Any, Any] | None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if table.hash_key_attr not in attrs:
+        return None
+    rk = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr in attrs else None
+    return DynamoType(attrs[table.hash_key_attr]), rk
+
+
+def _get(table: Any, hk: Any, rk: Any) -> Any:
+    if table.range_key_attr is not None:
+        return table.items.get(hk, {}).get(rk)
+    return table.items.get(hk)
+
+
+def _set(table: Any, hk: Any, rk: Any, old: Any) -> None:
+    if table.range_key_attr is not None:
+        bucket = table.items.get(hk)
+        if old is not None:
+            table.items[hk][rk] = old
+        elif bucket is not None:
+            bucket.pop(rk, None)
+            if not bucket:
+                table.items.pop(hk, None)
+    elif old is not None:
+        table.items[hk] = old
+    else:
+        table.items.pop(hk, None)

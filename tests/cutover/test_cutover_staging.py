@@ -192,17 +192,15 @@ def test_image_detail_artifact_and_stuck_deployment_aborts(staging: LocalAWS) ->
 
 
 def test_concurrent_cutover_is_refused_by_the_lock(staging: LocalAWS) -> None:
-    from deckwatch.context import services
 
     before = weights(staging)
-    with staging.runner.exclusive(staging._function_env_vars()):
-        deps = services()
+    with staging.control_plane() as deps:
         deps.locks.acquire("ecs:shop-staging/shop-staging-web-green", "another-execution", "cutover", 3600)
     try:
         report = run(staging, console_input("staging-image.json", image=image("refused-1")))
     finally:
-        with staging.runner.exclusive(staging._function_env_vars()):
-            services().locks.release("ecs:shop-staging/shop-staging-web-green", "another-execution")
+        with staging.control_plane() as deps:
+            deps.locks.release("ecs:shop-staging/shop-staging-web-green", "another-execution")
     execution = only_execution(report)
     assert execution["path"] == ["Begin", "Refused"] and execution["error"] == "LockHeldError"
     refusal = [r for r in report.ledger if r["kind"] == "refusal"]

@@ -99,7 +99,7 @@ def test_injected_faults_are_served_then_stop(aws: Any) -> None:
     mock_cw.inject("ecs", "ListClusters", "Throttling", times=1)
     mock_cw.inject("rds", "DescribeDBInstances", "AccessDenied", times=1)
     with pytest.raises(ecs.exceptions.ClientError) as throttled:
-        boto3.client("ecs", config=Config(retries={"mode": "standard", "max_attempts": 1})).list_clusters()
+        boto3.client("ecs", config=Config(retries={"mode": "standard", "total_max_attempts": 1})).list_clusters()
     assert throttled.value.response["Error"]["Code"] == "ThrottlingException"
     with pytest.raises(rds.exceptions.ClientError) as denied:
         rds.describe_db_instances()

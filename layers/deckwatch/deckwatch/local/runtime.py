@@ -7,6 +7,7 @@ CloudFormation, handlers run in-process, state machines run by moto's engine in 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -15,14 +16,18 @@ import time
 import uuid
 import zipfile
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from deckwatch import clock
 from deckwatch.local import moto_patches, routing
 from deckwatch.local.functions import FunctionRunner, Outcome, new_context
 from deckwatch.local.template import CODE_BUCKET, Template, load
+
+if TYPE_CHECKING:
+    from deckwatch.context import Services
 
 Approvals = Literal["approve", "reject", "timeout"]
 ACCOUNT = "123456789012"
@@ -499,6 +504,15 @@ class LocalAWS:
                     reason=f"--approvals {self.approvals}",
                 )
                 self._touch()
+
+    @contextlib.contextmanager
+    def control_plane(self) -> Iterator[Services]:
+        """The control plane's services (ledger, locks, notifier, policy) as a handler sees them, for code the
+        runtime or a test runs itself: alone, with a function's environment."""
+        from deckwatch.context import services
+
+        with self.runner.exclusive(self._function_env_vars()):
+            yield services()
 
     def _function_env_vars(self) -> dict[str, str]:
         """A function's environment, for control-plane code the runtime runs itself (the simulated operator)."""

@@ -252,7 +252,7 @@ class Cost(Strict):
     savings: Savings = Field(default_factory=Savings)
     notify_unattributed: bool = Field(
         default=True,
-        description="Notify anomalies and budget alerts no environment claims (in a shared account, keep it on in one).",
+        description="Notify anomalies and budget alerts no environment claims (shared account: keep it on in one).",
     )
 
 

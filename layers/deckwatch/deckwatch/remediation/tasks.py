@@ -364,7 +364,7 @@ def _call(action: Action) -> None:
     from botocore.config import Config
     from botocore.exceptions import ClientError
 
-    client = aws.client(action.service, config=Config(retries={"mode": "standard", "max_attempts": 1}))
+    client = aws.client(action.service, config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
     try:
         result = getattr(client, xform_name(action.operation))(**action.parameters)
     except ClientError as exc:

@@ -10,12 +10,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-TITLE = "Remediation: an alarm remediated and verified; a storm of 200 events collapsed into one incident"
+TITLE = "Remediation: an alarm remediated and verified; a storm of 100 events collapsed into one incident"
 
 CLUSTER = "shop-staging"
 SERVICE = "shop-staging-web-blue"
 ALARM = "shop-staging-web-cpu-high"
-STORM = 200
+STORM = 100
 
 
 def _line(text: str) -> None:

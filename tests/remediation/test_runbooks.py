@@ -34,7 +34,7 @@ def scale(target: str, **kw: object) -> dict[str, object]:
 
 def refusal_reason(report: object) -> str:
     refusals = by_kind(report, "refusal")  # type: ignore[arg-type]
-    assert refusals, [r["decision"] for r in report.ledger]  # type: ignore[attr-defined]
+    assert refusals, (report.executions, [(r["decision"], r["reason"]) for r in report.ledger])  # type: ignore[attr-defined]
     return str(refusals[-1]["reason"])
 
 

@@ -8,7 +8,10 @@
    context-object paths (`$$.`) intact (moto's Fn::Sub uses string.Template, which reads `$$` as an escape:
    `deckwatch.local.template` hides them behind CONTEXT_SENTINEL, restored here).
 4. `.waitForTaskToken` waits end in simulated time when the runtime is idle and nobody will answer.
-5. Every AWS call that changes state is reported to the runtime (the `aws_calls` of the timeline).
+5. Every AWS call that changes state is reported to the runtime (the `aws_calls` of the timeline), and calls are
+   served one at a time: moto's backends are not thread-safe, and Step Functions executions run in threads beside
+   the handlers (AWS serialises per item; moto would corrupt a table iterated while another thread writes it).
+   Lambda Invoke is left outside that lock: it runs a handler, which makes calls of its own.
 6. Events put on the default bus (`PutEvents`, e.g. by a handler) are handed to the runtime, which routes them
    through the template's rules to Lambda and Step Functions targets, as EventBridge does (moto delivers only to
    SQS and log targets).
@@ -61,6 +64,7 @@ HOOKS = Hooks()
 CONTEXT_SENTINEL = "__deckwatch_context_object__"
 _applied = False
 _lock = threading.Lock()
+_moto_lock = threading.RLock()
 
 
 def is_mutating(operation: str) -> bool:
@@ -156,12 +160,14 @@ def _patch_call_recording() -> None:
     original = BotocoreStubber.__call__
 
     def __call__(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:  # noqa: N807
-        if HOOKS.on_call is not None:
-            # event_name is "before-send.<service>.<Operation>"
-            parts = event_name.split(".")
-            if len(parts) >= 3 and is_mutating(parts[2]):
-                HOOKS.on_call(parts[1], parts[2])
-        return original(self, event_name, request, **kwargs)
+        # event_name is "before-send.<service>.<Operation>"
+        parts = event_name.split(".")
+        if HOOKS.on_call is not None and len(parts) >= 3 and is_mutating(parts[2]):
+            HOOKS.on_call(parts[1], parts[2])
+        if parts[1:3] == ["lambda", "Invoke"]:
+            return original(self, event_name, request, **kwargs)
+        with _moto_lock:
+            return original(self, event_name, request, **kwargs)
 
     BotocoreStubber.__call__ = __call__  # type: ignore[method-assign]
 

@@ -346,7 +346,7 @@ def _ecs_key(p: EcsService) -> str:
 
 
 def _rds_key(p: Any) -> str:
-    return resource_key("rds", str(p.db_cluster or p.db_instance))
+    return resource_key("rds", str(getattr(p, "db_cluster", None) or p.db_instance))
 
 
 REGISTRY: dict[str, Runbook] = {

@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
-from conftest import anomaly_event, capacity, console, ops, published
+from cost_helpers import anomaly_event, capacity, console, ops, published
 from deckwatch.local.runtime import LocalAWS
 from deckwatch.policy import example
 

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
-from conftest import anomaly_event, capacity, console, ops, published, sns_alert
+from cost_helpers import anomaly_event, capacity, console, ops, published, sns_alert
 from deckwatch.local.runtime import LocalAWS
 
 BEFORE = {"shop-staging-web-blue": 2, "shop-staging-web-green": 0, "shop-staging-db": "available"}

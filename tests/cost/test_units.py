@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from _samples import REPO_ROOT
-from conftest import ALERTS
+from cost_helpers import ALERTS
 from deckwatch.cost import attribution, budgets
 from deckwatch.cost.actions import iam_actions
 from deckwatch.events.cost import AnomalyDetail

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 from _samples import EVENTS, INVALID, load_event
-from conftest import BLUE, CLUSTER, CPU_ALARM, alarm, alarm_event, desired, new_service, put_events
 from deckwatch import clock
 from deckwatch.local.mock_services import cloudwatch as mock_cw
 from deckwatch.local.runtime import LocalAWS
+from remediation_helpers import BLUE, CLUSTER, CPU_ALARM, alarm, alarm_event, desired, new_service, put_events
 
 Factory = Callable[..., AbstractContextManager[LocalAWS]]
 

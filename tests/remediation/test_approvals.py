@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
 import pytest
-from conftest import by_kind, closing, console, ops, run
 from deckwatch.local.runtime import LocalAWS
+from remediation_helpers import by_kind, closing, console, ops, run
 
 Factory = Callable[..., AbstractContextManager[LocalAWS]]
 

@@ -8,10 +8,10 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
-from conftest import BLUE, CLUSTER, by_kind, closing, console, desired, new_service, ops, run
 from deckwatch.local.mock_services import cloudwatch as mock_cw
 from deckwatch.local.runtime import LocalAWS
 from deckwatch.locks import Locks
+from remediation_helpers import BLUE, CLUSTER, by_kind, closing, console, desired, new_service, ops, run
 
 Factory = Callable[..., AbstractContextManager[LocalAWS]]
 

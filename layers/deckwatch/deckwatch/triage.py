@@ -19,20 +19,44 @@ def decide(
     reason: str,
     details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    record_decision(
+        deps,
+        event_id=event.id,
+        capability=capability,
+        subject=subject,
+        decision=decision,
+        reason=reason,
+        details=details,
+    )
+    return {"capability": capability, "subject": subject, "decision": decision, "reason": reason}
+
+
+def record_decision(
+    deps: Services,
+    *,
+    event_id: str,
+    capability: Capability,
+    subject: str,
+    decision: str,
+    reason: str,
+    key: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """The decision taken on event `event_id`, once: a redelivered event maps to the same record id
+    ("<event id>:<capability>:<key>", the key defaulting to "triage:<subject>")."""
     loaded = deps.policy()
     deps.ledger.append(
         Record(
-            record_id=f"{event.id}:{capability}:triage:{subject}",
+            record_id=f"{event_id}:{capability}:{key or f'triage:{subject}'}",
             environment=deps.settings.environment,
             capability=capability,
             subject=subject,
             kind="decision",
             decision=decision,
             reason=reason,
-            event_id=event.id,
+            event_id=event_id,
             dry_run=loaded.policy.dry_run,
             policy_version=loaded.version,
             details=details or {},
         )
     )
-    return {"capability": capability, "subject": subject, "decision": decision, "reason": reason}

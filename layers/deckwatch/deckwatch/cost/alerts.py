@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from deckwatch.cost import attribution, budgets, costs
 from deckwatch.events.cost import AnomalyDetail
-from deckwatch.ledger import Record
+from deckwatch.triage import record_decision
 
 if TYPE_CHECKING:
     from deckwatch.context import Services
@@ -108,20 +108,8 @@ def on_budget(note: budgets.BudgetNotification, deps: Services, *, event_id: str
             reason = f"{note.alert_type} {_amount(note.amount_usd)} against {_amount(note.budgeted_usd)} budgeted"
         else:
             decision, reason = "unattributed", f"{who.reason}; notified, not acted on"
-    deps.ledger.append(
-        Record(
-            record_id=f"{event_id}:cost:triage:{subject}",
-            environment=env,
-            capability="cost",
-            subject=subject,
-            kind="decision",
-            decision=decision,
-            reason=reason,
-            event_id=event_id,
-            dry_run=policy.dry_run,
-            policy_version=loaded.version,
-            details=details,
-        )
+    record_decision(
+        deps, event_id=event_id, capability="cost", subject=subject, decision=decision, reason=reason, details=details
     )
     return {"capability": "cost", "subject": subject, "decision": decision, "reason": reason}
 

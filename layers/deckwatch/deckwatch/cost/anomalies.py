@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from deckwatch import aws
 from deckwatch.cost import attribution, costs, state
-from deckwatch.ledger import Record
+from deckwatch.triage import record_decision
 
 if TYPE_CHECKING:
     from deckwatch.context import Services
@@ -44,20 +44,14 @@ def evaluate(detail: AnomalyDetail, deps: Services, *, event_id: str, channel: s
     }
 
     def decide(decision: str, reason: str) -> dict[str, Any]:
-        deps.ledger.append(
-            Record(
-                record_id=f"{event_id}:cost:triage:{subject}",
-                environment=env,
-                capability="cost",
-                subject=subject,
-                kind="decision",
-                decision=decision,
-                reason=reason,
-                event_id=event_id,
-                dry_run=policy.dry_run,
-                policy_version=loaded.version,
-                details=details,
-            )
+        record_decision(
+            deps,
+            event_id=event_id,
+            capability="cost",
+            subject=subject,
+            decision=decision,
+            reason=reason,
+            details=details,
         )
         return {"capability": "cost", "subject": subject, "decision": decision, "reason": reason} | {
             k: details[k] for k in ("severity", "attributed_to") if k in details

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 from deckwatch import aws
 from deckwatch.events import Envelope, Lenient
 from deckwatch.events.pipeline import PipelineEvent
-from deckwatch.ledger import Record
+from deckwatch.triage import record_decision
 
 if TYPE_CHECKING:
     from deckwatch.context import Services
@@ -63,21 +63,15 @@ def handle(event: ReleaseEvent, deps: Services) -> dict[str, Any]:
 def _record(
     deps: Services, event: BaseModel, key: str, subject: str, decision: str, reason: str, **details: Any
 ) -> None:
-    loaded = deps.policy()
-    deps.ledger.append(
-        Record(
-            record_id=f"{getattr(event, 'id', 'event')}:cutover:{key}",
-            environment=deps.settings.environment,
-            capability="cutover",
-            subject=subject,
-            kind="decision",
-            decision=decision,
-            reason=reason,
-            event_id=getattr(event, "id", None),
-            dry_run=loaded.policy.dry_run,
-            policy_version=loaded.version,
-            details=details,
-        )
+    record_decision(
+        deps,
+        event_id=str(getattr(event, "id", "event")),
+        capability="cutover",
+        subject=subject,
+        decision=decision,
+        reason=reason,
+        key=key,
+        details=details,
     )
 
 

@@ -309,20 +309,24 @@ class LocalAWS:
         event.update(doc)
         return event
 
-    def _deliver_event(self, event: dict[str, Any], report: Report, record_as_trigger: bool = True) -> None:
+    def _deliver_event(self, event: dict[str, Any], report: Report, record_as_trigger: bool = True) -> list[str]:
+        """Deliver to every rule the event matches; returns their logical ids. The triggering event's rules are the
+        report's matched_rules; rules matched by events the control plane emits go with its follow_ups."""
         if record_as_trigger:
             report.event = {k: event.get(k) for k in ("id", "source", "detail-type")}
-        matched = False
+        matched = []
         for rule in self.rules:
             if not rule.matches(event):
                 continue
-            matched = True
-            report.matched_rules.append(rule.logical_id)
+            matched.append(rule.logical_id)
+            if record_as_trigger:
+                report.matched_rules.append(rule.logical_id)
             for target in rule.targets:
                 payload = json.loads(target.input) if target.input else event
                 self._deliver_to(target.logical_id, payload, report, dead_letter=target.dead_letter)
         if not matched and record_as_trigger:
             report.note = "no rule matched"
+        return matched
 
     def _deliver_sns(self, doc: dict[str, Any], report: Report) -> None:
         if "Records" in doc:
@@ -468,10 +472,9 @@ class LocalAWS:
 
     def _deliver_follow_up(self, event: dict[str, Any]) -> None:
         report = self._report or Report(event={}, environment=self.environment)
-        before = len(report.matched_rules)
-        self._deliver_event(event, report, record_as_trigger=False)
+        matched = self._deliver_event(event, report, record_as_trigger=False)
         follow_up = {k: event.get(k) for k in ("id", "source", "detail-type")}
-        report.follow_ups.append(follow_up | {"matched_rules": report.matched_rules[before:]})
+        report.follow_ups.append(follow_up | {"matched_rules": matched})
 
     def _answer_approvals(self) -> None:
         """The person at the keyboard: answer pending approvals as --approvals says (timeout: never)."""

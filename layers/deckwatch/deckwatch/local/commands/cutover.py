@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from deckwatch.cutover.trigger import ROLLBACK_REQUESTED
@@ -38,4 +39,5 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     out = aws.client("events").put_events(Entries=[entry(args.service, args.env, args.reason, actor)])
     if out.get("FailedEntryCount"):
         raise UsageError(f"EventBridge refused the request: {out['Entries'][0].get('ErrorMessage')}")
+    sys.stdout.write(f"rollback of {args.service} in {args.env} requested (event {out['Entries'][0]['EventId']})\n")
     return 0

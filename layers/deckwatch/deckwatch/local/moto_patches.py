@@ -241,3 +241,18 @@ def _patch_put_events() -> None:
             self.targets = saved
 
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+
+
+def executions(account: str, region: str) -> list[tuple[str, str, str, str]]:
+    """(state machine ARN, execution ARN, name, status) of every execution, read from moto's backend directly: the
+    runtime asks many times a second while it waits, and moto's API would serialise all of them each time."""
+    from moto.stepfunctions.responses import get_backend
+
+    with _moto_lock:
+        backend = get_backend(account, region)
+        return [
+            (sm.arn, e.execution_arn, e.name, str(e.status))
+            for sm in backend.state_machines
+            # newest first, as ListExecutions orders them
+            for e in sorted(sm.executions, key=lambda x: x.start_date, reverse=True)
+        ]

@@ -33,6 +33,9 @@ Approvals = Literal["approve", "reject", "timeout"]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 IDLE_SECONDS = 0.15  # real time with nothing moving before a callback wait is declared unanswerable
+# How stale the count of open approvals may be when a waiting task asks; well below IDLE_SECONDS, so that an
+# approval requested just now is always seen before its task could be declared unanswered.
+PENDING_CACHE_SECONDS = 0.05
 MAX_REAL_SECONDS = 120.0  # a replay that runs longer than this is a bug in a definition, not a slow service
 
 
@@ -94,6 +97,8 @@ class LocalAWS:
         self._mock: Any = None
         self._queue: deque[dict[str, Any]] = deque()
         self._answering = False
+        self._pending_lock = threading.Lock()
+        self._pending_checked: tuple[float, int] = (0.0, 0)
         self._report: Report | None = None
 
     # ------------------------------------------------------------------ lifecycle ----------------------------
@@ -441,20 +446,10 @@ class LocalAWS:
         return {lid: self.physical[lid] for lid in self.template.resources("AWS::StepFunctions::StateMachine")}
 
     def _known_executions(self) -> set[str]:
-        sfn = self.client("stepfunctions")
-        return {
-            e["executionArn"]
-            for arn in self._state_machines().values()
-            for e in sfn.list_executions(stateMachineArn=arn)["executions"]
-        }
+        return {arn for _, arn, _, _ in moto_patches.executions(ACCOUNT, REGION)}
 
     def _running(self) -> list[str]:
-        sfn = self.client("stepfunctions")
-        return [
-            e["executionArn"]
-            for arn in self._state_machines().values()
-            for e in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
-        ]
+        return [arn for _, arn, _, status in moto_patches.executions(ACCOUNT, REGION) if status == "RUNNING"]
 
     def settle(self) -> None:
         """Until nothing moves: deliver events the control plane emitted, answer approvals, let executions end."""
@@ -534,6 +529,14 @@ class LocalAWS:
         return time.monotonic() - self._last_activity > IDLE_SECONDS
 
     def _pending_approvals(self) -> int:
+        """Open approval requests; cached for a moment, as every waiting execution's thread asks while it waits."""
+        with self._pending_lock:
+            now = time.monotonic()
+            if now - self._pending_checked[0] > PENDING_CACHE_SECONDS:
+                self._pending_checked = (now, self._count_pending_approvals())
+            return self._pending_checked[1]
+
+    def _count_pending_approvals(self) -> int:
         table = self.physical.get("LocksTable")
         if table is None:
             return 0
@@ -554,11 +557,12 @@ class LocalAWS:
     def _executions_since(self, known: set[str]) -> list[dict[str, Any]]:
         sfn = self.client("stepfunctions")
         out = []
+        everything = moto_patches.executions(ACCOUNT, REGION)
         for logical, arn in self._state_machines().items():
-            for e in sfn.list_executions(stateMachineArn=arn)["executions"]:
-                if e["executionArn"] in known:
+            for sm_arn, execution_arn, name, status in everything:
+                if sm_arn != arn or execution_arn in known:
                     continue
-                history = sfn.get_execution_history(executionArn=e["executionArn"], maxResults=1000)["events"]
+                history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
                 path = [h["stateEnteredEventDetails"]["name"] for h in history if "stateEnteredEventDetails" in h]
                 failed = next(
                     (h.get("executionFailedEventDetails") for h in history if "executionFailedEventDetails" in h), None
@@ -566,8 +570,8 @@ class LocalAWS:
                 out.append(
                     {
                         "state_machine": logical,
-                        "name": e["name"],
-                        "status": e["status"],
+                        "name": name,
+                        "status": status,
                         "path": path,
                         "transitions": len(path),
                         "error": (failed or {}).get("error"),
@@ -577,18 +581,11 @@ class LocalAWS:
 
     # ------------------------------------------------------------------ reading back -------------------------
     def ledger_since(self, since: str) -> list[dict[str, Any]]:
-        from boto3.dynamodb.types import TypeDeserializer
+        """Ledger records written since `since` (through the by_day index, as `deckwatch ledger --since` reads)."""
+        from deckwatch.ledger import Ledger
 
-        from deckwatch.ledger import _plain
-
-        de = TypeDeserializer()
-        table = self.physical["LedgerTable"]
-        items = []
-        for page in self.client("dynamodb").get_paginator("scan").paginate(TableName=table):
-            for raw in page["Items"]:
-                item = {k: _plain(de.deserialize(v)) for k, v in raw.items()}
-                if item.get("sk") != "id" and item.get("time", "") >= since:
-                    items.append({k: v for k, v in item.items() if k not in ("pk", "sk", "day", "expires_at")})
+        records = Ledger(self.physical["LedgerTable"], client=self.client("dynamodb")).by_time(since)
+        items = [{k: v for k, v in r.items() if k not in ("pk", "sk", "day", "expires_at")} for r in records]
         return sorted(items, key=lambda r: (r["time"], r["record_id"]))
 
     def dead_letter_messages(self) -> list[dict[str, Any]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +165,10 @@ def put_events(rt: LocalAWS, events: list[dict[str, Any]]) -> None:
                 for e in events[i : i + 10]
             ]
         )
+
+
+@pytest.fixture(scope="module")
+def rt(local_aws_factory: Callable[..., AbstractContextManager[LocalAWS]], staging_policy: Path) -> Iterator[LocalAWS]:
+    """A staging runtime per test module, with the remediation tests' policy."""
+    with local_aws_factory("staging", policy_file=staging_policy) as runtime:
+        yield runtime

@@ -9,7 +9,6 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,12 +19,6 @@ from deckwatch.local.runtime import LocalAWS
 from remediation_helpers import BLUE, CLUSTER, CPU_ALARM, alarm, alarm_event, desired, new_service, put_events
 
 Factory = Callable[..., AbstractContextManager[LocalAWS]]
-
-
-@pytest.fixture(scope="module")
-def rt(local_aws_factory: Factory, staging_policy: Path) -> Iterator[LocalAWS]:
-    with local_aws_factory("staging", policy_file=staging_policy) as runtime:
-        yield runtime
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from pathlib import Path
 
 import pytest
 from deckwatch.local.mock_services import cloudwatch as mock_cw
@@ -14,12 +13,6 @@ from deckwatch.locks import Locks
 from remediation_helpers import BLUE, CLUSTER, by_kind, closing, console, desired, new_service, ops, run
 
 Factory = Callable[..., AbstractContextManager[LocalAWS]]
-
-
-@pytest.fixture(scope="module")
-def rt(local_aws_factory: Factory, staging_policy: Path) -> Iterator[LocalAWS]:
-    with local_aws_factory("staging", policy_file=staging_policy) as runtime:
-        yield runtime
 
 
 @pytest.fixture(autouse=True)

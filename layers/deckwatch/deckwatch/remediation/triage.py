@@ -37,14 +37,11 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
     rules = policy.remediation.rules
     tags = alarm_tags(event.alarm_arn) if any(r.alarm.tag for r in rules) and event.resources else None
     rule = match_rule(rules, d.alarmName, tags)
-    subject = event.alarm_arn
     kind = "composite" if d.is_composite else "metric"
     if rule is None:
-        return decide(
+        return _decide(
             deps,
             event,
-            capability="remediation",
-            subject=subject,
             decision="ignored",
             reason=f"no remediation rule matches alarm {d.alarmName}",
         )
@@ -66,20 +63,16 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
             environment=policy.environment,
             severity="warning",
         )
-        return decide(
+        return _decide(
             deps,
             event,
-            capability="remediation",
-            subject=subject,
             decision="notified",
             reason=f"{d.alarmName} INSUFFICIENT_DATA: notified only",
             details=details,
         )
-    return decide(
+    return _decide(
         deps,
         event,
-        capability="remediation",
-        subject=subject,
         decision="ignored",
         reason=f"{d.alarmName} INSUFFICIENT_DATA ignored by policy",
         details=details,
@@ -108,11 +101,9 @@ def _on_alarm(event: AlarmEvent, deps: Services, rule: RemediationRule, details:
         resource = _resource(rule, d.alarmName, deps)
     except (ValidationError, ValueError) as exc:
         reason = describe(exc) if isinstance(exc, ValidationError) else str(exc)
-        return decide(
+        return _decide(
             deps,
             event,
-            capability="remediation",
-            subject=event.alarm_arn,
             decision="rule-invalid",
             reason=f"rule for {d.alarmName}: runbook {rule.runbook} parameters: {reason}",
             details=details,
@@ -128,20 +119,16 @@ def _on_alarm(event: AlarmEvent, deps: Services, rule: RemediationRule, details:
     iid = str(inc["incident_id"])
     details |= {"incident_id": iid, "resource": resource, "incident_state": "open"}
     if not opened:
-        return decide(
+        return _decide(
             deps,
             event,
-            capability="remediation",
-            subject=event.alarm_arn,
             decision="incident-joined",
             reason=f"{d.alarmName} in ALARM joins open incident {iid} ({inc.get('status')}): no second action",
             details=details,
         )
-    result = decide(
+    result = _decide(
         deps,
         event,
-        capability="remediation",
-        subject=event.alarm_arn,
         decision="runbook-selected",
         reason=f"{d.alarmName} in ALARM selects runbook {rule.runbook} on {resource}: incident {iid} opened",
         details=details,
@@ -197,12 +184,25 @@ def _on_ok(event: AlarmEvent, deps: Services, rule: RemediationRule, details: di
         elif incidents.close(deps, resource, rule.runbook, str(inc["incident_id"])) is not None:
             details |= {"incident_state": "closed", "outcome": f"resolved-after-{inc['status']}"}
             reason += f": incident {inc['incident_id']} resolved ({inc['status']} before), {ttm}s after the alarm"
+    return _decide(
+        deps,
+        event,
+        decision="resolved",
+        reason=reason,
+        details=details,
+    )
+
+
+def _decide(
+    deps: Services, event: AlarmEvent, decision: str, reason: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Every remediation triage decision is about the alarm that raised it."""
     return decide(
         deps,
         event,
         capability="remediation",
         subject=event.alarm_arn,
-        decision="resolved",
+        decision=decision,
         reason=reason,
         details=details,
     )

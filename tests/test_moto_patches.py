@@ -129,3 +129,23 @@ def test_context_object_paths_survive_cloudformation(rt: LocalAWS) -> None:
     params = doc["States"]["RequestApproval"]["Parameters"]
     assert params["Payload"]["taskToken.$"] == "$$.Task.Token"
     assert params["FunctionName"] == rt.functions["deckwatch-dev-approval"]["arn"]
+
+
+def test_an_ended_execution_puts_its_status_change_event(rt: LocalAWS) -> None:
+    queued: list[dict[str, Any]] = []
+    original = moto_patches.HOOKS.put_event
+    moto_patches.HOOKS.put_event = queued.append
+    try:
+        desc, _, _ = run_definition(
+            rt, {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Boom", "Cause": "on purpose"}}}
+        )
+    finally:
+        moto_patches.HOOKS.put_event = original
+    assert desc["status"] == "FAILED"
+    (event,) = [e for e in queued if e["detail"].get("executionArn") == desc["executionArn"]]
+    assert (event["source"], event["detail-type"]) == ("aws.states", "Step Functions Execution Status Change")
+    assert event["resources"] == [desc["executionArn"]]
+    detail = event["detail"]
+    assert (detail["status"], detail["error"], detail["cause"]) == ("FAILED", "Boom", "on purpose")
+    assert detail["stateMachineArn"] == desc["stateMachineArn"] and detail["input"] == "{}"
+    assert detail["stopDate"] >= detail["startDate"] > 0

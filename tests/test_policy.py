@@ -140,3 +140,39 @@ def test_json_schema_export() -> None:
     assert set(schema["required"]) == {"version", "environment"}
     assert schema["additionalProperties"] is False
     assert schema["properties"]["dry_run"]["description"]
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_dr_regions_of_each_example_are_the_stacks_drill_dr_region(environment: str) -> None:
+    """The drill function may act only in its region and DrillDrRegion (IAM aws:RequestedRegion): every region of
+    an example policy's drills.dr_networks must be its environment's DrillDrRegion in samconfig.toml."""
+    import tomllib
+
+    config = tomllib.loads((Path(__file__).parents[1] / "samconfig.toml").read_text(encoding="utf-8"))
+    overrides = dict(
+        p.split("=", 1) for p in config[environment]["deploy"]["parameters"]["parameter_overrides"].split()
+    )
+    policy = load_file(example(environment)).policy
+    assert set(policy.drills.dr_networks) == ({overrides["DrillDrRegion"]} if "DrillDrRegion" in overrides else set())
+
+
+def test_drill_copies_need_a_dr_network_and_dr_regions_are_checked() -> None:
+    text = """version: 1
+environment: dev
+drills:
+  network: {db_subnet_group: drills, security_group: drill-sg}
+  dr_networks:
+    mars-north-9a: {db_subnet_group: drills, security_group: drill-sg}
+  targets:
+    - resource: db
+      database: shop
+      secret: db/drill
+      drill_copies: true
+      objectives: {rto_minutes: 60, rpo_minutes: 60}
+"""
+    problems = problems_of(text)
+    line, message = problems["drills.dr_networks.mars-north-9a.[key]"]
+    assert line == 6 and "should match pattern" in message
+    no_dr = text.replace("  dr_networks:\n    mars-north-9a: {db_subnet_group: drills, security_group: drill-sg}\n", "")
+    (message,) = [m for _, m in problems_of(no_dr).values()]
+    assert "drill copies" in message and "dr_networks" in message

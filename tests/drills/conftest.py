@@ -1,5 +1,5 @@
-"""Drill fixtures: a real throwaway PostgreSQL (server binaries of the machine) serving every restored instance,
-and a policy that connects to it without TLS (explicitly: `tls: disable`)."""
+"""Drill fixtures: a real throwaway PostgreSQL (server binaries of the machine, TLS with a throwaway CA) serving
+every restored database. Per-module runtimes and helpers are in drill_helpers.py (conftest modules share one name)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from deckwatch.local.mock_services._postgres import Cluster
+from drill_helpers import STAGING_POLICY, fresh
+
+__all__ = ["fresh"]
 
 
 @pytest.fixture(scope="session")
@@ -21,14 +23,9 @@ def postgres() -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="session")
-def drill_policy(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The staging example policy, validating over plain TCP (a local PostgreSQL has no TLS)."""
-    doc = yaml.safe_load((repo_root / "layers/deckwatch/deckwatch/policy/examples/staging.yaml").read_text())
-    for target in doc["drills"]["targets"]:
-        target["tls"] = "disable"
-    path = tmp_path_factory.mktemp("policy") / "staging.yaml"
-    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
-    return path
+def drill_policy() -> Path:
+    """The staging example policy as it is: validation over TLS, verify-full."""
+    return STAGING_POLICY
 
 
 @pytest.fixture(scope="session")

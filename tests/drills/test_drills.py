@@ -4,94 +4,34 @@ restores from deckwatch's backup mock, and the validator's real SQL against a re
 from __future__ import annotations
 
 import json
-import os
 import socket
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from _samples import EVENTS, INVALID, load_event
 from deckwatch.local.mock_services import backup
 from deckwatch.local.mock_services._postgres import Cluster
-from deckwatch.local.runtime import LocalAWS, Report
-
-Factory = Callable[..., AbstractContextManager[LocalAWS]]
-DB_ARN = "arn:aws:rds:us-east-1:123456789012:db:shop-staging-db"
-INPUTS = EVENTS / "statemachines" / "drill"
-SECRET = "shop/staging/db-drill"
+from deckwatch.local.runtime import LocalAWS
+from drill_helpers import (
+    DB_ARN,
+    Factory,
+    assert_cleaned_up,
+    console,
+    drill,
+    drill_instances,
+    drill_report,
+    drill_runtime,
+    lock_holder,
+    locks,
+    ops,
+)
 
 
 @pytest.fixture(scope="module")
-def rt(local_aws_factory: Factory, drill_policy: Path, reports_dir: Path, postgres: Cluster) -> Iterator[LocalAWS]:
-    os.environ["DECKWATCH_DRILL_REPORTS_DIR"] = str(reports_dir)
-    try:
-        with local_aws_factory("staging", policy_file=drill_policy) as runtime:
-            yield runtime
-    finally:
-        os.environ.pop("DECKWATCH_DRILL_REPORTS_DIR", None)
-
-
-@pytest.fixture(autouse=True)
-def fresh(rt: LocalAWS, postgres: Cluster) -> Iterator[None]:
-    """Every test starts from the fixture data, restores that complete, served by the real PostgreSQL."""
-    backup.CONTROLS.outcome = "COMPLETED"
-    backup.CONTROLS.restore_seconds = 900.0
-    backup.serve_restores_from(postgres.host, postgres.port, SECRET, postgres.credentials())
-    postgres.load_fixture()
-    yield
-    postgres.load_fixture()
-
-
-def console(name: str) -> dict[str, Any]:
-    return json.loads((INPUTS / name).read_text(encoding="utf-8"))
-
-
-def drill(rt: LocalAWS, payload: dict[str, Any] | None = None) -> tuple[Report, dict[str, Any]]:
-    report = rt.start_execution(
-        "DrillStateMachine", payload or console("staging-latest-point.json"), name=f"t-{uuid.uuid4().hex[:10]}"
-    )
-    assert len(report.executions) == 1, report.executions
-    return report, report.executions[0]
-
-
-def drill_report(report: Report) -> dict[str, Any]:
-    found = [r for r in report.ledger if r["kind"] == "report"]
-    assert len(found) == 1, [r["decision"] for r in report.ledger]
-    return found[0]
-
-
-def drill_instances(rt: LocalAWS) -> list[str]:
-    """Drill databases still there (not being deleted), read from moto's RDS."""
-    dbs = rt.client("rds").describe_db_instances()["DBInstances"]
-    return [
-        d["DBInstanceIdentifier"]
-        for d in dbs
-        if d["DBInstanceIdentifier"].startswith("deckwatch-drill-") and d.get("DBInstanceStatus") != "deleting"
-    ]
-
-
-def locks(rt: LocalAWS) -> Any:
-    from deckwatch.locks import Locks
-
-    return Locks(rt.physical["LocksTable"], client=rt.client("dynamodb"))
-
-
-def lock_holder(rt: LocalAWS) -> dict[str, Any] | None:
-    return locks(rt).holder("rds:shop-staging-db")
-
-
-def ops(report: Report) -> list[tuple[str, str]]:
-    return [(c["service"], c["operation"]) for c in report.aws_calls]
-
-
-def assert_cleaned_up(rt: LocalAWS, report: Report) -> None:
-    assert drill_instances(rt) == []
-    cleanup = [r for r in report.ledger if r["decision"] in ("cleaned-up", "cleanup-incomplete")]
-    assert [r["decision"] for r in cleanup] == ["cleaned-up"]
-    assert lock_holder(rt) is None
+def rt(local_aws_factory: Factory, drill_policy: Path, reports_dir: Path) -> Iterator[LocalAWS]:
+    with drill_runtime(local_aws_factory, drill_policy, reports_dir) as runtime:
+        yield runtime
 
 
 # ---------------------------------------------------------------- the good drill ---------------------------------
@@ -125,7 +65,7 @@ def test_good_drill_measures_rto_and_rpo(rt: LocalAWS, reports_dir: Path) -> Non
 
     doc = json.loads(Path(d["report"]).read_text(encoding="utf-8"))
     assert Path(d["report"]).is_relative_to(reports_dir)
-    assert doc["outcome"] == "passed" and doc["tls"] == "disable"
+    assert doc["outcome"] == "passed" and doc["tls"] == "verify-full"
     assert doc["objectives"]["rto_met"] and doc["objectives"]["rpo_met"]
     assert doc["cleanup"]["confirmed_gone"] is True
     assert {c["kind"] for c in doc["checks"]} == {

@@ -114,6 +114,18 @@ class Ledger:
             raise LedgerConflictError(f"ledger write refused for {record.record_id}: {reasons}") from exc
         return record
 
+    def get(self, record_id: str) -> dict[str, Any] | None:
+        """One record by its id (through the id item that append writes beside it), or None."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        ref = self.client.get_item(TableName=self.table_name, Key={"pk": {"S": f"id#{record_id}"}, "sk": {"S": "id"}})
+        if "Item" not in ref:
+            return None
+        key = {"pk": ref["Item"]["ref_pk"], "sk": ref["Item"]["ref_sk"]}
+        item = self.client.get_item(TableName=self.table_name, Key=key).get("Item")
+        de = TypeDeserializer()
+        return None if item is None else {k: _plain(de.deserialize(v)) for k, v in item.items()}
+
     def by_subject(self, subject: str, since: str = "", until: str = "~") -> list[dict[str, Any]]:
         return list(self._query(None, "pk", subject, since, until))
 

@@ -27,3 +27,15 @@ class ValidatorConfigError(DeckwatchError):
 
 class DrillFailedError(DeckwatchError):
     """The drill ran and failed: a restore, a check or an objective."""
+
+
+class DrillInstanceNotReadyError(DeckwatchError):
+    """The instance a drill added to a restored Aurora cluster is not available yet (Step Functions retries)."""
+
+
+class DrillCleanupPendingError(DeckwatchError):
+    """A restored Aurora cluster cannot be deleted yet: its instance is not deleting yet (Step Functions retries)."""
+
+
+class DrillStoppedError(DeckwatchError):
+    """The drill's execution was stopped (console, StopExecution) or timed out before its clean-up ran."""

@@ -24,6 +24,12 @@ class DrillRequest(BaseModel):
     backup_job_id: str | None = Field(default=None, alias="backupJobId")
     backup_vault_name: str | None = Field(default=None, alias="backupVaultName")
     backup_completed_at: str | None = Field(default=None, alias="backupCompletedAt")
+    region: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$",
+        description="Where the recovery point is (a cross-region copy); default: the stack's region.",
+    )
+    copy_job_id: str | None = Field(default=None, alias="copyJobId")
 
     @model_validator(mode="after")
     def _one_subject(self) -> Self:
@@ -47,7 +53,11 @@ class Drill(BaseModel):
     recovery_point_arn: str
     vault: str
     backup_completed_at: str
-    instance_id: str  # the restored DB instance (deckwatch-drill-<env>-<id>)
+    region: str  # where the restore runs: the stack's region, or a DR region for a cross-region copy
+    kind: Literal["instance", "cluster"] = "instance"  # RDS DB instance, or Aurora cluster
+    instance_id: str  # the restored DB instance (deckwatch-drill-<env>-<id>); Aurora: the instance the drill adds
+    cluster_id: str = ""  # Aurora: the restored cluster (deckwatch-drill-<env>-<id>-cluster)
+    instance_class: str = "db.t4g.medium"  # Aurora: the class of the instance the drill adds
     dry_run: bool
     trigger: Trigger
     policy_version: str
@@ -71,7 +81,18 @@ class PrepareTask(TaskBase):
 
 
 class StepTask(TaskBase):
-    op: Literal["lock", "metadata", "plan", "start_restore", "poll", "restored", "cleanup", "release", "report"]
+    op: Literal[
+        "lock",
+        "metadata",
+        "plan",
+        "start_restore",
+        "poll",
+        "restored",
+        "cluster_instance",
+        "cleanup",
+        "release",
+        "report",
+    ]
 
 
 class WaitTask(TaskBase):
@@ -84,8 +105,34 @@ class ScheduledTask(BaseModel):
     op: Literal["janitor", "schedule"]
 
 
+class StoppedTask(BaseModel):
+    """A drill execution ended ABORTED or TIMED_OUT: its Catch path did not run (drills/stopped.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    op: Literal["stopped"]
+    execution: str = Field(pattern=r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:]+:[^:]+$")
+    status: Literal["ABORTED", "TIMED_OUT"]
+
+
 class DrillTask(BaseModel):
-    task: Annotated[PrepareTask | StepTask | WaitTask | ScheduledTask, Field(discriminator="op")]
+    task: Annotated[PrepareTask | StepTask | WaitTask | ScheduledTask | StoppedTask, Field(discriminator="op")]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _status_change(cls, data: Any) -> Any:
+        """The "Step Functions Execution Status Change" event of a stopped drill, as EventBridge delivers it."""
+        event = data.get("task") if isinstance(data, dict) else None
+        if isinstance(event, dict) and event.get("source") == "aws.states":
+            detail = event.get("detail")
+            detail = detail if isinstance(detail, dict) else {}
+            return {"task": {"op": "stopped", "execution": detail.get("executionArn"), "status": detail.get("status")}}
+        return data
+
+
+class Endpoint(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    address: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
 
 
 class ValidationRequest(BaseModel):
@@ -97,3 +144,6 @@ class ValidationRequest(BaseModel):
     target: str
     instance_id: str
     drill_id: str = ""
+    endpoint: Endpoint | None = Field(
+        default=None, description="Where to connect, as the drill resolved it (else: DescribeDBInstances here)."
+    )

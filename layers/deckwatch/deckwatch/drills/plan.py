@@ -58,8 +58,11 @@ def _prepare(req: DrillRequest, execution: str, did: str, deps: Services) -> Dri
         raise DrillInputError(f"a drill for {req.environment} was sent to the {env} stack")
     loaded = deps.policy()
     policy = loaded.policy
-    backup = aws.client("backup")
-    account, region = _account_region(execution)
+    account, home = _account_region(execution)
+    region = req.region or home
+    if region != home and region not in policy.drills.dr_networks:
+        raise DrillInputError(f"no drill network in {region}: name one in drills.dr_networks.{region}")
+    backup = aws.client("backup", region=region)
     point: dict[str, Any]
     if req.recovery_point_arn:
         point = _find_point(backup, req.recovery_point_arn, req.backup_vault_name)
@@ -72,7 +75,9 @@ def _prepare(req: DrillRequest, execution: str, did: str, deps: Services) -> Dri
     if point.get("Status") not in ("COMPLETED", "AVAILABLE"):
         raise RecoveryPointNotFoundError(f"recovery point {point['RecoveryPointArn']} is {point.get('Status')}")
     completed = req.backup_completed_at or clock.iso(point["CompletionDate"].timestamp())
-    source = source_arn(resource, region, account, target.engine)
+    source = source_arn(resource, home, account, target.engine)
+    remote = region != home
+    cluster = target.engine == "aurora-postgresql"
     drill = Drill(
         drill_id=did,
         execution=execution,
@@ -84,14 +89,20 @@ def _prepare(req: DrillRequest, execution: str, did: str, deps: Services) -> Dri
         recovery_point_arn=str(point["RecoveryPointArn"]),
         vault=str(point["BackupVaultName"]),
         backup_completed_at=completed,
+        region=region,
+        kind="cluster" if cluster else "instance",
         instance_id=f"{instance_prefix(env)}{did}",
+        cluster_id=f"{instance_prefix(env)}{did}-cluster" if cluster else "",
+        instance_class=target.instance_class,
         dry_run=req.dry_run or policy.dry_run,
         trigger=req.trigger,
         policy_version=loaded.version,
         requested_by="console" if req.trigger == "console" else req.trigger,
         lease_seconds=policy.drills.max_age_hours * 3600,
-        wait_seconds=target.objectives.rto_minutes * 60,
-        poll_max=POLL_MAX,
+        # Restore Job events stay in their own region: a drill in another region polls after a minute, as long
+        # as the RTO objective allows, instead of waiting for an event that only a forwarding rule would bring
+        wait_seconds=60 if remote else target.objectives.rto_minutes * 60,
+        poll_max=POLL_MAX + (target.objectives.rto_minutes if remote else 0),
     )
     record(
         deps,
@@ -99,8 +110,16 @@ def _prepare(req: DrillRequest, execution: str, did: str, deps: Services) -> Dri
         "start",
         kind="decision",
         decision="drill-started",
-        reason=f"drill of {drill.recovery_point_arn} ({req.trigger})",
-        details={"backup_completed_at": completed, "instance": drill.instance_id, "backup_job": req.backup_job_id},
+        reason=f"drill of {drill.recovery_point_arn} ({req.trigger}{', in ' + region if remote else ''})",
+        details={
+            "backup_completed_at": completed,
+            "instance": drill.instance_id,
+            "cluster": drill.cluster_id or None,
+            "region": region,
+            "backup_job": req.backup_job_id,
+            "copy_job": req.copy_job_id,
+            "drill": drill.model_dump(),  # what a clean-up after a console stop needs (drills/stopped.py)
+        },
     )
     return drill
 
@@ -153,22 +172,26 @@ def metadata(task: StepTask, deps: Services) -> dict[str, Any]:
     """The recovery point's restore metadata, pointed at the drill network: the drill's own identifier, the
     policy's subnet group and security group, never public, single-AZ."""
     drill = task.drill()
-    network = _network(deps.policy().policy.drills)
-    got = aws.client("backup").get_recovery_point_restore_metadata(
+    network = _network(deps.policy().policy.drills, drill)
+    got = aws.client("backup", region=drill.region).get_recovery_point_restore_metadata(
         BackupVaultName=drill.vault, RecoveryPointArn=drill.recovery_point_arn
     )
     meta = {k: str(v) for k, v in got.get("RestoreMetadata", {}).items()}
     meta.update(
-        DBInstanceIdentifier=drill.instance_id,
-        DBSubnetGroupName=network["subnet_group"],
-        VpcSecurityGroupIds=json.dumps([network["security_group_id"]]),
-        PubliclyAccessible="false",
-        MultiAZ="false",
+        DBSubnetGroupName=network["subnet_group"], VpcSecurityGroupIds=json.dumps([network["security_group_id"]])
     )
-    meta.pop("DBClusterIdentifier", None)
+    if drill.kind == "cluster":
+        # an Aurora restore creates the cluster only (no instance: the drill adds one); public access and AZs
+        # are instance settings
+        meta.update(DBClusterIdentifier=drill.cluster_id)
+        for key in ("DBInstanceIdentifier", "PubliclyAccessible", "MultiAZ", "AvailabilityZones"):
+            meta.pop(key, None)
+    else:
+        meta.update(DBInstanceIdentifier=drill.instance_id, PubliclyAccessible="false", MultiAZ="false")
+        meta.pop("DBClusterIdentifier", None)
     return {
         "metadata": meta,
-        "resource_type": got.get("ResourceType", "RDS"),
+        "resource_type": got.get("ResourceType") or ("Aurora" if drill.kind == "cluster" else "RDS"),
         "iam_role": restore_role(drill_account(drill)),
     }
 
@@ -177,23 +200,32 @@ def drill_account(drill: Drill) -> str:
     return _account_region(drill.execution)[0]
 
 
-def _network(drills: Drills) -> dict[str, str]:
-    if drills.network is None:
-        raise DrillInputError("the policy names no drill network")
-    sg = drills.network.security_group
+def _network(drills: Drills, drill: Drill) -> dict[str, str]:
+    """The policy's drill network of the drill's region: drills.network at home, drills.dr_networks elsewhere."""
+    network = drills.dr_networks.get(drill.region) if _is_remote(drill) else drills.network
+    if network is None:
+        raise DrillInputError(f"the policy names no drill network in {drill.region}")
+    sg = network.security_group
     if not sg.startswith("sg-"):
-        found = aws.client("ec2").describe_security_groups(Filters=[{"Name": "group-name", "Values": [sg]}])
+        found = aws.client("ec2", region=drill.region).describe_security_groups(
+            Filters=[{"Name": "group-name", "Values": [sg]}]
+        )
         groups = found.get("SecurityGroups", [])
         if not groups:
-            raise DrillInputError(f"drill security group {sg} does not exist")
+            raise DrillInputError(f"drill security group {sg} does not exist in {drill.region}")
         sg = str(groups[0]["GroupId"])
-    return {"subnet_group": drills.network.db_subnet_group, "security_group_id": sg}
+    return {"subnet_group": network.db_subnet_group, "security_group_id": sg}
+
+
+def _is_remote(drill: Drill) -> bool:
+    return drill.region != _account_region(drill.execution)[1]
 
 
 def plan(task: StepTask, deps: Services) -> dict[str, Any]:
     """Dry-run: every call the drill would make, recorded as dry-run actions; nothing is restored."""
     drill = task.drill()
     meta = task.state["restore_metadata"]
+    restored = drill.cluster_id or drill.instance_id
     calls = [
         Action(
             service="backup",
@@ -208,8 +240,9 @@ def plan(task: StepTask, deps: Services) -> dict[str, Any]:
         Action(
             service="rds",
             operation="AddTagsToResource",
-            parameters={"ResourceName": drill.instance_id, "Tags": drill_tags(drill)},
+            parameters={"ResourceName": restored, "Tags": drill_tags(drill)},
         ),
+        *([cluster_instance_call(drill)] if drill.kind == "cluster" else []),
         Action(
             service="lambda",
             operation="Invoke",
@@ -220,9 +253,23 @@ def plan(task: StepTask, deps: Services) -> dict[str, Any]:
             operation="DeleteDBInstance",
             parameters={"DBInstanceIdentifier": drill.instance_id, "SkipFinalSnapshot": True},
         ),
+        *(
+            [
+                Action(
+                    service="rds",
+                    operation="DeleteDBCluster",
+                    parameters={"DBClusterIdentifier": drill.cluster_id, "SkipFinalSnapshot": True},
+                )
+            ]
+            if drill.kind == "cluster"
+            else []
+        ),
     ]
     for i, call in enumerate(calls):
-        record(deps, drill, f"plan-{i}", decision="planned", action=call, outcome="dry-run", dry_run=True)
+        record(
+            deps, drill, f"plan-{i}", decision="planned", action=call, outcome="dry-run", dry_run=True,
+            details={"region": drill.region},
+        )  # fmt: skip
     return {"planned": [f"{c.service}:{c.operation}" for c in calls]}
 
 
@@ -232,3 +279,19 @@ def drill_tags(drill: Drill) -> list[dict[str, str]]:
         {"Key": "deckwatch:environment", "Value": drill.environment},
         {"Key": "deckwatch:source", "Value": drill.source_id},
     ]
+
+
+def cluster_instance_call(drill: Drill) -> Action:
+    """The instance a drill adds to a restored Aurora cluster (AWS Backup restores the cluster alone)."""
+    return Action(
+        service="rds",
+        operation="CreateDBInstance",
+        parameters={
+            "DBInstanceIdentifier": drill.instance_id,
+            "DBClusterIdentifier": drill.cluster_id,
+            "DBInstanceClass": drill.instance_class,
+            "Engine": "aurora-postgresql",
+            "PubliclyAccessible": False,
+            "Tags": drill_tags(drill),
+        },
+    )

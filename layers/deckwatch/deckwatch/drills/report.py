@@ -40,6 +40,8 @@ def measure(drill: Drill, state: dict[str, Any], rto_minutes: int, rpo_minutes: 
         "rpo_met": rpo is not None and rpo <= rpo_minutes,
         "newest_data": validation.get("newest_data"),
         "backup_completed_at": drill.backup_completed_at,
+        # a copy's data became recoverable in the DR region when the copy job completed
+        "rpo_measured_to": "copy job completion" if drill.trigger == "copy-job" else "backup job completion",
     }
 
 
@@ -89,7 +91,10 @@ def report(task: StepTask, deps: Services) -> dict[str, Any]:
             "reported_at": clock.iso(),
         },
         "restore_job": (state.get("restore") or {}).get("restore_job_id"),
+        "region": drill.region,
         "instance": drill.instance_id,
+        "cluster": drill.cluster_id or None,
+        "endpoint": (state.get("tagged") or {}).get("endpoint"),
         "tls": validation.get("tls"),
         "checks": validation.get("checks", []),
         "objectives": objectives,
@@ -119,6 +124,8 @@ def report(task: StepTask, deps: Services) -> dict[str, Any]:
             "rpo_objective_minutes": rpo_obj,
             "checks": [{k: c.get(k) for k in ("name", "passed", "observed")} for c in doc["checks"]],
             "cleaned_up": cleanup.get("confirmed_gone", False),
+            "region": drill.region,
+            "kind": drill.kind,
         },
     )
     if outcome == "failed":

@@ -1,5 +1,5 @@
 """The restore itself: start it, wait for it (event-driven, with a bounded polling fallback), tag what it
-created, and clean up whatever happened. The janitor deletes drill instances older than the policy allows."""
+created, and clean up whatever happened. Every call goes to the drill's region (a DR region for a copy)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from deckwatch import aws, clock
-from deckwatch.drills.common import instance_prefix, record
+from deckwatch.drills.common import record
 from deckwatch.drills.plan import drill_tags
-from deckwatch.ledger import Action, Record
+from deckwatch.ledger import Action
 
 if TYPE_CHECKING:
     from deckwatch.context import Services
@@ -29,7 +29,7 @@ def start_restore(task: StepTask, deps: Services) -> dict[str, Any]:
         "ResourceType": meta["resource_type"],
     }
     requested_at = clock.iso()
-    job = aws.client("backup").start_restore_job(**params)["RestoreJobId"]
+    job = aws.client("backup", region=drill.region).start_restore_job(**params)["RestoreJobId"]
     record(
         deps,
         drill,
@@ -58,7 +58,7 @@ def wait(task: WaitTask, deps: Services) -> dict[str, Any]:
             "expires_at": {"N": str(int(clock.now_epoch()) + drill.wait_seconds + 3600)},
         },
     )
-    described = aws.client("backup").describe_restore_job(RestoreJobId=job)
+    described = aws.client("backup", region=drill.region).describe_restore_job(RestoreJobId=job)
     if described["Status"] in TERMINAL:
         answered = notify(deps, job, _result(described, "describe"))
         return {"registered": True, "answered": answered}
@@ -111,7 +111,7 @@ def poll(task: StepTask, deps: Services) -> dict[str, Any]:
     """The fallback when no event came in time: one DescribeRestoreJob per call, bounded by drill.poll_max."""
     job = task.state["restore"]["restore_job_id"]
     attempt = int(task.state.get("poll", {}).get("attempt", 0)) + 1
-    out = _result(aws.client("backup").describe_restore_job(RestoreJobId=job), "poll")
+    out = _result(aws.client("backup", region=task.drill().region).describe_restore_job(RestoreJobId=job), "poll")
     if out["status"] in TERMINAL:
         # the waiter is no longer needed: drop it so a late event answers nobody
         deps.locks.client.delete_item(TableName=deps.locks.table_name, Key={"pk": {"S": f"restore-wait#{job}"}})
@@ -122,9 +122,10 @@ def poll(task: StepTask, deps: Services) -> dict[str, Any]:
 def restored(task: StepTask, deps: Services) -> dict[str, Any]:
     """Tag what the restore created as a drill resource (the janitor's and the bill's way to recognise it)."""
     drill = task.drill()
-    arn = task.state["restore_result"].get("created_resource_arn") or drill.instance_id
+    rds = aws.client("rds", region=drill.region)
+    arn = task.state["restore_result"].get("created_resource_arn") or drill.cluster_id or drill.instance_id
     tags = drill_tags(drill)
-    aws.client("rds").add_tags_to_resource(ResourceName=arn, Tags=tags)
+    rds.add_tags_to_resource(ResourceName=arn, Tags=tags)
     record(
         deps,
         drill,
@@ -133,14 +134,24 @@ def restored(task: StepTask, deps: Services) -> dict[str, Any]:
         action=Action(service="rds", operation="AddTagsToResource", parameters={"ResourceName": arn, "Tags": tags}),
         outcome="done",
     )
-    return {"instance_arn": arn}
+    if drill.kind == "cluster":
+        return {"cluster_arn": arn}  # the endpoint comes once the drill's instance is up (aurora.add_instance)
+    return {"instance_arn": arn, "endpoint": instance_endpoint(rds, drill.instance_id)}
+
+
+def instance_endpoint(rds: Any, ident: str) -> dict[str, Any] | None:
+    """Where the validator connects: resolved here, so the validator (in a VPC) needs no RDS API in the region."""
+    found = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"]
+    endpoint = found[0].get("Endpoint") if found else None
+    return {"address": endpoint["Address"], "port": int(endpoint["Port"])} if endpoint else None
 
 
 # ---------------------------------------------------------------- clean-up ------------------------------------
 def cleanup(task: StepTask, deps: Services) -> dict[str, Any]:
-    """Delete the drill's instance, whatever happened before. Confirms by describing it afterwards."""
+    """Delete the drill's instance (and then its Aurora cluster), whatever happened before. Confirms by describing
+    them afterwards."""
     drill = task.drill()
-    rds = aws.client("rds")
+    rds = aws.client("rds", region=drill.region)
     existed = _exists(rds, drill.instance_id)
     if existed:
         params = {"DBInstanceIdentifier": drill.instance_id, "SkipFinalSnapshot": True, "DeleteAutomatedBackups": True}
@@ -149,6 +160,11 @@ def cleanup(task: StepTask, deps: Services) -> dict[str, Any]:
     else:
         action = None
     gone = not _exists(rds, drill.instance_id, deleting_counts_as_gone=True)
+    if drill.kind == "cluster":
+        from deckwatch.drills import aurora
+
+        cluster_existed, cluster_gone = aurora.delete_cluster(rds, deps, drill)
+        existed, gone = existed or cluster_existed, gone and cluster_gone
     restore_status = (task.state.get("restore_result") or task.state.get("poll") or {}).get("status")
     pending = "restore" in task.state and not existed and restore_status not in ("FAILED", "ABORTED")
     note = (
@@ -182,42 +198,3 @@ def release(task: StepTask, deps: Services) -> dict[str, Any]:
     drill = task.drill()
     deps.locks.release(drill.lock_key, drill.execution)
     return {"released": drill.lock_key}
-
-
-def janitor(deps: Services) -> dict[str, Any]:
-    """Delete this environment's drill instances older than drills.max_age_hours (a drill never leaves a
-    database running, even when its execution was aborted before its clean-up)."""
-    policy = deps.policy()
-    max_age = policy.policy.drills.max_age_hours * 3600
-    rds = aws.client("rds")
-    prefix = instance_prefix(deps.settings.environment)
-    deleted = []
-    now = clock.now_epoch()
-    for page in rds.get_paginator("describe_db_instances").paginate():
-        for db in page["DBInstances"]:
-            ident = db["DBInstanceIdentifier"]
-            created = db.get("InstanceCreateTime")
-            if not ident.startswith(prefix) or db.get("DBInstanceStatus") == "deleting" or created is None:
-                continue
-            age = now - created.timestamp()
-            if age < max_age:
-                continue
-            params = {"DBInstanceIdentifier": ident, "SkipFinalSnapshot": True, "DeleteAutomatedBackups": True}
-            rds.delete_db_instance(**params)
-            deleted.append(ident)
-            deps.ledger.append(
-                Record(
-                    record_id=f"janitor:{ident}",
-                    environment=deps.settings.environment,
-                    capability="drills",
-                    subject=f"rds:{ident}",
-                    kind="action",
-                    decision="janitor-deleted",
-                    reason=f"drill instance {int(age // 3600)} h old (limit {max_age // 3600} h)",
-                    action=Action(service="rds", operation="DeleteDBInstance", parameters=params),
-                    outcome="deleted",
-                    policy_version=policy.version,
-                    actor="schedule",
-                )
-            )
-    return {"deleted": deleted}

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from deckwatch.context import Services
-    from deckwatch.drills.model import PrepareTask, ScheduledTask, StepTask, WaitTask
+    from deckwatch.drills.model import PrepareTask, ScheduledTask, StepTask, StoppedTask, WaitTask
 
 
-def handle(task: PrepareTask | StepTask | WaitTask | ScheduledTask, deps: Services) -> dict[str, Any]:
-    from deckwatch.drills import plan, report, restore, trigger
+def handle(task: PrepareTask | StepTask | WaitTask | ScheduledTask | StoppedTask, deps: Services) -> dict[str, Any]:
+    from deckwatch.drills import aurora, janitor, plan, report, restore, stopped, trigger
 
     ops: dict[str, Callable[..., dict[str, Any]]] = {
         "prepare": plan.prepare,
@@ -22,12 +22,15 @@ def handle(task: PrepareTask | StepTask | WaitTask | ScheduledTask, deps: Servic
         "wait": restore.wait,
         "poll": restore.poll,
         "restored": restore.restored,
+        "cluster_instance": aurora.add_instance,
         "cleanup": restore.cleanup,
         "release": restore.release,
         "report": report.report,
     }
+    if task.op == "stopped":
+        return stopped.stopped(task, deps)
     if task.op == "janitor":
-        return restore.janitor(deps)
+        return janitor.janitor(deps)
     if task.op == "schedule":
         return trigger.schedule(deps)
     return ops[task.op](task, deps)

@@ -78,14 +78,9 @@ def triage(event: BackupEvent, deps: Services) -> dict[str, Any]:
             deps, event, capability="drills", subject=subject, decision=decision, reason=reason, details=details
         )
     if kind == "Copy Job" and d.phase == "COMPLETED":
+        decision, reason, details = trigger.copy_completed(event, deps, target)
         return decide(
-            deps,
-            event,
-            capability="drills",
-            subject=subject,
-            decision="copy-recorded",
-            reason=f"copy job {d.copyJobId} completed",
-            details={"copy_job": d.copyJobId, "destination": (d.model_extra or {}).get("destinationRecoveryPointArn")},
+            deps, event, capability="drills", subject=subject, decision=decision, reason=reason, details=details
         )
     return decide(
         deps, event, capability="drills", subject=subject, decision="ignored", reason=f"{kind} {d.phase} needs no drill"

@@ -18,12 +18,14 @@ if TYPE_CHECKING:
     from deckwatch.policy.model import DrillTarget
 
 
-def sample(deps: Services, target: DrillTarget, resource: str) -> tuple[bool, str]:
-    """Count this completed job and decide whether it is drilled (every Nth job, at most one per N days)."""
+def sample(deps: Services, target: DrillTarget, resource: str, stream: str = "") -> tuple[bool, str]:
+    """Count this completed job and decide whether it is drilled (every Nth job, at most one per N days). Each
+    `stream` counts apart: backups, and the copies into each DR region."""
     ddb = deps.locks.client
+    key = f"drill-sampling#{stream}{db_id(resource)}"
     item = ddb.update_item(
         TableName=deps.locks.table_name,
-        Key={"pk": {"S": f"drill-sampling#{db_id(resource)}"}},
+        Key={"pk": {"S": key}},
         UpdateExpression="ADD job_count :one",
         ExpressionAttributeValues={":one": {"N": "1"}},
         ReturnValues="ALL_NEW",
@@ -39,7 +41,7 @@ def sample(deps: Services, target: DrillTarget, resource: str) -> tuple[bool, st
         return False, f"last drill {hours:.1f} h ago, at most one per {s.min_days_between} day(s)"
     ddb.update_item(
         TableName=deps.locks.table_name,
-        Key={"pk": {"S": f"drill-sampling#{db_id(resource)}"}},
+        Key={"pk": {"S": key}},
         UpdateExpression="SET last_drill_at = :now",
         ExpressionAttributeValues={":now": {"N": str(now)}},
     )
@@ -84,6 +86,43 @@ def backup_completed(event: BackupEvent, deps: Services, target: DrillTarget) ->
         payload["backupVaultName"] = vault
     execution = start_drill(f"backup-{event.id}", payload)
     return "drill-started", f"{why}: drill of {point or 'the latest point'}", {"execution": execution} | payload
+
+
+def copy_completed(event: BackupEvent, deps: Services, target: DrillTarget) -> tuple[str, str, dict[str, Any]]:
+    """A completed copy is recorded; a cross-region copy of a target with drill_copies is drilled in its
+    destination region, into drills.dr_networks[<region>]. Its RPO counts to the copy's completion: the moment
+    that data became recoverable in the DR region."""
+    d = event.detail
+    extra = d.model_extra or {}
+    point, vault = extra.get("destinationRecoveryPointArn"), extra.get("destinationBackupVaultArn")
+    details: dict[str, Any] = {"copy_job": d.copyJobId, "destination": point}
+    recorded = f"copy job {d.copyJobId} completed"
+    if not target.drill_copies:
+        return "copy-recorded", recorded, details
+    if not (isinstance(point, str) and point.startswith("arn:") and isinstance(vault, str) and vault.count(":") >= 6):
+        return "copy-recorded", f"{recorded}; not drilled: the event names no destination recovery point", details
+    region = vault.split(":")[3]
+    if region == _account_region()[1]:
+        return "copy-recorded", f"{recorded}; a copy within {region} is not drilled again", details
+    if region not in deps.policy().policy.drills.dr_networks:
+        return "copy-recorded", f"{recorded}; not drilled: no drill network in {region} (drills.dr_networks)", details
+    resource = str(d.resourceArn)
+    drilled, why = sample(deps, target, resource, stream=f"copy#{region}#")
+    if not drilled:
+        return "drill-sampled-out", why, details
+    payload = {
+        "environment": deps.settings.environment,
+        "resourceArn": resource,
+        "recoveryPointArn": point,
+        "backupVaultName": vault.rsplit(":", 1)[-1],
+        "region": region,
+        "trigger": "copy-job",
+        "copyJobId": d.copyJobId,
+        "backupCompletedAt": d.completionDate or event.time,
+        "dryRun": False,
+    }
+    execution = start_drill(f"copy-{event.id}", payload)
+    return "drill-started", f"{why}: drill of the copy in {region}", details | {"execution": execution} | payload
 
 
 def validate_restore_test(event: BackupEvent, deps: Services, target: DrillTarget) -> tuple[str, str, dict[str, Any]]:

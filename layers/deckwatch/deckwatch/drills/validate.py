@@ -2,7 +2,8 @@
 
 Connects with the credentials of the target's Secrets Manager secret ({"username", "password"}) to the
 restored instance's endpoint, over TLS as the target's `tls` says (verify-full by default: certificate and host
-name against the RDS CA bundle at DRILL_CA_BUNDLE; `disable` only ever by explicit configuration, and the report
+name against the RDS CA bundle shipped in this package, rds-ca-bundle.pem, or the file DRILL_CA_BUNDLE names;
+`require` encrypts without verifying; `disable` is plain TCP, only ever by explicit configuration, and the report
 says so). Every query runs under statement_timeout and in read-only transactions (startup parameters).
 """
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from deckwatch.policy.model import DrillTarget
 
 CONNECT_TIMEOUT = 10
-DEFAULT_CA_BUNDLE = "/opt/rds-ca/global-bundle.pem"  # shipped in the layer for verify-full
+CA_BUNDLE_FILE = "rds-ca-bundle.pem"  # package data of deckwatch.drills: /opt/python/deckwatch/drills/ in the layer
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
 
@@ -37,15 +38,18 @@ def validate(req: ValidationRequest, deps: Services) -> dict[str, Any]:
     target = target_for(policy.drills.targets, req.target)
     if target is None:
         raise DrillInputError(f"{req.target} is not a drill target")
-    return run_checks(target, req.instance_id)
+    endpoint = (req.endpoint.address, req.endpoint.port) if req.endpoint else None
+    return run_checks(target, req.instance_id, endpoint)
 
 
-def run_checks(target: DrillTarget, instance_id: str) -> dict[str, Any]:
+def run_checks(target: DrillTarget, instance_id: str, endpoint: tuple[str, int] | None = None) -> dict[str, Any]:
+    """`endpoint`: where the drill found the restored database (any region, Aurora's writer endpoint); without
+    it, the instance is looked up in this region (AWS Backup restore tests)."""
     started = clock.iso()
     checks: list[dict[str, Any]] = []
     conn = None
     try:
-        conn, observed = _connect(target, instance_id)
+        conn, observed = _connect(target, instance_id, endpoint)
         checks.append(_check("connection", "connection", True, observed, f"tls={target.tls}"))
     except (_ConnectFailed, ValidatorConfigError) as exc:
         checks.append(_check("connection", "connection", False, None, f"tls={target.tls}", error=str(exc)))
@@ -70,13 +74,14 @@ class _ConnectFailed(Exception):  # noqa: N818 - internal signal, reported as th
     pass
 
 
-def _connect(target: DrillTarget, instance_id: str) -> tuple[Any, str]:
+def _connect(target: DrillTarget, instance_id: str, endpoint: tuple[str, int] | None) -> tuple[Any, str]:
     import pg8000.native  # type: ignore[import-untyped]
     from botocore.exceptions import ClientError
 
     try:
-        found = aws.client("rds").describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"]
-        endpoint = found[0]["Endpoint"]
+        if endpoint is None:
+            found = aws.client("rds").describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"]
+            endpoint = (str(found[0]["Endpoint"]["Address"]), int(found[0]["Endpoint"]["Port"]))
         secret = json.loads(aws.client("secretsmanager").get_secret_value(SecretId=target.secret)["SecretString"])
     except (ClientError, KeyError, IndexError, ValueError) as exc:
         raise _ConnectFailed(f"cannot find the endpoint or credentials: {exc}") from None
@@ -84,8 +89,8 @@ def _connect(target: DrillTarget, instance_id: str) -> tuple[Any, str]:
         conn = pg8000.native.Connection(
             user=secret["username"],
             password=secret.get("password"),
-            host=endpoint["Address"],
-            port=int(endpoint["Port"]),
+            host=endpoint[0],
+            port=endpoint[1],
             database=target.database,
             ssl_context=_tls(target.tls),
             timeout=CONNECT_TIMEOUT,
@@ -101,15 +106,23 @@ def _connect(target: DrillTarget, instance_id: str) -> tuple[Any, str]:
     return conn, str(version).split(" on ")[0]
 
 
-def _tls(mode: str) -> ssl.SSLContext | bool | None:
+def ca_bundle() -> str:
+    """The CA file verify-full trusts: DRILL_CA_BUNDLE when set (a private CA, or a newer bundle), else the RDS
+    bundle shipped with the package."""
+    from importlib.resources import files
+
+    return os.environ.get("DRILL_CA_BUNDLE") or str(files("deckwatch.drills") / CA_BUNDLE_FILE)
+
+
+def _tls(mode: str) -> ssl.SSLContext | bool:
     if mode == "disable":
-        return None
+        return False  # False, not None: pg8000 takes None as "try TLS, unverified"
     if mode == "require":
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
-    bundle = os.environ.get("DRILL_CA_BUNDLE", DEFAULT_CA_BUNDLE)
+    bundle = ca_bundle()
     if not os.path.exists(bundle):
         raise ValidatorConfigError(f"tls verify-full needs the RDS CA bundle at {bundle} (DRILL_CA_BUNDLE)")
     return ssl.create_default_context(cafile=bundle)

@@ -15,6 +15,10 @@
 6. Events put on the default bus (`PutEvents`, e.g. by a handler) are handed to the runtime, which routes them
    through the template's rules to Lambda and Step Functions targets, as EventBridge does (moto delivers only to
    SQS and log targets).
+7. A Step Functions execution that ends puts its "Step Functions Execution Status Change" event on the default
+   bus, as Step Functions does (moto emits none): e.g. a drill stopped from the console is cleaned up by the rule
+   that reacts to ABORTED. The status and the event appear together (under the call lock), so the runtime never
+   sees an execution ended without its event queued.
 Each patch delegates to `HOOKS`, which the runtime fills in; with no runtime they behave like moto's own.
 """
 
@@ -87,6 +91,7 @@ def apply() -> None:
         _patch_cfn_state_machines()
         _patch_put_events()
         _patch_call_recording()
+        _patch_execution_events()
         _applied = True
 
 
@@ -266,3 +271,48 @@ def count_keys(account: str, region: str, table: str, prefix: str) -> int:
     with _moto_lock:
         items = dynamodb_backends[account][region].get_table(table).items
         return sum(1 for key in items if str(getattr(key, "value", key)).startswith(prefix))
+
+
+def _patch_execution_events() -> None:
+    from moto.events.models import events_backends
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    original = BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self: Any) -> None:
+        if HOOKS.put_event is None:
+            return original(self)
+        with _moto_lock:
+            original(self)
+            execution = self.execution
+            detail = {
+                "executionArn": execution.exec_arn,
+                "stateMachineArn": execution.state_machine.arn,
+                "name": execution.name,
+                "status": str(getattr(execution.exec_status, "value", execution.exec_status)),
+                "startDate": _epoch_ms(execution.start_date),
+                "stopDate": _epoch_ms(execution.stop_date),
+                "input": execution.input_data
+                if isinstance(execution.input_data, str)
+                else json.dumps(execution.input_data),
+                "output": None if execution.output is None else json.dumps(execution.output),
+                "error": getattr(execution, "error", None),
+                "cause": getattr(execution, "cause", None),
+            }
+            events_backends[execution.account_id][execution.region_name].put_events(
+                [
+                    {
+                        "Source": "aws.states",
+                        "DetailType": "Step Functions Execution Status Change",
+                        "Resources": [execution.exec_arn],
+                        "Detail": json.dumps(detail),
+                    }
+                ]
+            )
+        return None
+
+    BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+
+
+def _epoch_ms(value: Any) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)

@@ -4,6 +4,7 @@ event-pattern engine (moto's TestEventPattern API is a stub, its matcher is not)
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,10 @@ def _logical(ref: Any) -> str | None:
     return None
 
 
-def rules(template: Template) -> list[Rule]:
+def rules(template: Template, region: str = "us-east-1", account: str = "123456789012") -> list[Rule]:
+    """The template's enabled rules; a pattern's Fn::Sub strings (e.g. a state machine's ARN) are resolved with
+    the stack's parameters and pseudo parameters, as CloudFormation would."""
+    names = {"AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": account, **template.parameters}
     out = []
     for logical_id, res in template.resources("AWS::Events::Rule").items():
         props = res["Properties"]
@@ -58,8 +62,24 @@ def rules(template: Template) -> list[Rule]:
             Target(str(_logical(t["Arn"])), _logical(t.get("DeadLetterConfig", {}).get("Arn")), t.get("Input"))
             for t in props.get("Targets", [])
         ]
-        out.append(Rule(logical_id, props.get("EventPattern"), targets, props.get("ScheduleExpression")))
+        pattern = _resolve(props.get("EventPattern"), names)
+        out.append(Rule(logical_id, pattern, targets, props.get("ScheduleExpression")))
     return out
+
+
+def _resolve(value: Any, names: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+            text = value["Fn::Sub"]
+            for name in re.findall(r"\$\{([^}!]+)\}", text):
+                if name not in names:
+                    raise ValueError(f"event pattern: cannot resolve ${{{name}}} in {text!r}")
+                text = text.replace("${" + name + "}", names[name])
+            return text
+        return {k: _resolve(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, names) for v in value]
+    return value
 
 
 def sns_subscriptions(template: Template) -> dict[str, list[str]]:

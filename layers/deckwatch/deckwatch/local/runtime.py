@@ -141,11 +141,17 @@ class LocalAWS:
         moto_patches.HOOKS.advance = self.clock.advance
         moto_patches.HOOKS.is_idle = self._is_idle
         moto_patches.HOOKS.on_call = self._on_call
-        moto_patches.HOOKS.put_event = self._queue.append
+        moto_patches.HOOKS.put_event = self._queue_home_event
         from deckwatch.local import mock_services
 
         mock_services.install()
         self._deploy()
+
+    def _queue_home_event(self, event: dict[str, Any]) -> None:
+        """Rules are regional: an event put in another region (a DR region's Restore Job) never reaches the
+        stack's rules, so it is not routed."""
+        if event.get("region") == REGION:
+            self._queue.append(event)
 
     def stop(self) -> None:
         self.settle()
@@ -175,10 +181,10 @@ class LocalAWS:
     def stack_name(self) -> str:
         return f"deckwatch-{self.environment}"
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, region: str | None = None) -> Any:
         from deckwatch import aws
 
-        return aws.client(service)
+        return aws.client(service, region=region)
 
     def _deploy(self) -> None:
         from deckwatch.local import world
@@ -201,7 +207,7 @@ class LocalAWS:
                 self.physical[res["LogicalResourceId"]] = res["PhysicalResourceId"]
         stack = cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
         self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        self.rules = routing.rules(self.template)
+        self.rules = routing.rules(self.template, REGION, ACCOUNT)
         self.sns = routing.sns_subscriptions(self.template)
         self.on_failure = routing.on_failure_destinations(self.template)
         self.functions = self._functions()
@@ -282,6 +288,14 @@ class LocalAWS:
                 self._deliver_to(target.logical_id, payload, report, dead_letter=target.dead_letter)
 
         return self._run(report, deliver)
+
+    def act(self, description: str, action: Any) -> Report:
+        """Call `action()` as the outside world would (an AWS API call whose events Deckwatch reacts to, e.g.
+        StartCopyJob), then run everything it triggers to completion, recorded in the report."""
+        report = Report(
+            event={"id": description, "source": "local", "detail-type": "Action"}, environment=self.environment
+        )
+        return self._run(report, action)
 
     def _run(self, report: Report, deliver: Any) -> Report:
         """Run one delivery and everything it triggers to completion, recording it in `report`."""

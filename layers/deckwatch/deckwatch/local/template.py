@@ -75,6 +75,7 @@ class Template:
     sam: dict[str, Any]
     cfn: dict[str, Any]
     code_dirs: dict[str, Path] = field(default_factory=dict)  # function logical id -> its folder
+    parameters: dict[str, str] = field(default_factory=dict)  # the stack parameters it was translated with
 
     def resources(self, cfn_type: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.cfn["Resources"].items() if v["Type"] == cfn_type}
@@ -131,7 +132,7 @@ def load(root: Path, parameters: dict[str, str]) -> Template:
         # moto's CloudFormation ignores DefinitionSubstitutions: Fn::Sub with the same map resolves them identically.
         hidden = text.replace("$$", CONTEXT_SENTINEL)
         props["DefinitionString"] = {"Fn::Sub": [hidden, subs]} if subs else hidden
-    return Template(root=root, sam=sam, cfn=cfn, code_dirs=code_dirs)
+    return Template(root=root, sam=sam, cfn=cfn, code_dirs=code_dirs, parameters=dict(parameters))
 
 
 def placeholders(definition: str) -> list[str]:

@@ -94,15 +94,35 @@ def build(policy: Policy, account: str, region: str) -> dict[str, Any]:
         )
         world["alarms"].append(name)
     if policy.drills.network is not None:
-        rds.create_db_subnet_group(
-            DBSubnetGroupName=policy.drills.network.db_subnet_group,
-            DBSubnetGroupDescription="restore drills",
-            SubnetIds=subnets,
-        )
-        ec2.create_security_group(
-            GroupName=policy.drills.network.security_group, Description="restore drills", VpcId=vpc
-        )
+        _drill_network(policy.drills.network, ec2, rds, vpc, subnets)
+    for dr_region, network in policy.drills.dr_networks.items():
+        dr_ec2, dr_rds = aws.client("ec2", region=dr_region), aws.client("rds", region=dr_region)
+        dr_vpc = dr_ec2.create_vpc(CidrBlock="10.43.0.0/16")["Vpc"]["VpcId"]
+        dr_subnets = [
+            dr_ec2.create_subnet(VpcId=dr_vpc, CidrBlock=f"10.43.{i}.0/24", AvailabilityZone=f"{dr_region}{az}")[
+                "Subnet"
+            ]["SubnetId"]
+            for i, az in enumerate("abc")
+        ]
+        _drill_network(network, dr_ec2, dr_rds, dr_vpc, dr_subnets)
     for target in policy.drills.targets:
+        if target.engine == "aurora-postgresql":
+            rds.create_db_cluster(
+                DBClusterIdentifier=target.resource,
+                Engine="aurora-postgresql",
+                MasterUsername="shop_admin",
+                ManageMasterUserPassword=True,
+                DatabaseName=target.database,
+                StorageEncrypted=True,
+            )
+            rds.create_db_instance(
+                DBInstanceIdentifier=f"{target.resource}-1",
+                DBClusterIdentifier=target.resource,
+                DBInstanceClass=target.instance_class,
+                Engine="aurora-postgresql",
+            )
+            world["databases"].append(target.resource)
+            continue
         rds.create_db_instance(
             DBInstanceIdentifier=target.resource,
             DBInstanceClass="db.t4g.medium",
@@ -114,3 +134,11 @@ def build(policy: Policy, account: str, region: str) -> dict[str, Any]:
         )
         world["databases"].append(target.resource)
     return world
+
+
+def _drill_network(network: Any, ec2: Any, rds: Any, vpc: str, subnets: list[str]) -> None:
+    """The subnet group and security group drills restore into (the policy's drills.network or dr_networks)."""
+    rds.create_db_subnet_group(
+        DBSubnetGroupName=network.db_subnet_group, DBSubnetGroupDescription="restore drills", SubnetIds=subnets
+    )
+    ec2.create_security_group(GroupName=network.security_group, Description="restore drills", VpcId=vpc)

@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+=-]*$")]
 Minutes = Annotated[int, Field(ge=0, le=7 * 24 * 60)]
+Region = Annotated[
+    str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$", description="An AWS region, e.g. us-west-2.")
+]
 
 
 class Strict(BaseModel):
@@ -184,7 +187,19 @@ class Sampling(Strict):
 
 class DrillTarget(Strict):
     resource: Name = Field(description="DB instance or cluster identifier (or ARN).")
-    engine: Literal["postgres", "aurora-postgresql"] = "postgres"
+    engine: Literal["postgres", "aurora-postgresql"] = Field(
+        default="postgres",
+        description="postgres: an RDS DB instance; aurora-postgresql: an Aurora cluster (a restore creates the cluster "
+        "only, so the drill adds one instance of `instance_class` to it).",
+    )
+    instance_class: Name = Field(
+        default="db.t4g.medium", description="Class of the instance a drill adds to a restored Aurora cluster."
+    )
+    drill_copies: bool = Field(
+        default=False,
+        description="Also drill COMPLETED cross-region copies, in their destination region (into "
+        "drills.dr_networks[<region>]); otherwise copies are recorded only.",
+    )
     database: Name
     secret: Name = Field(description="Secrets Manager name of the validator's credentials.")
     sampling: Sampling = Field(default_factory=Sampling)
@@ -199,6 +214,11 @@ class DrillTarget(Strict):
 
 class Drills(Strict):
     network: DrillNetwork | None = None
+    dr_networks: dict[Region, DrillNetwork] = Field(
+        default_factory=dict,
+        description="Drill networks in other regions, by region: where cross-region copies are drilled (targets with "
+        "drill_copies). The validator must reach them (VPC peering or a transit gateway).",
+    )
     max_age_hours: int = Field(default=6, ge=1, le=168)
     schedule: str | None = Field(
         default=None,
@@ -212,6 +232,9 @@ class Drills(Strict):
     def _network_when_targets(self) -> Self:
         if self.targets and self.network is None:
             raise ValueError("drill targets need a 'network' to restore into")
+        copying = [t.resource for t in self.targets if t.drill_copies]
+        if copying and not self.dr_networks:
+            raise ValueError(f"targets {copying} drill copies: name their region's network in 'dr_networks'")
         return self
 
 

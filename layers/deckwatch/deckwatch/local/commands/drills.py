@@ -33,11 +33,15 @@ def cmd_drills(args: argparse.Namespace) -> int:
 
 
 def trends(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """resource -> its drill reports, oldest first: time, outcome, RTO/RPO against their objectives."""
+    """resource -> its drill reports, oldest first: time, outcome, RTO/RPO against their objectives. Drills of
+    cross-region copies trend apart, under "<resource> in <DR region>": their RTO and RPO are the DR region's."""
     out: dict[str, list[dict[str, Any]]] = {}
     for r in sorted(records, key=lambda r: r["time"]):
         d = r.get("details", {})
-        out.setdefault(r["subject"], []).append(
+        subject, region = r["subject"], d.get("region")
+        home = subject.split(":")[3] if subject.count(":") > 3 else None
+        key = f"{subject} in {region}" if region and home and region != home else subject
+        out.setdefault(key, []).append(
             {
                 "time": r["time"],
                 "drill_id": d.get("drill_id"),

@@ -1,7 +1,9 @@
 """A throwaway PostgreSQL cluster serving restored drill databases locally (tests and `deckwatch demo`).
 
 Uses the server binaries of the machine (/usr/lib/postgresql/<15|16|...>/bin, or PG_BIN): initdb into a
-temporary folder, pg_ctl on a free 127.0.0.1 port, password authentication (scram), no TLS. PostgreSQL refuses
+temporary folder, pg_ctl on a free 127.0.0.1 port, password authentication (scram), TLS with a certificate for
+127.0.0.1 and localhost signed by a throwaway CA (`Cluster.ca_file`), so the validator's verify-full mode runs
+locally exactly as against RDS, only with another CA bundle (DRILL_CA_BUNDLE). PostgreSQL refuses
 to run as root: as root, the cluster runs as the `postgres` system user when it exists, else as a system user
 `deckwatch-pg` created here (useradd).
 """
@@ -80,6 +82,57 @@ def _os_user() -> str | None:
     return "deckwatch-pg"
 
 
+def _write_certificates(folder: Path, os_user: str | None) -> None:
+    """ca.pem, and server.crt/server.key for 127.0.0.1 and localhost signed by it (valid for a day)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def cert(subject: str, key: Any, issuer: str, signer: Any, ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        # Python 3.13 verifies strictly (VERIFY_X509_STRICT): key identifiers and key usage must be present
+        builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        if ca:
+            builder = builder.add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )
+        else:
+            names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False).add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = cert("deckwatch local drill CA", ca_key, "deckwatch local drill CA", ca_key, ca=True)
+    server = cert("localhost", server_key, "deckwatch local drill CA", ca_key, ca=False)
+    pem = serialization.Encoding.PEM
+    (folder / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (folder / "server.crt").write_bytes(server.public_bytes(pem))
+    key = server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    (folder / "server.key").write_bytes(key)
+    os.chmod(folder / "server.key", 0o600)  # PostgreSQL refuses a key others can read
+    if os_user is not None:
+        info = pwd.getpwnam(os_user)
+        for name in ("ca.pem", "server.crt", "server.key"):
+            os.chown(folder / name, info.pw_uid, info.pw_gid)
+
+
 @dataclass
 class Cluster:
     folder: Path
@@ -88,6 +141,11 @@ class Cluster:
     os_user: str | None
     bin: Path
     host: str = "127.0.0.1"
+
+    @property
+    def ca_file(self) -> Path:
+        """The throwaway CA that signed the server certificate (what DRILL_CA_BUNDLE names locally)."""
+        return self.folder / "ca.pem"
 
     @classmethod
     def start(cls) -> Cluster:
@@ -104,13 +162,15 @@ class Cluster:
             for p in (folder, folder / "pw"):
                 os.chown(p, info.pw_uid, info.pw_gid)
         cluster = cls(folder, _free_port(), password, user, pg)
+        _write_certificates(folder, user)
         cluster._run(
             "initdb", "-D", str(folder / "data"), "-U", SUPERUSER, "--auth=scram-sha-256",
             f"--pwfile={folder / 'pw'}", "-E", "UTF8", "--no-sync",
         )  # fmt: skip
         cluster._run(
             "pg_ctl", "-D", str(folder / "data"), "-l", str(folder / "log"), "-w", "-t", "60",
-            "-o", f"-p {cluster.port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start",
+            "-o", f"-p {cluster.port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c ssl=on"
+            f" -c ssl_cert_file={folder / 'server.crt'} -c ssl_key_file={folder / 'server.key'}", "start",
         )  # fmt: skip
         cluster._setup()
         return cluster

@@ -8,8 +8,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import yaml
-
 TITLE = "Restore drills: restore a recovery point in isolation, validate with real SQL, measure RTO and RPO"
 
 
@@ -19,19 +17,17 @@ def run(root: Path) -> None:
     from deckwatch.local.timeline import render
 
     work = Path(tempfile.mkdtemp(prefix="deckwatch-drill-demo-"))
-    doc = yaml.safe_load((root / "layers/deckwatch/deckwatch/policy/examples/staging.yaml").read_text())
-    for target in doc["drills"]["targets"]:
-        target["tls"] = "disable"  # explicit: the local PostgreSQL has no TLS (AWS: verify-full)
-    policy = work / "staging.yaml"
-    policy.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    policy = root / "layers/deckwatch/deckwatch/policy/examples/staging.yaml"  # as it is: tls verify-full
     os.environ["DECKWATCH_DRILL_REPORTS_DIR"] = str(work / "reports")
     cluster = _postgres.Cluster.start() if _postgres.available() else None
     try:
         with LocalAWS(root, environment="staging", policy_file=policy) as rt:
             if cluster is not None:
-                backup.serve_restores_from(cluster.host, cluster.port, "shop/staging/db-drill", cluster.credentials())
+                backup.serve_restores_from(cluster.host, cluster.port, "shop/staging/db-drill", cluster.credentials(),
+                                           ca_file=cluster.ca_file)  # fmt: skip
                 print(f"\n== a real PostgreSQL ({cluster.bin.parent.name}) on 127.0.0.1:{cluster.port} serves the "
-                      "restored instance: orders and customers, newest order 10 minutes old")  # fmt: skip
+                      "restored instance: orders and customers, newest order 10 minutes old; TLS verify-full against "
+                      "its throwaway CA (in AWS: the RDS CA bundle shipped in the layer)")  # fmt: skip
             else:
                 print("\n== NO local PostgreSQL server binaries (/usr/lib/postgresql/*/bin): the validation is NOT "
                       "run; the drill reports its connection check as failed, never as passed")  # fmt: skip

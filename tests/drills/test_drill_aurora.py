@@ -25,6 +25,7 @@ from drill_helpers import (
 
 CLUSTER = "shop-staging-aurora"
 LOCK = f"rds:{CLUSTER}"
+ROLE = "arn:aws:iam::123456789012:role/service-role/AWSBackupDefaultServiceRole"
 
 
 def _with_aurora(doc: dict[str, Any]) -> None:
@@ -138,4 +139,21 @@ def test_the_drill_waits_for_its_cluster_instance(rt: LocalAWS) -> None:
     assert [r["decision"] for r in report.ledger].count("instance-added") == 1
     rec = drill_report(report)
     assert 25 <= rec["details"]["rto_minutes"] < 27  # 15 minutes of restore, then 10 of instance creation
+    assert_cleaned_up(rt, report, lock=LOCK)
+
+
+def test_a_completed_aurora_backup_job_starts_a_drill(rt: LocalAWS) -> None:
+    b = rt.client("backup")
+    cluster_arn = f"arn:aws:rds:us-east-1:123456789012:cluster:{CLUSTER}"
+    started: dict[str, Any] = {}
+
+    def back_up() -> None:
+        started.update(b.start_backup_job(BackupVaultName=backup.SEED_VAULT, ResourceArn=cluster_arn, IamRoleArn=ROLE))
+
+    report = rt.act("AWS Backup backs the cluster up", back_up)
+    assert ":cluster-snapshot:awsbackup:" in started["RecoveryPointArn"]
+    decision = next(r for r in report.ledger if r["decision"] == "drill-started" and r["kind"] == "decision")
+    assert decision["details"]["recoveryPointArn"] == started["RecoveryPointArn"]
+    assert [e["status"] for e in report.executions] == ["SUCCEEDED"]
+    assert drill_report(report)["outcome"] == "passed"
     assert_cleaned_up(rt, report, lock=LOCK)

@@ -68,7 +68,8 @@ def backup_completed(event: BackupEvent, deps: Services, target: DrillTarget) ->
     drilled, why = sample(deps, target, resource)
     if not drilled:
         return "drill-sampled-out", why, {"backup_job": d.backupJobId}
-    point = next((r for r in event.resources if ":snapshot:" in r or ":recovery-point:" in r), None)
+    kinds = (":snapshot:", ":cluster-snapshot:", ":recovery-point:")  # RDS, Aurora, other services
+    point = next((r for r in event.resources if any(k in r for k in kinds)), None)
     if point is None and d.backupJobId:
         point = aws.client("backup").describe_backup_job(BackupJobId=d.backupJobId).get("RecoveryPointArn")
     payload = {

@@ -118,16 +118,9 @@ def pending(deps: Services) -> list[dict[str, Any]]:
 
 def decide(deps: Services, aid: str, *, approve: bool, actor: str, reason: str = "", sfn: Any = None) -> str:
     """Answer approval `aid`. Exactly one answer wins: the item is deleted conditionally first."""
-    ddb = deps.locks.client
-    try:
-        old = ddb.delete_item(
-            TableName=deps.locks.table_name,
-            Key={"pk": {"S": f"approval#{aid}"}},
-            ConditionExpression="attribute_exists(pk)",
-            ReturnValues="ALL_OLD",
-        )["Attributes"]
-    except ddb.exceptions.ConditionalCheckFailedException:
-        raise ApprovalNotFoundError(f"no pending approval {aid} (already answered or expired)") from None
+    old = deps.locks.claim(f"approval#{aid}")
+    if old is None:
+        raise ApprovalNotFoundError(f"no pending approval {aid} (already answered or expired)")
     client = sfn or aws.client("stepfunctions")
     token = old["token"]["S"]
     verdict = "approved" if approve else "rejected"

@@ -69,6 +69,20 @@ class Locks:
             ) from None
         return True
 
+    def claim(self, pk: str) -> dict[str, Any] | None:
+        """Delete item `pk` if it is there and return its attributes (DynamoDB-typed); None if it was not. One
+        caller wins a race: how a pending approval or a waiting drill is answered exactly once."""
+        try:
+            old = self.client.delete_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": pk}},
+                ConditionExpression="attribute_exists(pk)",
+                ReturnValues="ALL_OLD",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return None
+        return dict(old["Attributes"])
+
     def holder(self, resource: str) -> dict[str, Any] | None:
         """The live lease on `resource`, or None (an expired lease counts as free)."""
         item = self.client.get_item(

@@ -67,15 +67,8 @@ def wait(task: WaitTask, deps: Services) -> dict[str, Any]:
 
 def notify(deps: Services, job: str, result: dict[str, Any], sfn: Any = None) -> bool:
     """Answer the drill waiting on restore job `job` (once: the waiter is claimed by a conditional delete)."""
-    ddb = deps.locks.client
-    try:
-        old = ddb.delete_item(
-            TableName=deps.locks.table_name,
-            Key={"pk": {"S": f"restore-wait#{job}"}},
-            ConditionExpression="attribute_exists(pk)",
-            ReturnValues="ALL_OLD",
-        )["Attributes"]
-    except ddb.exceptions.ConditionalCheckFailedException:
+    old = deps.locks.claim(f"restore-wait#{job}")
+    if old is None:
         return False  # nobody waits (a restore test, a redelivered event, or the drill moved on)
     client = sfn or aws.client("stepfunctions")
     try:

@@ -13,6 +13,15 @@ from _samples import REPO_ROOT
 _active: list[object] = []
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _users_region() -> Iterator[None]:
+    """The CLI's account commands (`deckwatch ledger|incidents|drills ...`) take the region from the user's AWS
+    configuration, like every AWS tool; the tests run them as a user whose region is the embedded AWS's."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        yield
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT

@@ -14,12 +14,12 @@ def _clean_faults() -> Iterator[None]:
     from deckwatch.local.mock_services import awslambda, ecs, elbv2
 
     elbv2.reset()
-    ecs._stuck.clear()
+    ecs.unstick_all()
     yield
     elbv2.reset()
     elbv2.recover_alarms()
-    ecs._stuck.clear()
-    awslambda._failing.clear()
+    ecs.unstick_all()
+    awslambda.pass_checks()
 
 
 @pytest.fixture(scope="module")

@@ -56,7 +56,7 @@ def test_pipeline_build_starts_a_canary_that_completes(staging: LocalAWS) -> Non
     assert plan["details"]["steps"] == [10, 50, 100] and plan["details"]["new"] == after
     assert "event_id" not in plan and plan["execution_arn"].endswith(execution["name"])
     assert ops(report).count(("sns", "Publish")) >= 5  # start, 3 shifts, completion
-    assert [i["function"] for i in awslambda.invocations][-1] == "shop-staging-web-smoke-test"
+    assert [i["function"] for i in awslambda.invocations()][-1] == "shop-staging-web-smoke-test"
     holder = staging.client("dynamodb").scan(TableName=staging.physical["LocksTable"])["Items"]
     assert [i["pk"]["S"] for i in holder if i["pk"]["S"].startswith(("lock#", "cutover#"))] == []
 
@@ -89,7 +89,7 @@ def test_alarm_event_mid_bake_rolls_back_at_once(staging: LocalAWS) -> None:
     assert "AlarmEventsFunction" in "".join(f["matched_rules"][0] for f in report.follow_ups if f["matched_rules"])
     new = next(c for c in ("blue", "green") if c != stable)
     assert desired(staging, new) == 0
-    assert [i["function"] for i in awslambda.invocations][-1] == "shop-staging-web-rollback-hook"
+    assert [i["function"] for i in awslambda.invocations()][-1] == "shop-staging-web-rollback-hook"
     assert report.ledger[-1]["decision"] in ("rolled-back", "hook-invoked") or "rolled-back" in decisions(report)
 
 
@@ -150,7 +150,7 @@ def test_throttled_modify_listener_is_retried(staging: LocalAWS) -> None:
     elbv2.throttle_listener(2)
     report = run(staging, console_input("staging-image.json", image=image("throttled-1")))
     assert only_execution(report)["status"] == "SUCCEEDED"
-    assert weights(staging)[before] == 0 and len(elbv2.calls) == 3
+    assert weights(staging)[before] == 0 and len(elbv2.calls()) == 3
 
 
 def test_permanently_failing_modify_listener_restores_stable(staging: LocalAWS) -> None:

@@ -54,8 +54,8 @@ def serve(postgres: Cluster) -> None:
 @pytest.fixture(autouse=True)
 def fresh(rt: LocalAWS, postgres: Cluster) -> Iterator[None]:
     """Every test starts from the fixture data, restores that complete, served by the real PostgreSQL."""
-    backup.CONTROLS.outcome = "COMPLETED"
-    backup.CONTROLS.restore_seconds = 900.0
+    backup.controls().outcome = "COMPLETED"
+    backup.controls().restore_seconds = 900.0
     serve(postgres)
     postgres.load_fixture()
     yield

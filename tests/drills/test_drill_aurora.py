@@ -84,7 +84,7 @@ def test_aurora_validation_failure_still_deletes_cluster(rt: LocalAWS, postgres:
 
 
 def test_aurora_restore_failed_leaves_no_cluster(rt: LocalAWS) -> None:
-    backup.CONTROLS.outcome = "FAILED"
+    backup.controls().outcome = "FAILED"
     report, execution = drill(rt, console("staging-aurora-latest-point.json"))
     assert execution["status"] == "FAILED" and "AddClusterInstance" not in execution["path"]
     assert "RestoreFailedError" in drill_report(report)["reason"]
@@ -128,11 +128,11 @@ def test_janitor_deletes_old_drill_clusters_after_their_instances(rt: LocalAWS) 
 
 
 def test_the_drill_waits_for_its_cluster_instance(rt: LocalAWS) -> None:
-    backup.CONTROLS.instance_boot_seconds = 600  # Aurora instances take minutes to create
+    backup.controls().instance_boot_seconds = 600  # Aurora instances take minutes to create
     try:
         report, execution = drill(rt, console("staging-aurora-latest-point.json"))
     finally:
-        backup.CONTROLS.instance_boot_seconds = 0
+        backup.controls().instance_boot_seconds = 0
     assert execution["status"] == "SUCCEEDED", execution
     # DrillInstanceNotReadyError, retried every 60 simulated seconds by the state machine, until the instance is up
     assert execution["path"].count("AddClusterInstance") == 1

@@ -158,7 +158,7 @@ def test_drills_command_trends_dr_drills_apart(rt: LocalAWS, capsys: pytest.Capt
 
 
 def test_a_dr_restore_that_never_ends_is_polled_then_given_up(rt: LocalAWS) -> None:
-    backup.CONTROLS.outcome = "NEVER"
+    backup.controls().outcome = "NEVER"
     report, execution = drill(rt, console("staging-dr-copy.json"))
     assert execution["status"] == "FAILED"
     # a minute's wait for an event that cannot come from another region, then one poll a minute for as long as

@@ -61,7 +61,8 @@ def test_a_drill_verifies_the_server_certificate(rt: LocalAWS) -> None:
 def test_a_certificate_the_ca_bundle_does_not_vouch_for_fails_the_drill(
     rt: LocalAWS, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("DRILL_CA_BUNDLE")  # back to the RDS bundle: it knows nothing of the local CA
+    # no DRILL_CA_BUNDLE: back to the RDS bundle, which knows nothing of the local CA
+    monkeypatch.setattr(rt.mocks.backup, "ca_file", None)
     report, execution = drill(rt)
     assert execution["status"] == "FAILED"
     details = drill_report(report)["details"]
@@ -84,9 +85,9 @@ def test_each_mode_against_the_real_server(rt: LocalAWS, postgres: Cluster, tls:
 def test_the_connection_error_names_the_certificate_problem(
     rt: LocalAWS, postgres: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("DRILL_CA_BUNDLE")
+    monkeypatch.setattr(rt.mocks.backup, "ca_file", None)
     with rt.control_plane():
         result = validate.run_checks(staging_target(rt, "verify-full"), "unused", (postgres.host, postgres.port))
     (connection,) = result["checks"]
     assert "CERTIFICATE_VERIFY_FAILED" in connection["error"]
-    assert backup.CONTROLS.endpoint == (postgres.host, postgres.port)
+    assert backup.controls().endpoint == (postgres.host, postgres.port)

@@ -145,7 +145,7 @@ def test_missing_table_reports_the_sql_error(rt: LocalAWS, postgres: Cluster) ->
 
 
 def test_restore_job_failed(rt: LocalAWS) -> None:
-    backup.CONTROLS.outcome = "FAILED"
+    backup.controls().outcome = "FAILED"
     report, execution = drill(rt)
     assert execution["status"] == "FAILED"
     assert "RestoreFailed" in execution["path"] and "Validate" not in execution["path"]
@@ -156,7 +156,7 @@ def test_restore_job_failed(rt: LocalAWS) -> None:
 
 
 def test_restore_timeout_polls_then_gives_up(rt: LocalAWS) -> None:
-    backup.CONTROLS.outcome = "NEVER"
+    backup.controls().outcome = "NEVER"
     report, execution = drill(rt)
     assert execution["status"] == "FAILED"
     path = execution["path"]
@@ -174,7 +174,7 @@ def test_validator_cannot_connect(rt: LocalAWS) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
-    backup.CONTROLS.endpoint = ("127.0.0.1", closed)
+    backup.controls().endpoint = ("127.0.0.1", closed)
     report, execution = drill(rt)
     assert execution["status"] == "FAILED"
     assert "Validate" in execution["path"]

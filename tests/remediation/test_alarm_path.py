@@ -15,6 +15,7 @@ import pytest
 from _samples import EVENTS, INVALID, load_event
 from deckwatch import clock
 from deckwatch.local.mock_services import cloudwatch as mock_cw
+from deckwatch.local.mock_services import faults
 from deckwatch.local.runtime import LocalAWS
 from remediation_helpers import BLUE, CLUSTER, CPU_ALARM, alarm, alarm_event, desired, new_service, put_events
 
@@ -24,8 +25,8 @@ Factory = Callable[..., AbstractContextManager[LocalAWS]]
 @pytest.fixture(autouse=True)
 def _clean() -> Iterator[None]:
     yield
-    mock_cw.clear_faults()
-    mock_cw.clear_reactions()
+    faults.clear_faults()
+    faults.clear_reactions()
 
 
 def drive(rt: LocalAWS, action: Callable[[], Any]) -> list[dict[str, Any]]:
@@ -54,7 +55,7 @@ def test_alarm_remediated_and_verified_by_its_ok_event(rt: LocalAWS) -> None:
     rt.client("cloudwatch").set_alarm_state(AlarmName=CPU_ALARM, StateValue="OK", StateReason="start clean")
     rt.settle()
     before = desired(rt, BLUE)
-    mock_cw.recover_on("ecs", "UpdateService", CPU_ALARM)  # the scale-out fixes the CPU: the alarm goes OK
+    faults.recover_on("ecs", "UpdateService", CPU_ALARM)  # the scale-out fixes the CPU: the alarm goes OK
     records = drive(rt, set_state(rt, CPU_ALARM, "ALARM"))
     assert desired(rt, BLUE) == before + 2
     assert decisions(records)[:2] == ["runbook-selected", "guardrails-passed"]
@@ -123,7 +124,7 @@ def test_composite_alarm_opens_and_its_ok_verifies(rt: LocalAWS) -> None:
     )
     found = cw.describe_alarms(AlarmNames=["shop-staging-web-degraded"], AlarmTypes=["CompositeAlarm"])
     assert found["CompositeAlarms"][0]["StateValue"] == "OK"
-    mock_cw.recover_on("ecs", "UpdateService", "shop-staging-web-p99-latency")
+    faults.recover_on("ecs", "UpdateService", "shop-staging-web-p99-latency")
     records = drive(rt, set_state(rt, "shop-staging-web-p99-latency", "ALARM"))
     selected = [r for r in records if r["decision"] == "runbook-selected"]
     assert len(selected) == 1

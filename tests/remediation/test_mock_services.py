@@ -10,8 +10,8 @@ import boto3
 import pytest
 from botocore.config import Config
 from deckwatch.local import moto_patches
-from deckwatch.local.mock_services import cloudwatch as mock_cw
 from deckwatch.local.mock_services import dynamodb as mock_ddb
+from deckwatch.local.mock_services import faults as mock_cw
 from moto import mock_aws
 
 

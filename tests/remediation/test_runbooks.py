@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
 import pytest
-from deckwatch.local.mock_services import cloudwatch as mock_cw
+from deckwatch.local.mock_services import faults as mock_cw
 from deckwatch.local.runtime import LocalAWS
 from deckwatch.locks import Locks
 from remediation_helpers import BLUE, CLUSTER, by_kind, closing, console, desired, new_service, ops, run

@@ -22,26 +22,41 @@ class WallClock:
 
 
 class SimulatedClock:
-    """Wall-clock start, then only moves when told to (thread-safe; shared by concurrent executions)."""
+    """Wall-clock start, then only moves when told to: by the local runtime's scheduler (Wait states, retry
+    intervals, callback timeouts, asynchronous AWS work) or by a test. Thread-safe.
+
+    Machine load never shows in simulated time. Two readings are never equal: a reading that would repeat the
+    previous one is one millisecond later, so that records written one after the other keep their order when
+    sorted by time (the ledger's sort key starts with the time, to the millisecond).
+    """
+
+    TICK = 0.001
 
     def __init__(self, start: float | None = None) -> None:
-        self._offset = 0.0
         self._start = time.time() if start is None else start
-        self._real_start = time.time()
+        self._offset = 0.0
+        self._last = self._start - self.TICK
         self._lock = threading.Lock()
 
     def time(self) -> float:
-        # Real elapsed time still counts, so that the control plane's own latency is measurable.
         with self._lock:
-            return self._start + (time.time() - self._real_start) + self._offset
+            self._last = max(self._start + self._offset, self._last + self.TICK)
+            return self._last
 
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._offset += max(0.0, seconds)
 
+    def advance_to(self, epoch: float) -> None:
+        """Move on to `epoch` (never back)."""
+        with self._lock:
+            self._offset = max(self._offset, epoch - self._start)
+
     @property
     def simulated_seconds(self) -> float:
-        return self._offset
+        """Simulated time since the start (readings in between add their ticks)."""
+        with self._lock:
+            return max(self._offset, self._last - self._start)
 
 
 _clock: Clock = WallClock()

@@ -2,12 +2,16 @@
 
 1. Lambda functions run in-process from their real handler code instead of in Docker
    (`LambdaFunction._invoke_lambda`, the single place moto invokes code).
-2. Step Functions Wait states and retry intervals advance the simulated clock instead of sleeping.
+2. Step Functions executions run as actors of the runtime's scheduler (`local/scheduler.py`): each in one thread
+   (a Task state's body runs inline, not in a thread of its own), Wait states and retry intervals block in
+   simulated time instead of sleeping, and StopExecution wakes a blocked execution. botocore's own retry sleeps
+   move the simulated clock on.
 3. State machines created by moto's CloudFormation land in the backend that executes them (moto's
    CloudFormation writes to the non-executing backend even when `execute_state_machine` is on), with the
    context-object paths (`$$.`) intact (moto's Fn::Sub uses string.Template, which reads `$$` as an escape:
    `deckwatch.local.template` hides them behind CONTEXT_SENTINEL, restored here).
-4. `.waitForTaskToken` waits end in simulated time when the runtime is idle and nobody will answer.
+4. `.waitForTaskToken` waits block in the scheduler until the task token is answered (the answer wakes the
+   execution before SendTaskSuccess returns) or until their timeout in simulated time.
 5. Every AWS call that changes state is reported to the runtime (the `aws_calls` of the timeline), and calls are
    served one at a time: moto's backends are not thread-safe, and Step Functions executions run in threads beside
    the handlers (AWS serialises per item; moto would corrupt a table iterated while another thread writes it).
@@ -19,7 +23,13 @@
    bus, as Step Functions does (moto emits none): e.g. a drill stopped from the console is cleaned up by the rule
    that reacts to ABORTED. The status and the event appear together (under the call lock), so the runtime never
    sees an execution ended without its event queued.
-Each patch delegates to `HOOKS`, which the runtime fills in; with no runtime they behave like moto's own.
+8. Speed, with moto's behaviour unchanged: every botocore session shares one data loader (moto builds sessions to
+   list regions, at import and per account; each would read the endpoint and service models again), and an
+   ASL definition is parsed once per process (moto parses it at creation and again at every execution start; the
+   parsed program holds no per-execution state).
+Each patch delegates to `HOOKS`, the one binding between moto's process-wide classes and the runtime that is
+active in this process (one at a time; tests run in parallel as processes). With no runtime they behave like
+moto's own.
 """
 
 from __future__ import annotations
@@ -29,7 +39,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deckwatch.local.mock_services import Mocks
+    from deckwatch.local.runtime import LocalAWS
+    from deckwatch.local.scheduler import Scheduler
 
 MOTO_VERSION = "5.2.5"
 
@@ -57,11 +72,17 @@ READ_PREFIXES = (
 
 @dataclass
 class Hooks:
+    """The runtime bound to moto's process-wide classes (all None when none is running)."""
+
+    runtime: LocalAWS | None = None
     invoke: Callable[[Any, Any], tuple[str, bool, str]] | None = None
-    advance: Callable[[float], None] | None = None
-    is_idle: Callable[[], bool] | None = None
+    scheduler: Scheduler | None = None
+    mocks: Mocks | None = None
     on_call: Callable[[str, str], None] | None = None
     put_event: Callable[[dict[str, Any]], None] | None = None
+
+    def clear(self) -> None:
+        self.runtime = self.invoke = self.scheduler = self.mocks = self.on_call = self.put_event = None
 
 
 HOOKS = Hooks()
@@ -81,11 +102,13 @@ def apply() -> None:
     with _lock:
         if _applied:
             return
+        shared_loader()
         import moto
 
         if moto.__version__ != MOTO_VERSION:
             raise RuntimeError(f"deckwatch.local needs moto=={MOTO_VERSION}, found {moto.__version__}")
         _patch_lambda()
+        _patch_executions()
         _patch_waits()
         _patch_callbacks()
         _patch_cfn_state_machines()
@@ -108,18 +131,160 @@ def _patch_lambda() -> None:
     LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
 
 
+def shared_loader() -> None:
+    """One botocore data loader for every session in the process (patch 8); safe before anything is imported."""
+    import functools
+
+    import botocore.loaders
+    import botocore.session
+
+    if not getattr(botocore.session.create_loader, "_deckwatch_shared", False):
+        shared = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
+        shared._deckwatch_shared = True  # type: ignore[attr-defined]
+        botocore.session.create_loader = shared
+
+
 def _sleep(seconds: float) -> None:
-    if HOOKS.advance is None:
+    scheduler = HOOKS.scheduler
+    if scheduler is None:
         time.sleep(seconds)
     else:
-        HOOKS.advance(seconds)
+        scheduler.sleep(seconds, f"retry interval of {seconds:g}s")
 
 
 class _SimulatedTime:
-    """Stands in for the `time` module inside moto's retrier: `sleep` advances the simulated clock."""
+    """Stands in for the `time` module inside moto's retrier: `sleep` waits in simulated time."""
 
     sleep = staticmethod(_sleep)
     monotonic = staticmethod(time.monotonic)
+    time = staticmethod(time.time)
+
+
+def _clock_sleep(seconds: float) -> None:
+    """botocore's retry backoff inside a handler: the simulated clock moves on, nothing blocks (a handler may hold
+    the function runner, which the driver needs)."""
+    scheduler = HOOKS.scheduler
+    if scheduler is None:
+        time.sleep(seconds)
+    else:
+        scheduler.clock.advance(seconds)
+
+
+class _BotocoreTime:
+    sleep = staticmethod(_clock_sleep)
+    monotonic = staticmethod(time.monotonic)
+    perf_counter = staticmethod(time.perf_counter)
+    time = staticmethod(time.time)
+
+
+def _patch_executions() -> None:
+    """Executions are scheduler actors (one thread each); a Task state's body runs inline; parsing is cached."""
+    import copy
+
+    import botocore.endpoint
+    from moto.stepfunctions.parser.asl.component.program.program import Program
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker, SyncExecutionWorker
+
+    botocore.endpoint.time = _BotocoreTime  # type: ignore[attr-defined]
+
+    original_start = ExecutionWorker.start
+    original_stop = ExecutionWorker.stop
+
+    def start(self: Any) -> None:
+        scheduler = HOOKS.scheduler
+        if scheduler is None or isinstance(self, SyncExecutionWorker):
+            original_start(self)  # type: ignore[no-untyped-call]
+            return
+
+        def logic() -> None:
+            self._deckwatch_thread = threading.get_ident()
+            self._execution_logic()
+
+        name = self._evaluation_details.execution_details.name
+        scheduler.spawn(logic, name=f"execution-{name}")
+        return None
+
+    def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
+        original_stop(self, stop_date=stop_date, error=error, cause=cause)
+        if HOOKS.scheduler is not None:
+            HOOKS.scheduler.wake_thread(getattr(self, "_deckwatch_thread", None))
+
+    ExecutionWorker.start = start  # type: ignore[method-assign]
+    ExecutionWorker.stop = stop  # type: ignore[method-assign]
+
+    original_evaluate = ExecutionState._evaluate_with_timeout
+
+    def _evaluate_with_timeout(self: Any, env: Any) -> None:
+        """moto's body, minus the thread: the state's timeout is enforced where it waits (callbacks), and a Lambda
+        task's real duration is the handler's, which has no timeout in simulated time."""
+        if HOOKS.scheduler is None:
+            return original_evaluate(self, env)
+        self.timeout.eval(env=env)
+        env.stack.pop()
+        frame = env.open_frame()
+        frame.states.reset(input_value=env.states.get_input())
+        frame.stack = copy.deepcopy(env.stack)
+        try:
+            self._eval_execution(frame)
+            outputs = list(frame.stack)
+        finally:
+            frame.set_ended()
+            env.close_frame(frame)
+        execution_output = outputs.pop()
+        env.stack.append(execution_output)
+        if not self._is_language_query_jsonpath():
+            env.states.set_result(execution_output)
+        if self.assign_decl:
+            self.assign_decl.eval(env=env)
+        if self.result_selector:
+            self.result_selector.eval(env=env)
+        if self.result_path:
+            self.result_path.eval(env)
+        else:
+            res = env.stack.pop()
+            env.states.reset(input_value=res)
+        return None
+
+    ExecutionState._evaluate_with_timeout = _evaluate_with_timeout  # type: ignore[method-assign]
+
+    original_program_eval = Program.eval
+
+    def program_eval(self: Any, env: Any) -> None:
+        """moto's, minus the worker thread: the execution's own thread runs it; its TimeoutSeconds is a timer."""
+        scheduler = HOOKS.scheduler
+        if scheduler is None:
+            return original_program_eval(self, env)
+        env.next_state_name = self.start_at.start_at_name
+        timer = None
+        if self.timeout_seconds:
+            ident = threading.get_ident()
+
+            def time_out() -> None:
+                env.set_timed_out()
+                scheduler.wake_thread(ident)
+
+            timer = scheduler.call_later(self.timeout_seconds.timeout_seconds, time_out, "execution TimeoutSeconds")
+        try:
+            super(Program, self).eval(env)
+        finally:
+            if timer is not None:
+                scheduler.cancel(timer)
+        return None
+
+    Program.eval = program_eval  # type: ignore[method-assign]
+
+    parse = AmazonStateLanguageParser.parse
+    parsed: dict[str, Any] = {}
+
+    def cached_parse(definition: str) -> Any:
+        found = parsed.get(definition)
+        if found is None:
+            found = parsed[definition] = parse(definition)
+        return found
+
+    AmazonStateLanguageParser.parse = staticmethod(cached_parse)  # type: ignore[method-assign]
 
 
 def _patch_waits() -> None:
@@ -130,10 +295,13 @@ def _patch_waits() -> None:
     original = WaitFunction._wait_interval
 
     def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
-        if HOOKS.advance is None:
+        scheduler = HOOKS.scheduler
+        if scheduler is None:
             original(self, env=env, wait_seconds=wait_seconds)
-        elif wait_seconds > 0:
-            HOOKS.advance(wait_seconds)
+        elif wait_seconds > 0 and env.is_running():
+            from deckwatch.local.scheduler import Waiter
+
+            scheduler.block(Waiter(f"Wait state of {wait_seconds}s"), wait_seconds)  # StopExecution wakes it
 
     WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
 
@@ -142,21 +310,41 @@ def _patch_callbacks() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
         StateTaskServiceCallback,
     )
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
 
     original = StateTaskServiceCallback._wait_for_task_token_timeout
 
     def _wait(self: Any, timeout_seconds: int, callback_endpoint: Any) -> Any:
-        if HOOKS.is_idle is None or HOOKS.advance is None:
+        scheduler = HOOKS.scheduler
+        if scheduler is None:
             return original(self, timeout_seconds, callback_endpoint)
-        while True:
-            outcome = callback_endpoint.wait(timeout=0.02)
-            if outcome is not None:
-                return outcome
-            if HOOKS.is_idle():
-                HOOKS.advance(timeout_seconds)  # nobody will answer: the task times out, in simulated time
-                return None
+        from deckwatch.local.scheduler import Waiter
+
+        waiter = Waiter(f"task token {callback_endpoint.callback_id[:12]} (timeout {timeout_seconds}s)")
+        callback_endpoint._deckwatch_waiter = waiter  # set before the check below: an answer after it wakes us
+        if callback_endpoint.get_outcome() is None:
+            scheduler.block(waiter, timeout_seconds)
+        return callback_endpoint.get_outcome()  # None: timed out in simulated time
 
     StateTaskServiceCallback._wait_for_task_token_timeout = _wait  # type: ignore[method-assign]
+
+    original_notify = CallbackEndpoint.notify
+    original_interrupt = CallbackEndpoint.interrupt_all
+
+    def notify(self: Any, outcome: Any) -> None:
+        original_notify(self, outcome)
+        waiter = getattr(self, "_deckwatch_waiter", None)
+        if waiter is not None and HOOKS.scheduler is not None:
+            HOOKS.scheduler.wake(waiter)
+
+    def interrupt_all(self: Any) -> None:
+        original_interrupt(self)
+        waiter = getattr(self, "_deckwatch_waiter", None)
+        if waiter is not None and HOOKS.scheduler is not None:
+            HOOKS.scheduler.wake(waiter)
+
+    CallbackEndpoint.notify = notify  # type: ignore[method-assign]
+    CallbackEndpoint.interrupt_all = interrupt_all  # type: ignore[method-assign]
 
 
 def _patch_call_recording() -> None:

@@ -3,6 +3,12 @@ CloudFormation, handlers run in-process, state machines run by moto's engine in 
 
     with LocalAWS(root, environment="staging") as aws:
         report = aws.replay(event)          # route by the template's rules, run to completion
+
+The deployment (control plane plus the world the policy describes) is built once per input and restored from a
+snapshot afterwards (`snapshot.py`). Time is simulated by a discrete-event scheduler (`scheduler.py`): nothing
+sleeps, so outcomes and simulated durations do not depend on the machine's load. One embedded AWS runs in a
+process at a time (moto's backends are process-wide); the test suite runs in parallel as processes. The runtime
+leaves the process environment as it found it (moto itself sets fake credentials while it runs).
 """
 
 from __future__ import annotations
@@ -10,20 +16,21 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import threading
 import time
 import uuid
 import zipfile
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from deckwatch import clock
-from deckwatch.local import moto_patches, routing
+from deckwatch.local import moto_patches, routing, snapshot
 from deckwatch.local.functions import FunctionRunner, Outcome, new_context
+from deckwatch.local.mock_services import Mocks
+from deckwatch.local.scheduler import Scheduler
 from deckwatch.local.template import CODE_BUCKET, Template, load
 
 if TYPE_CHECKING:
@@ -32,11 +39,9 @@ if TYPE_CHECKING:
 Approvals = Literal["approve", "reject", "timeout"]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-IDLE_SECONDS = 0.15  # real time with nothing moving before a callback wait is declared unanswerable
-# How stale the count of open approvals may be when a waiting task asks; well below IDLE_SECONDS, so that an
-# approval requested just now is always seen before its task could be declared unanswered.
-PENDING_CACHE_SECONDS = 0.05
-MAX_REAL_SECONDS = 300.0  # a replay running longer than this is a bug in a definition, not a slow service
+# What the deployed snapshot depends on, besides the policy: the template, what it points to, and the code that
+# builds the world (relative to the repository and to this package).
+SNAPSHOT_INPUTS = ("template.yaml", "statemachines/*.asl.json")
 
 
 @dataclass
@@ -86,19 +91,20 @@ class LocalAWS:
         self.policy_file = policy_file
         self.approvals = approvals
         self.clock = clock.SimulatedClock()
+        self.scheduler = Scheduler(self.clock)
+        self.mocks = Mocks()
         self.runner = FunctionRunner()
+        self.extra_env: dict[str, str] = {}  # added to every function's environment (local report folders)
         self.template: Template
         self.physical: dict[str, str] = {}
         self.outputs: dict[str, str] = {}
+        self.restored_from_snapshot = False
         self._calls: list[dict[str, str]] | None = None
         self._calls_lock = threading.Lock()
-        self._last_activity = time.monotonic()
-        self._saved_env: dict[str, str] = {}
         self._mock: Any = None
+        self._session: Any = None
         self._queue: deque[dict[str, Any]] = deque()
-        self._answering = False
-        self._pending_lock = threading.Lock()
-        self._pending_checked: tuple[float, int] = (0.0, 0)
+        self._quiet_actions: list[tuple[Callable[[], bool], Callable[[], None], str]] = []
         self._report: Report | None = None
 
     # ------------------------------------------------------------------ lifecycle ----------------------------
@@ -119,33 +125,24 @@ class LocalAWS:
         warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
         logging.getLogger("moto").setLevel(logging.CRITICAL)  # the ASL engine logs every Fail state as an error
 
-        self._saved_env = dict(os.environ)
-        os.environ.update(
-            {
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_SESSION_TOKEN": "testing",
-                "AWS_DEFAULT_REGION": REGION,
-                "AWS_REGION": REGION,
-                "MOTO_ACCOUNT_ID": ACCOUNT,
-            }
-        )
-        for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-            os.environ.pop(var, None)
         moto_patches.apply()
+        if moto_patches.HOOKS.runtime is not None:
+            raise RuntimeError("another embedded AWS is running in this process (moto's backends are process-wide)")
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
+        hooks = moto_patches.HOOKS
+        hooks.runtime, hooks.scheduler, hooks.mocks = self, self.scheduler, self.mocks
+        hooks.invoke, hooks.on_call, hooks.put_event = self._invoke_from_moto, self._on_call, self._queue_home_event
         self._reset_caches()
         clock.install(self.clock)
-        moto_patches.HOOKS.invoke = self._invoke_from_moto
-        moto_patches.HOOKS.advance = self.clock.advance
-        moto_patches.HOOKS.is_idle = self._is_idle
-        moto_patches.HOOKS.on_call = self._on_call
-        moto_patches.HOOKS.put_event = self._queue_home_event
         from deckwatch.local import mock_services
 
         mock_services.install()
-        self._deploy()
+        try:
+            self._deploy_or_restore()
+        except BaseException:
+            self._unbind()
+            raise
 
     def _queue_home_event(self, event: dict[str, Any]) -> None:
         """Rules are regional: an event put in another region (a DR region's Restore Job) never reaches the
@@ -154,16 +151,19 @@ class LocalAWS:
             self._queue.append(event)
 
     def stop(self) -> None:
-        self.settle()
-        moto_patches.HOOKS.invoke = moto_patches.HOOKS.advance = None
-        moto_patches.HOOKS.is_idle = moto_patches.HOOKS.on_call = moto_patches.HOOKS.put_event = None
+        try:
+            self.settle()
+        finally:
+            self._unbind()
+
+    def _unbind(self) -> None:
+        moto_patches.HOOKS.clear()
         clock.install(clock.WallClock())
         if self._mock is not None:
-            self._mock.stop()
+            snapshot.clear_backends()
+            self._mock.stop(remove_data=False)
             self._mock = None
         self._reset_caches()
-        os.environ.clear()
-        os.environ.update(self._saved_env)
 
     @staticmethod
     def _reset_caches() -> None:
@@ -182,13 +182,53 @@ class LocalAWS:
         return f"deckwatch-{self.environment}"
 
     def client(self, service: str, region: str | None = None) -> Any:
-        from deckwatch import aws
+        """A boto3 client of the embedded AWS, for the runtime's own work and for tests (the stack's region)."""
+        if self._session is None:
+            import boto3
 
-        return aws.client(service, region=region)
+            # moto's fake credentials, never real ones: this session only ever talks to the embedded AWS
+            self._session = boto3.session.Session(
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",  # noqa: S106
+                region_name=REGION,
+            )
+        return self._session.client(service, region_name=region)
+
+    def _policy_path(self) -> Path:
+        from deckwatch.policy import example
+
+        return Path(self.policy_file or example(self.environment))
+
+    def _snapshot_key(self) -> str:
+        import moto
+
+        package = Path(__file__).resolve().parent
+        parts: list[str | bytes] = [self.environment, str(self.root.resolve()), moto.__version__]
+        files = [p for pattern in SNAPSHOT_INPUTS for p in sorted(self.root.glob(pattern))]
+        files += sorted(package.rglob("*.py")) + sorted((package.parent / "policy").rglob("*.py"))
+        for path in files:
+            parts += [str(path), path.read_bytes()]
+        parts.append(self._policy_path().read_bytes())
+        return snapshot.key(*parts)
+
+    def _deploy_or_restore(self) -> None:
+        from deckwatch.local import mock_services
+
+        key = self._snapshot_key()
+        saved = snapshot.load(key)
+        if saved is not None:
+            snapshot.restore_backends(saved.pop("backends"))
+            for name, value in saved.items():
+                setattr(self, name, value)
+            self.restored_from_snapshot = True
+        else:
+            self._deploy()
+            snapshot.save(key, {"backends": snapshot.backends(), **{n: getattr(self, n) for n in _DEPLOYED}})
+        mock_services.seed(self)  # what depends on the clock (recovery points, costs) is seeded at every start
 
     def _deploy(self) -> None:
         from deckwatch.local import world
-        from deckwatch.policy import example, load_file
+        from deckwatch.policy import load_file
 
         self.template = load(self.root, {"Environment": self.environment})
         s3 = self.client("s3")
@@ -211,18 +251,15 @@ class LocalAWS:
         self.sns = routing.sns_subscriptions(self.template)
         self.on_failure = routing.on_failure_destinations(self.template)
         self.functions = self._functions()
-        policy_path = self.policy_file or example(self.environment)
+        policy_path = self._policy_path()
         self.policy = load_file(policy_path)  # invalid -> PolicyError before anything runs
         self.client("ssm").put_parameter(
             Name=f"/deckwatch/{self.environment}/policy",
-            Value=Path(policy_path).read_text(encoding="utf-8"),
+            Value=policy_path.read_text(encoding="utf-8"),
             Type="SecureString",
             Overwrite=True,
         )
-        self.world = world.build(self.policy.policy, ACCOUNT, REGION)
-        from deckwatch.local import mock_services
-
-        mock_services.seed(self)
+        self.world = world.build(self, self.policy.policy, ACCOUNT, REGION)
 
     def _functions(self) -> dict[str, dict[str, Any]]:
         """function name -> what is needed to run it: logical id, code dir, handler, env, ARN."""
@@ -381,7 +418,6 @@ class LocalAWS:
         self, logical_id: str, event: dict[str, Any], report: Report, dead_letter: str | None = None
     ) -> None:
         """An asynchronous delivery (EventBridge or SNS to Lambda, EventBridge to Step Functions or SQS)."""
-        self._touch()
         res_type = self.template.cfn["Resources"][logical_id]["Type"]
         physical = self.physical[logical_id]
         if res_type == "AWS::Lambda::Function":
@@ -403,14 +439,32 @@ class LocalAWS:
     def invoke(self, function_name: str, event: Any) -> Outcome:
         fn = self.functions[function_name]
         ctx = new_context(function_name, fn["arn"], fn["memory"], fn["timeout"])
-        env = {**fn["env"], "AWS_LAMBDA_FUNCTION_NAME": function_name, "AWS_REGION": REGION}
-        try:
-            return self.runner.run(fn["code_dir"], fn["handler"], env, event, ctx)
-        finally:
-            self._touch()
+        return self.runner.run(fn["code_dir"], fn["handler"], self.function_env(function_name), event, ctx)
+
+    def function_env(self, function_name: str | None = None) -> dict[str, str]:
+        """The environment a function runs with, as Lambda sets it: its template variables, the runtime's
+        region, and the runtime's local extras (a CA bundle for the local PostgreSQL, report folders)."""
+        name = function_name or next(iter(self.functions))
+        env = {
+            **self.functions[name]["env"],
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            **self.extra_env,
+        }
+        if self.mocks.backup.ca_file:
+            env["DRILL_CA_BUNDLE"] = self.mocks.backup.ca_file
+        return env
 
     def _invoke_from_moto(self, fn_model: Any, event: Any) -> tuple[str, bool, str]:
-        """moto's Lambda invoke (used by Step Functions tasks) -> the in-process handler."""
+        """moto's Lambda invoke (Step Functions tasks, synchronous invokes) -> the in-process handler, or the
+        scripted workload function it stands for."""
+        from deckwatch.local.mock_services import awslambda
+
+        if awslambda.scripted(fn_model.function_name):
+            return awslambda.invoke(fn_model.function_name, event)
+        if fn_model.function_name not in self.functions:
+            raise RuntimeError(f"no local code for {fn_model.function_name}")
         payload = json.loads(event) if isinstance(event, str) else event
         outcome = self.invoke(fn_model.function_name, payload)
         return json.dumps(outcome.payload, default=str), not outcome.ok, ""
@@ -462,22 +516,42 @@ class LocalAWS:
     def _known_executions(self) -> set[str]:
         return {arn for _, arn, _, _ in moto_patches.executions(ACCOUNT, REGION)}
 
-    def _running(self) -> list[str]:
-        return [arn for _, arn, _, status in moto_patches.executions(ACCOUNT, REGION) if status == "RUNNING"]
-
     def settle(self) -> None:
-        """Until nothing moves: deliver events the control plane emitted, answer approvals, let executions end."""
-        deadline = time.monotonic() + MAX_REAL_SECONDS
-        while self._queue or self._running():
-            while self._queue:
-                self._deliver_follow_up(self._queue.popleft())
-            self._answer_approvals()
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    "state machine executions still running after "
-                    f"{MAX_REAL_SECONDS:.0f}s of real time: {self._running()}"
-                )
-            time.sleep(0.01)
+        """Run until nothing can happen any more. At each quiet moment (no execution can run): deliver the events
+        the control plane and the world emitted, let the simulated operator answer, run what waits for a
+        condition (`when`); only then move simulated time to the next deadline."""
+        while True:
+            self.scheduler.wait_quiet()
+            if self._queue:
+                while self._queue:
+                    self._deliver_follow_up(self._queue.popleft())
+                continue
+            if self._quiet_moment():
+                continue
+            step = self.scheduler.advance()
+            if step is False:
+                return
+            if callable(step):
+                step()
+
+    def when(self, condition: Callable[[], bool], action: Callable[[], None], what: str) -> None:
+        """Run `action` (once) at the first quiet moment at which `condition()` holds."""
+        self._quiet_actions.append((condition, action, what))
+
+    def _quiet_moment(self) -> bool:
+        """Answer what a person or a test would answer now; True if something happened."""
+        pending = self._pending_approvals() if self.approvals != "timeout" else 0
+        if pending:
+            self._answer_pending()
+            if self._pending_approvals() < pending:
+                return True
+        for entry in list(self._quiet_actions):
+            condition, action, _ = entry
+            if condition():
+                self._quiet_actions.remove(entry)
+                action()
+                return True
+        return False
 
     def _deliver_follow_up(self, event: dict[str, Any]) -> None:
         report = self._report or Report(event={}, environment=self.environment)
@@ -485,27 +559,12 @@ class LocalAWS:
         follow_up = {k: event.get(k) for k in ("id", "source", "detail-type")}
         report.follow_ups.append(follow_up | {"matched_rules": matched})
 
-    def _answer_approvals(self) -> None:
-        """The person at the keyboard: answer pending approvals as --approvals says (timeout: never)."""
-        if self.approvals == "timeout":
-            return
+    def _answer_pending(self) -> None:
+        """The person at the keyboard: answer pending approvals as --approvals says."""
         from deckwatch import approvals
         from deckwatch.context import services
 
-        if not self._pending_approvals():
-            return
-        # Answering counts as activity from the first moment: a waiting task must not be declared unanswered
-        # between the approval being claimed and its answer reaching Step Functions.
-        self._answering = True
-        self._touch()
-        try:
-            self._answer_pending(approvals, services)
-        finally:
-            self._answering = False
-            self._touch()
-
-    def _answer_pending(self, approvals: Any, services: Any) -> None:
-        with self.runner.exclusive(self._function_env_vars()):
+        with self.runner.exclusive(self.function_env()):
             deps = services()
             for item in approvals.pending(deps):
                 approvals.decide(
@@ -515,7 +574,6 @@ class LocalAWS:
                     actor="local-operator",
                     reason=f"--approvals {self.approvals}",
                 )
-                self._touch()
 
     @contextlib.contextmanager
     def control_plane(self) -> Iterator[Services]:
@@ -523,34 +581,10 @@ class LocalAWS:
         runtime or a test runs itself: alone, with a function's environment."""
         from deckwatch.context import services
 
-        with self.runner.exclusive(self._function_env_vars()):
+        with self.runner.exclusive(self.function_env()):
             yield services()
 
-    def _function_env_vars(self) -> dict[str, str]:
-        """A function's environment, for control-plane code the runtime runs itself (the simulated operator)."""
-        return dict(next(iter(self.functions.values()))["env"])
-
-    def _touch(self) -> None:
-        self._last_activity = time.monotonic()
-
-    def _is_idle(self) -> bool:
-        """Nothing can answer a waiting task any more: no handler running, no event queued, no approval that the
-        simulated operator will answer, and quiet for a moment of real time."""
-        if self.runner.in_flight or self._queue or self._answering:
-            return False
-        if self.approvals != "timeout" and self._pending_approvals():
-            return False
-        return time.monotonic() - self._last_activity > IDLE_SECONDS
-
     def _pending_approvals(self) -> int:
-        """Open approval requests; cached for a moment, as every waiting execution's thread asks while it waits."""
-        with self._pending_lock:
-            now = time.monotonic()
-            if now - self._pending_checked[0] > PENDING_CACHE_SECONDS:
-                self._pending_checked = (now, self._count_pending_approvals())
-            return self._pending_checked[1]
-
-    def _count_pending_approvals(self) -> int:
         table = self.physical.get("LocksTable")
         return 0 if table is None else moto_patches.count_keys(ACCOUNT, REGION, table, "approval#")
 
@@ -599,6 +633,10 @@ class LocalAWS:
         url = self._queue_url("DeadLetterQueue")
         msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
         return [json.loads(m["Body"]) for m in msgs]
+
+
+# What the runtime knows after a deployment, kept in its snapshot beside moto's backends.
+_DEPLOYED = ("template", "physical", "outputs", "rules", "sns", "on_failure", "functions", "policy", "world")
 
 
 def _placeholder_zip() -> bytes:

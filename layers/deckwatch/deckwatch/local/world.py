@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from deckwatch import aws
 from deckwatch.policy.model import Policy
 
 
-def build(policy: Policy, account: str, region: str) -> dict[str, Any]:
-    ec2, ecs, elb, cw, rds = (aws.client(s) for s in ("ec2", "ecs", "elbv2", "cloudwatch", "rds"))
+def build(runtime: Any, policy: Policy, account: str, region: str) -> dict[str, Any]:
+    ec2, ecs, elb, cw, rds = (runtime.client(s) for s in ("ec2", "ecs", "elbv2", "cloudwatch", "rds"))
     vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
     subnets = [
         ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=f"{region}{az}")["Subnet"][
@@ -96,7 +95,7 @@ def build(policy: Policy, account: str, region: str) -> dict[str, Any]:
     if policy.drills.network is not None:
         _drill_network(policy.drills.network, ec2, rds, vpc, subnets)
     for dr_region, network in policy.drills.dr_networks.items():
-        dr_ec2, dr_rds = aws.client("ec2", region=dr_region), aws.client("rds", region=dr_region)
+        dr_ec2, dr_rds = runtime.client("ec2", region=dr_region), runtime.client("rds", region=dr_region)
         dr_vpc = dr_ec2.create_vpc(CidrBlock="10.43.0.0/16")["Vpc"]["VpcId"]
         dr_subnets = [
             dr_ec2.create_subnet(VpcId=dr_vpc, CidrBlock=f"10.43.{i}.0/24", AvailabilityZone=f"{dr_region}{az}")[

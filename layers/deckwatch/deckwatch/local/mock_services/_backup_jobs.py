@@ -5,7 +5,6 @@ the events AWS Backup puts on the bus of the region where they happen."""
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,25 +21,29 @@ SEED_DR_VAULT = "deckwatch-local-dr-vault"
 
 @dataclass
 class Controls:
-    """How the next restores behave (process-wide; `reset()` between tests)."""
+    """How the next restores behave (the running embedded AWS's; `reset()` between tests)."""
 
     outcome: Outcome = "COMPLETED"
-    restore_seconds: float = 900.0  # simulated duration of a restore
-    real_delay: float = 0.05  # real seconds before the restore finishes (it is asynchronous, as in AWS)
+    restore_seconds: float = 900.0  # simulated duration of a restore (it is asynchronous, as in AWS)
     failure_message: str = "Restore failed: the DB snapshot is in an incompatible state."
     endpoint: tuple[str, int] | None = None  # the real PostgreSQL serving restored instances
     restored: set[str] = field(default_factory=set)  # DB instance and cluster identifiers created by restores
     instance_boot_seconds: float = 0.0  # simulated time an instance added to a restored cluster stays 'creating'
+    ca_file: str | None = None  # the CA the validator trusts for the server above (its DRILL_CA_BUNDLE)
 
     def reset(self) -> None:
-        self.outcome, self.restore_seconds, self.real_delay = "COMPLETED", 900.0, 0.05
+        self.outcome, self.restore_seconds = "COMPLETED", 900.0
         self.failure_message = Controls.failure_message
         self.endpoint = None
         self.restored = set()
         self.instance_boot_seconds = 0.0
+        self.ca_file = None
 
 
-CONTROLS = Controls()
+def controls() -> Controls:
+    from deckwatch.local.mock_services import current
+
+    return current().backup
 
 
 @dataclass
@@ -50,7 +53,6 @@ class _State:
     restores: dict[str, dict[str, Any]] = field(default_factory=dict)
     copies: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)  # idempotency token -> restore job id
-    timers: list[threading.Timer] = field(default_factory=list)
 
 
 def backend_state(backend: Any) -> _State:

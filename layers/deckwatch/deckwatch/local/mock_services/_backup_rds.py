@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from deckwatch import aws, clock
+from deckwatch import clock
+from deckwatch.local.mock_services import client
 
 
 def restored_served(ident: str | None, controls: Any) -> bool:
@@ -52,7 +53,7 @@ def source(resource_arn: str) -> dict[str, Any]:
         "master_user": "postgres",
         "storage": 20,
     }
-    rds = aws.client("rds", region=resource_arn.split(":")[3] if resource_arn.startswith("arn:") else None)
+    rds = client("rds", region=resource_arn.split(":")[3] if resource_arn.startswith("arn:") else None)
     if cluster:
         found = rds.describe_db_clusters(Filters=[{"Name": "db-cluster-id", "Values": [resource_arn, ident]}])
         for c in found["DBClusters"][:1]:
@@ -79,16 +80,22 @@ def source(resource_arn: str) -> dict[str, Any]:
     return src
 
 
-def serve_endpoints(controls: Any) -> None:
-    """Patch moto's RDS models once: restored instances and clusters report `controls.endpoint` as address and
+def _controls() -> Any:
+    from deckwatch.local.mock_services import current
+
+    return current().backup
+
+
+def serve_endpoints() -> None:
+    """Patch moto's RDS models once: restored instances and clusters report `controls().endpoint` as address and
     port (an Aurora cluster's port is set when the restore creates it), and an instance added to a restored
-    cluster is 'creating' for `controls.instance_boot_seconds` of simulated time (moto's are available at once)."""
+    cluster is 'creating' for `controls().instance_boot_seconds` of simulated time (moto's are available at once)."""
     from moto.rds.models import DBCluster, DBInstance, DBInstanceClustered
 
     def get_status(self: Any) -> str:
         status = str(self.__dict__.get("_deckwatch_status", "available"))
-        ready_at = self.__dict__.get("_deckwatch_created", 0.0) + controls.instance_boot_seconds
-        restored = getattr(self, "db_cluster_identifier", None) in controls.restored
+        ready_at = self.__dict__.get("_deckwatch_created", 0.0) + _controls().instance_boot_seconds
+        restored = getattr(self, "db_cluster_identifier", None) in _controls().restored
         return "creating" if status == "available" and restored and clock.now_epoch() < ready_at else status
 
     def set_status(self: Any, value: str) -> None:
@@ -100,8 +107,8 @@ def serve_endpoints(controls: Any) -> None:
     original_address = DBInstance.address
 
     def address(self: Any) -> str:
-        if restored_served(self.db_instance_identifier, controls):
-            return str(controls.endpoint[0])
+        if restored_served(self.db_instance_identifier, _controls()):
+            return str(_controls().endpoint[0])
         return str(original_address.fget(self))  # type: ignore[attr-defined]
 
     DBInstance.address = property(address)  # type: ignore[assignment,method-assign]
@@ -109,16 +116,16 @@ def serve_endpoints(controls: Any) -> None:
 
     def endpoint(self: Any) -> dict[str, Any]:
         out = dict(original_endpoint.fget(self))  # type: ignore[attr-defined]
-        if restored_served(self.db_instance_identifier, controls):
-            out["Port"] = controls.endpoint[1]
+        if restored_served(self.db_instance_identifier, _controls()):
+            out["Port"] = _controls().endpoint[1]
         return out
 
     DBInstance.endpoint = property(endpoint)  # type: ignore[assignment,method-assign]
     original_cluster_endpoint = DBCluster.endpoint
 
     def cluster_endpoint(self: Any) -> str:
-        if restored_served(self.db_cluster_identifier, controls):
-            return str(controls.endpoint[0])
+        if restored_served(self.db_cluster_identifier, _controls()):
+            return str(_controls().endpoint[0])
         return str(original_cluster_endpoint.fget(self))  # type: ignore[attr-defined]
 
     DBCluster.endpoint = property(cluster_endpoint)  # type: ignore[assignment,method-assign]

@@ -12,9 +12,9 @@ from deckwatch import clock
 from deckwatch.local.mock_services import _backup_rds
 from deckwatch.local.mock_services._backup_jobs import (
     BACKUP_ROLE,
-    CONTROLS,
     Outcome,
     backend_state,
+    controls,
     emit_event,
     find_point,
     iso,
@@ -57,24 +57,31 @@ def start_restore_job(backend: Any, params: dict[str, Any]) -> dict[str, Any]:
     state.restores[job_id] = job
     if token:
         state.tokens[token] = job_id
-    outcome = CONTROLS.outcome
-    if outcome != "NEVER":
-        timer = threading.Timer(CONTROLS.real_delay, _finish_restore, args=(backend, job_id, outcome))
-        timer.daemon = True
-        state.timers.append(timer)
-        timer.start()
+    c = controls()
+    if c.outcome != "NEVER":
+        outcome = c.outcome
+        _later(c.restore_seconds, lambda: _finish_restore(backend, job_id, outcome), f"restore job {job_id[:8]}")
     return {"RestoreJobId": job_id}
 
 
-def _finish_restore(backend: Any, job_id: str, outcome: Outcome, test_plan: str | None = None) -> None:
+def _later(seconds: float, action: Any, what: str) -> None:
+    """Asynchronous AWS work: done by the runtime's scheduler after `seconds` of simulated time (with no runtime,
+    the clock moves on and it is done now)."""
     from deckwatch.local import moto_patches
 
+    scheduler = moto_patches.HOOKS.scheduler
+    if scheduler is None:
+        action()
+    else:
+        scheduler.call_later(seconds, action, what)
+
+
+def _finish_restore(backend: Any, job_id: str, outcome: Outcome, test_plan: str | None = None) -> None:
+    c = controls()
     with _lock:
         job = backend_state(backend).restores[job_id]
         if job["Status"] != "RUNNING":
             return
-        if moto_patches.HOOKS.advance is not None:
-            moto_patches.HOOKS.advance(CONTROLS.restore_seconds)
         meta, src = job["_metadata"], job["_source"]
         groups = json.loads(meta.get("VpcSecurityGroupIds") or "[]")
         network = {"DBSubnetGroupName": meta["DBSubnetGroupName"]} if meta.get("DBSubnetGroupName") else {}
@@ -89,7 +96,7 @@ def _finish_restore(backend: Any, job_id: str, outcome: Outcome, test_plan: str 
                 MasterUsername=src["master_user"],
                 MasterUserPassword="restored-from-snapshot",
                 VpcSecurityGroupIds=groups,
-                Port=CONTROLS.endpoint[1] if CONTROLS.endpoint else int(meta.get("Port") or src["port"]),
+                Port=c.endpoint[1] if c.endpoint else int(meta.get("Port") or src["port"]),
                 StorageEncrypted=True,
             )
         elif outcome == "COMPLETED":
@@ -108,7 +115,7 @@ def _finish_restore(backend: Any, job_id: str, outcome: Outcome, test_plan: str 
                 MultiAZ=False,
             )
         if outcome == "COMPLETED" and job["Status"] == "RUNNING":
-            CONTROLS.restored.add(restored)
+            c.restored.add(restored)
             kind = "cluster" if src["cluster"] else "db"
             job.update(
                 Status="COMPLETED",
@@ -117,7 +124,7 @@ def _finish_restore(backend: Any, job_id: str, outcome: Outcome, test_plan: str 
                 CreatedResourceArn=f"arn:aws:rds:{backend.region_name}:{backend.account_id}:{kind}:{restored}",
             )
         elif job["Status"] == "RUNNING":
-            job.update(Status="FAILED", StatusMessage=CONTROLS.failure_message, CompletionDate=clock.now())
+            job.update(Status="FAILED", StatusMessage=c.failure_message, CompletionDate=clock.now())
     detail = {
         "restoreJobId": job_id,
         "backupSizeInBytes": str(job["BackupSizeInBytes"]),
@@ -171,13 +178,17 @@ def simulate_restore_test(
 
     backend = backup_backends[account][region]
     job_id = _start_for_test(backend, recovery_point_arn, instance_id)
+    from deckwatch.local import moto_patches
+
+    if moto_patches.HOOKS.scheduler is not None:
+        moto_patches.HOOKS.scheduler.clock.advance(controls().restore_seconds)
     _finish_restore(backend, job_id, "COMPLETED", test_plan=plan_arn)
     return str(job_id)
 
 
 def _start_for_test(backend: Any, recovery_point_arn: str, instance_id: str) -> str:
-    saved = CONTROLS.outcome
-    CONTROLS.outcome = "NEVER"  # finished by the caller, synchronously
+    c = controls()
+    saved, c.outcome = c.outcome, "NEVER"  # finished by the caller, synchronously
     try:
         return str(
             start_restore_job(
@@ -185,4 +196,4 @@ def _start_for_test(backend: Any, recovery_point_arn: str, instance_id: str) -> 
             )["RestoreJobId"]
         )
     finally:
-        CONTROLS.outcome = saved
+        c.outcome = saved

@@ -8,13 +8,13 @@ RDS DB instances (ResourceType RDS) and Aurora clusters (Aurora: a restore creat
 A copy job copies a recovery point into a vault of another region at once and emits its Copy Job event in the
 source region; every event goes to the bus of the region it happens in.
 
-A restore runs as AWS Backup's does, asynchronously: shortly after StartRestoreJob (real time `CONTROLS.real_delay`)
-the simulated clock moves on by `CONTROLS.restore_seconds`, the DB instance or cluster is created through moto's RDS
+A restore runs as AWS Backup's does, asynchronously: `controls().restore_seconds` of simulated time after
+StartRestoreJob (the runtime's scheduler runs it then), the DB instance or cluster is created through moto's RDS
 (in the subnet group and security groups of the restore metadata, never public), and the real "Restore Job State Change"
 event is put on the default bus (the local runtime routes it through the template's rules). Tests steer the
-outcome with `CONTROLS` ("COMPLETED", "FAILED", or "NEVER": the job stays RUNNING for ever).
+outcome with `controls()` ("COMPLETED", "FAILED", or "NEVER": the job stays RUNNING for ever).
 
-Restored databases are served by a real PostgreSQL when `CONTROLS.endpoint` names one (host, port): moto's
+Restored databases are served by a real PostgreSQL when `controls().endpoint` names one (host, port): moto's
 DescribeDBInstances and DescribeDBClusters then report that address and port for what a restore created.
 
 This module wires the operations into moto and seeds the demo world; the state, backup and copy jobs are in
@@ -24,21 +24,19 @@ _backup_jobs.py, restores in _backup_restores.py, and the RDS side of a restore 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from deckwatch import aws
-from deckwatch.local.mock_services import _backup_rds
+from deckwatch.local.mock_services import _backup_rds, client
 from deckwatch.local.mock_services._backup_jobs import (
     BACKUP_ROLE,
-    CONTROLS,
     SEED_DR_VAULT,
     SEED_VAULT,
     Controls,
     backend_state,
+    controls,
     find_point,
     get_restore_metadata,
     public,
@@ -53,10 +51,10 @@ from deckwatch.local.mock_services._backup_restores import (
 )
 
 __all__ = [
-    "CONTROLS",
     "SEED_DR_VAULT",
     "SEED_VAULT",
     "Controls",
+    "controls",
     "install",
     "seed",
     "serve_restores_from",
@@ -69,7 +67,7 @@ _lock = threading.Lock()
 
 # ---------------------------------------------------------------- wiring into moto ------------------------------
 def install() -> None:
-    """Route the new operations to the backup backend, and serve restored instances from CONTROLS.endpoint."""
+    """Route the new operations to the backup backend, and serve restored instances from controls().endpoint."""
     global _installed  # noqa: PLW0603 - moto's classes are process-wide, so is this flag
     with _lock:
         if _installed:
@@ -179,7 +177,7 @@ def install() -> None:
             if name.startswith("op_"):
                 setattr(BackupResponse, name[3:], fn)
 
-        _backup_rds.serve_endpoints(CONTROLS)
+        _backup_rds.serve_endpoints()
         _installed = True
 
 
@@ -187,15 +185,14 @@ def seed(runtime: Any) -> None:
     """A vault (and one per DR region), and one completed backup job (hence a recovery point) per drill target."""
     from moto.backup.models import backup_backends
 
-    CONTROLS.reset()
     policy = runtime.policy.policy
     if not policy.drills.targets:
         return
     from deckwatch.local.runtime import ACCOUNT, REGION
 
-    aws.client("backup").create_backup_vault(BackupVaultName=SEED_VAULT)
+    client("backup").create_backup_vault(BackupVaultName=SEED_VAULT)
     for dr_region in policy.drills.dr_networks:  # where cross-region copies go
-        aws.client("backup", region=dr_region).create_backup_vault(BackupVaultName=SEED_DR_VAULT)
+        client("backup", region=dr_region).create_backup_vault(BackupVaultName=SEED_DR_VAULT)
     backend = backup_backends[ACCOUNT][REGION]
     for target in policy.drills.targets:
         arn = target.resource
@@ -213,12 +210,12 @@ def serve_restores_from(
     host: str, port: int, secret_name: str, credentials: dict[str, str], ca_file: Path | None = None
 ) -> None:
     """Point every restored database at a real PostgreSQL, and store the validator's credentials there.
-    `ca_file`: the CA of the server's certificate, which the validator then trusts for verify-full
-    (DRILL_CA_BUNDLE, in the runtime's environment: restored when the runtime stops)."""
-    CONTROLS.endpoint = (host, port)
-    if ca_file is not None:
-        os.environ["DRILL_CA_BUNDLE"] = str(ca_file)
-    sm = aws.client("secretsmanager")
+    `ca_file`: the CA of the server's certificate, which the validator then trusts for verify-full (the runtime
+    gives the functions DRILL_CA_BUNDLE pointing at it)."""
+    c = controls()
+    c.endpoint = (host, port)
+    c.ca_file = str(ca_file) if ca_file is not None else None
+    sm = client("secretsmanager")
     value = json.dumps(credentials)
     try:
         sm.put_secret_value(SecretId=secret_name, SecretString=value)

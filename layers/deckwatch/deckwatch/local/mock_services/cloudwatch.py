@@ -7,9 +7,7 @@
   /work/shared/reference/aws-event-fields.md) through the events backend's PutEvents, so that the local runtime
   routes it through the template's rules like EventBridge does; a composite whose state changes emits its own.
   Like CloudWatch, setting the state an alarm already has emits nothing.
-- Fault injection for the services remediation acts on (`inject(service, operation, code, times)`): the next
-  `times` calls of that operation fail with the AWS error `code` (throttling, access denied), shaped for the
-  service's protocol (JSON or query/XML), so botocore raises the same ClientError it raises in AWS.
+(Fault injection for every service is in `faults.py`.)
 """
 
 from __future__ import annotations
@@ -17,10 +15,8 @@ from __future__ import annotations
 import json
 import re
 import threading
-from dataclasses import dataclass
 from typing import Any
 
-ACCOUNT = "123456789012"
 _installed = False
 _lock = threading.Lock()
 
@@ -106,86 +102,6 @@ def evaluate(rule: str, states: dict[str, str]) -> bool:
     return value
 
 
-# ---------------------------------------------------------------------------------------- faults ---------------
-@dataclass
-class Fault:
-    service: str
-    operation: str
-    code: str
-    remaining: int
-    message: str
-
-
-_faults: list[Fault] = []
-_reactions: dict[tuple[str, str], list[tuple[str, str]]] = {}
-
-
-def recover_on(service: str, operation: str, alarm_name: str, state: str = "OK") -> None:
-    """World reaction: after a successful service:operation (the remediation's fix), `alarm_name` goes to `state`
-    (and emits its event), as the real metric would once the fix takes effect."""
-    with _lock:
-        _reactions.setdefault((_norm(service), operation), []).append((alarm_name, state))
-
-
-def clear_reactions() -> None:
-    with _lock:
-        _reactions.clear()
-
-
-_JSON_CODES = {"Throttling": "ThrottlingException", "AccessDenied": "AccessDeniedException"}
-
-
-def inject(service: str, operation: str, code: str, times: int = 1, message: str = "") -> None:
-    """The next `times` calls of service:operation fail with `code` ("Throttling" or "AccessDenied"; JSON
-    services get their ...Exception spelling)."""
-    with _lock:
-        _faults.append(Fault(_norm(service), operation, code, times, message or f"{code} injected by deckwatch.local"))
-
-
-def pending_faults() -> int:
-    """Injected failures not yet served (0: every injected failure was hit)."""
-    with _lock:
-        return sum(f.remaining for f in _faults)
-
-
-def clear_faults() -> None:
-    with _lock:
-        _faults.clear()
-
-
-def _norm(service: str) -> str:
-    return service.replace("-", "").replace("_", "").lower()
-
-
-def _take_fault(service: str, operation: str) -> Fault | None:
-    with _lock:
-        for fault in _faults:
-            if fault.service == _norm(service) and fault.operation == operation and fault.remaining > 0:
-                fault.remaining -= 1
-                return fault
-    return None
-
-
-def _error_response(request: Any, fault: Fault) -> Any:
-    from botocore.awsrequest import AWSResponse
-    from moto.core.botocore_stubber import MockRawResponse
-
-    headers = {k.lower(): v for k, v in dict(request.headers).items()}
-    if "x-amz-target" in headers:  # JSON protocol (ECS, Application Auto Scaling, EventBridge)
-        code = _JSON_CODES.get(fault.code, fault.code)
-        body = json.dumps({"__type": code, "message": fault.message}).encode()
-        out_headers = {"x-amzn-errortype": code, "content-type": "application/x-amz-json-1.1"}
-    else:  # query protocol (RDS, SNS): XML error document
-        body = (
-            "<ErrorResponse><Error><Type>Sender</Type>"
-            f"<Code>{fault.code}</Code><Message>{fault.message}</Message></Error>"
-            "<RequestId>deckwatch-local-fault</RequestId></ErrorResponse>"
-        ).encode()
-        out_headers = {"content-type": "text/xml"}
-    status = 403 if "AccessDenied" in fault.code else 400
-    return AWSResponse(request.url, status, out_headers, MockRawResponse(body))  # type: ignore[arg-type]
-
-
 # ---------------------------------------------------------------------------------------- install --------------
 def install() -> None:
     global _installed  # noqa: PLW0603 - moto's classes are process-wide, so is this flag
@@ -194,7 +110,6 @@ def install() -> None:
             return
         _patch_composite_api()
         _patch_set_alarm_state()
-        _patch_faults()
         _installed = True
 
 
@@ -332,36 +247,3 @@ def _emit(backend: Any, alarm: Any, previous: dict[str, Any] | None) -> None:
             }
         ]
     )
-
-
-def _set_state(alarm_name: str, state: str) -> None:
-    import os
-
-    from moto.cloudwatch.models import cloudwatch_backends
-
-    account = os.environ.get("MOTO_ACCOUNT_ID", ACCOUNT)
-    backend = cloudwatch_backends[account][os.environ.get("AWS_DEFAULT_REGION", "us-east-1")]
-    if alarm_name in backend.alarms:
-        backend.set_alarm_state(alarm_name, f"Threshold Crossed: recovered ({state})", None, state)  # type: ignore[arg-type]
-
-
-def _patch_faults() -> None:
-    from moto.core.botocore_stubber import BotocoreStubber
-
-    original = BotocoreStubber.__call__
-
-    def __call__(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:  # noqa: N807
-        parts = event_name.split(".")
-        if _faults and len(parts) >= 3:
-            fault = _take_fault(parts[1], parts[2])
-            if fault is not None:
-                return _error_response(request, fault)
-        response = original(self, event_name, request, **kwargs)
-        if _reactions and len(parts) >= 3 and response is not None and response.status_code < 300:
-            with _lock:
-                todo = _reactions.pop((_norm(parts[1]), parts[2]), [])
-            for alarm_name, state in todo:
-                _set_state(alarm_name, state)
-        return response
-
-    BotocoreStubber.__call__ = __call__  # type: ignore[method-assign]

@@ -12,6 +12,8 @@ import json
 import zipfile
 from typing import Any
 
+from deckwatch.local.mock_services import client
+
 BUCKET = "codepipeline-us-east-1-123456789012"
 SAMPLE_KEY = "shop-web/ImageDefin/r8Tn3Va"
 SAMPLE_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:2026-11-30.1"
@@ -30,9 +32,8 @@ def zipped(files: dict[str, str]) -> bytes:
 
 
 def put_artifact(key: str, files: dict[str, str], bucket: str = BUCKET) -> dict[str, str]:
-    from deckwatch import aws
 
-    aws.client("s3").put_object(Bucket=bucket, Key=key, Body=zipped(files))
+    client("s3").put_object(Bucket=bucket, Key=key, Body=zipped(files))
     return {"bucket": bucket, "key": key}
 
 
@@ -41,8 +42,7 @@ def image_definitions(image: str, container: str = "web") -> dict[str, str]:
 
 
 def seed(runtime: Any) -> None:
-    from deckwatch import aws
 
     del runtime
-    aws.client("s3").create_bucket(Bucket=BUCKET)
+    client("s3").create_bucket(Bucket=BUCKET)
     put_artifact(SAMPLE_KEY, image_definitions(SAMPLE_IMAGE))

@@ -5,27 +5,38 @@
   `WARMUP_SECONDS` of simulated time later, seen through `DescribeServices`.
 - `stick(service_name)`: that service's deployments never complete (a release whose tasks crash-loop).
 - `seed(runtime)`: the demo world's services start settled (blue runs its 2 tasks).
+The state (deployments in progress, stuck services) belongs to the running embedded AWS (`EcsState`).
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 WARMUP_SECONDS = 45
 _installed = False
 _lock = threading.Lock()
-_started: dict[str, float] = {}  # service ARN -> simulated time its current deployment started
-_stuck: set[str] = set()
+
+
+@dataclass
+class EcsState:
+    started: dict[str, float] = field(default_factory=dict)  # service ARN -> simulated time its deployment started
+    stuck: set[str] = field(default_factory=set)
+
+
+def _state() -> EcsState:
+    from deckwatch.local.mock_services import current
+
+    return current().ecs
 
 
 def stick(service_name: str) -> None:
-    _stuck.add(service_name)
+    _state().stuck.add(service_name)
 
 
-def reset() -> None:
-    _started.clear()
-    _stuck.clear()
+def unstick_all() -> None:
+    _state().stuck.clear()
 
 
 def install() -> None:
@@ -68,7 +79,7 @@ def _primary(service: Any) -> dict[str, Any] | None:
 
 
 def _begin(service: Any) -> None:
-    _started[service.arn] = _now()
+    _state().started[service.arn] = _now()
     service.running_count = 0
     service.pending_count = service.desired_count
     primary = _primary(service)
@@ -97,14 +108,15 @@ def _settle(service: Any) -> None:
             rolloutState="COMPLETED",
             rolloutStateReason=f"ECS deployment {primary['id']} completed.",
         )
-    _started.pop(service.arn, None)
+    _state().started.pop(service.arn, None)
 
 
 def _progress(service: Any) -> None:
-    started = _started.get(service.arn)
+    state = _state()
+    started = state.started.get(service.arn)
     if started is None:
         return
-    if service.desired_count == 0 or (service.name not in _stuck and _now() - started >= WARMUP_SECONDS):
+    if service.desired_count == 0 or (service.name not in state.stuck and _now() - started >= WARMUP_SECONDS):
         _settle(service)
 
 
@@ -116,7 +128,6 @@ def settled(service: Any) -> bool:
 def seed(runtime: Any) -> None:
     from moto.ecs.models import ecs_backends
 
-    reset()
     from deckwatch.local.runtime import ACCOUNT, REGION
 
     for service in ecs_backends[ACCOUNT][REGION].services.values():

@@ -10,58 +10,71 @@
   image, the service's first alarm goes to ALARM (through CloudWatch's SetAlarmState, which emits the alarm's
   real state-change event) as soon as a cutover watches it, i.e. in the middle of the bake.
 - `when_watched(alarm, action, phase)`: run `action` once a cutover task watches `alarm` (tests use it to
-  deliver an event mid-bake or inside the rollback window).
+  deliver an event mid-bake or inside the rollback window): checked by the runtime's driver at every quiet
+  moment, so the action runs while the task waits, never by polling.
+The state (`ElbState`) belongs to the running embedded AWS.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
-import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 _installed = False
 _lock = threading.Lock()
-_throttles = 0
-_reject: Callable[[dict[str, int]], bool] | None = None
-_unhealthy: set[str] = set()
-_bad_images: set[str] = set()
-_alarms_by_tg: dict[str, list[str]] = {}
-_fired: set[str] = set()
-_runtime: Any = None
-calls: list[dict[str, int]] = []  # weights of every successful ModifyListener (tg name -> weight)
+
+
+@dataclass
+class ElbState:
+    throttles: int = 0
+    reject: Callable[[dict[str, int]], bool] | None = None
+    unhealthy: set[str] = field(default_factory=set)
+    bad_images: set[str] = field(default_factory=set)
+    alarms_by_tg: dict[str, list[str]] = field(default_factory=dict)
+    fired: set[str] = field(default_factory=set)
+    calls: list[dict[str, int]] = field(default_factory=list)  # weights of every ModifyListener (tg name -> weight)
+
+
+def _state() -> ElbState:
+    from deckwatch.local.mock_services import current
+
+    return current().elbv2
 
 
 def throttle_listener(times: int) -> None:
-    global _throttles  # noqa: PLW0603
-    _throttles = times
+    _state().throttles = times
 
 
 def reject_listener(when: Callable[[dict[str, int]], bool] | None) -> None:
-    global _reject  # noqa: PLW0603
-    _reject = when
+    _state().reject = when
 
 
 def make_unhealthy(target_group_name: str) -> None:
-    _unhealthy.add(target_group_name)
+    _state().unhealthy.add(target_group_name)
 
 
 def make_healthy(target_group_name: str) -> None:
-    _unhealthy.discard(target_group_name)
+    _state().unhealthy.discard(target_group_name)
 
 
 def bad_image(image: str) -> None:
-    _bad_images.add(image)
+    _state().bad_images.add(image)
+
+
+def calls() -> list[dict[str, int]]:
+    return _state().calls
 
 
 def reset() -> None:
-    throttle_listener(0)
-    reject_listener(None)
-    _unhealthy.clear()
-    _bad_images.clear()
-    _fired.clear()
-    calls.clear()
+    state = _state()
+    state.throttles, state.reject = 0, None
+    state.unhealthy.clear()
+    state.bad_images.clear()
+    state.fired.clear()
+    state.calls.clear()
 
 
 def install() -> None:
@@ -84,14 +97,14 @@ def install() -> None:
             from moto.elbv2.exceptions import ELBClientError
 
             weights = _weights(self, kwargs.get("actions") or (args[4] if len(args) > 4 else None))
-            global _throttles  # noqa: PLW0603
-            if _throttles > 0:
-                _throttles -= 1
+            state = _state()
+            if state.throttles > 0:
+                state.throttles -= 1
                 raise ELBClientError("Throttling", "Rate exceeded")
-            if _reject is not None and _reject(weights):
+            if state.reject is not None and state.reject(weights):
                 raise ELBClientError("InvalidConfigurationRequest", f"injected: listener update {weights} refused")
             listener = original_modify(self, arn, *args, **kwargs)
-            calls.append(weights)
+            state.calls.append(weights)
             _after_shift(self, weights)
             return listener
 
@@ -132,7 +145,7 @@ def _synthetic_health(backend: Any, tg_arn: str) -> list[Any]:
     for service in _ecs_services_of(tg_arn):
         for i in range(service.running_count):
             target = f"10.42.{abs(hash(service.name)) % 200}.{10 + i}"
-            if tg is not None and tg.name in _unhealthy:
+            if tg is not None and tg.name in _state().unhealthy:
                 out.append(
                     FakeHealthStatus(
                         target,
@@ -165,7 +178,8 @@ def _after_shift(backend: Any, weights: dict[str, int]) -> None:
 
     from deckwatch.local.runtime import ACCOUNT, REGION
 
-    if not _bad_images:
+    state = _state()
+    if not state.bad_images:
         return
     by_name = {tg.name: arn for arn, tg in backend.target_groups.items()}
     ecs_backend = ecs_backends[ACCOUNT][REGION]
@@ -175,9 +189,9 @@ def _after_shift(backend: Any, weights: dict[str, int]) -> None:
         for service in _ecs_services_of(by_name[tg_name]):
             td = ecs_backend.describe_task_definition(service.task_definition)
             images = {c.get("image") for c in td.container_definitions}
-            for alarm in _alarms_by_tg.get(tg_name, [])[:1]:
-                if images & _bad_images and alarm not in _fired:
-                    _fired.add(alarm)
+            for alarm in state.alarms_by_tg.get(tg_name, [])[:1]:
+                if images & state.bad_images and alarm not in state.fired:
+                    state.fired.add(alarm)
                     when_watched(alarm, functools.partial(fire, alarm, f"5XX errors from the new release at {weight}%"))
 
 
@@ -203,39 +217,33 @@ def recover_alarms() -> None:
             alarm.update_state("recovered", "{}", "OK")
 
 
-def when_watched(alarm: str, action: Callable[[], None], phase: str | None = None, timeout: float = 10.0) -> None:
-    """Run `action` (in a thread) as soon as a cutover watches `alarm` (in `phase`, if given)."""
-    runtime = _runtime
+def when_watched(alarm: str, action: Callable[[], None], phase: str | None = None) -> None:
+    """Run `action` as soon as a cutover watches `alarm` (in `phase`, if given): the runtime's driver checks at
+    every quiet moment, i.e. while the watching task waits for its answer."""
+    from deckwatch.local import moto_patches
 
-    def wait() -> None:
-        # reads moto's table directly: a boto3 client here would race the handlers' environment swaps
+    runtime = moto_patches.HOOKS.runtime
+    if runtime is None:
+        raise RuntimeError("when_watched needs a running embedded AWS")
+
+    def watched() -> bool:
+        # reads moto's table directly: the driver runs this between deliveries, outside any handler
         from moto.dynamodb.models import dynamodb_backends
         from moto.dynamodb.models.dynamo_type import DynamoType
 
         from deckwatch.local.runtime import ACCOUNT, REGION
 
-        if runtime is None:
-            return
         table = dynamodb_backends[ACCOUNT][REGION].get_table(runtime.physical["LocksTable"])
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            item = table.get_item(DynamoType({"S": f"watch#{alarm}"}))
-            watchers = item.to_json()["Attributes"].get("watchers", {}).get("M", {}) if item is not None else {}
-            if any(phase is None or f":{phase}:" in w for w in watchers):
-                runtime._touch()
-                action()
-                return
-            time.sleep(0.002)
+        item = table.get_item(DynamoType({"S": f"watch#{alarm}"}))
+        watchers = item.to_json()["Attributes"].get("watchers", {}).get("M", {}) if item is not None else {}
+        return any(phase is None or f":{phase}:" in w for w in watchers)
 
-    threading.Thread(target=wait, daemon=True, name=f"when-watched-{alarm}").start()
+    runtime.when(watched, action, f"when {alarm} is watched" + (f" in {phase}" if phase else ""))
 
 
 def seed(runtime: Any) -> None:
-    global _runtime  # noqa: PLW0603
-    reset()
-    _runtime = runtime
-    _alarms_by_tg.clear()
+    state = _state()
     for svc in runtime.policy.policy.services:
         if svc.alb is not None:
             for colour in ("blue", "green"):
-                _alarms_by_tg[str(getattr(svc.alb.target_groups, colour))] = list(svc.alarms)
+                state.alarms_by_tg[str(getattr(svc.alb.target_groups, colour))] = list(svc.alarms)

@@ -28,7 +28,7 @@ def _say(text: str) -> None:
 
 def run(root: Path) -> None:
     from deckwatch import clock
-    from deckwatch.local.mock_services import cloudwatch as mock_cw
+    from deckwatch.local.mock_services import faults as mock_cw
     from deckwatch.local.runtime import LocalAWS, Report
     from deckwatch.local.timeline import render
     from deckwatch.remediation.incidents import seconds_between, summarize

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -18,10 +17,10 @@ def run(root: Path) -> None:
 
     work = Path(tempfile.mkdtemp(prefix="deckwatch-drill-demo-"))
     policy = root / "layers/deckwatch/deckwatch/policy/examples/staging.yaml"  # as it is: tls verify-full
-    os.environ["DECKWATCH_DRILL_REPORTS_DIR"] = str(work / "reports")
     cluster = _postgres.Cluster.start() if _postgres.available() else None
     try:
         with LocalAWS(root, environment="staging", policy_file=policy) as rt:
+            rt.extra_env["DECKWATCH_DRILL_REPORTS_DIR"] = str(work / "reports")
             if cluster is not None:
                 backup.serve_restores_from(cluster.host, cluster.port, "shop/staging/db-drill", cluster.credentials(),
                                            ca_file=cluster.ca_file)  # fmt: skip
@@ -43,7 +42,6 @@ def run(root: Path) -> None:
             ]
             print(f"   drill databases left running: {left or 'none'}")
     finally:
-        os.environ.pop("DECKWATCH_DRILL_REPORTS_DIR", None)
         if cluster is not None:
             cluster.stop()
 

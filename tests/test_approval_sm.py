@@ -32,7 +32,7 @@ def approval_records(report: Report) -> list[dict[str, Any]]:
 
 
 def pending(rt: LocalAWS) -> list[dict[str, Any]]:
-    table = rt.physical["LocksTable"]
+    table = rt.physical["StateTable"]
     items = rt.client("dynamodb").scan(TableName=table)["Items"]
     return [i for i in items if i["pk"]["S"].startswith("approval#")]
 

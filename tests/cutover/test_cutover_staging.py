@@ -57,7 +57,7 @@ def test_pipeline_build_starts_a_canary_that_completes(staging: LocalAWS) -> Non
     assert "event_id" not in plan and plan["execution_arn"].endswith(execution["name"])
     assert ops(report).count(("sns", "Publish")) >= 5  # start, 3 shifts, completion
     assert [i["function"] for i in awslambda.invocations()][-1] == "shop-staging-web-smoke-test"
-    holder = staging.client("dynamodb").scan(TableName=staging.physical["LocksTable"])["Items"]
+    holder = staging.client("dynamodb").scan(TableName=staging.physical["StateTable"])["Items"]
     assert [i["pk"]["S"] for i in holder if i["pk"]["S"].startswith(("lock#", "cutover#"))] == []
 
     # EventBridge delivers at least once: the same event again starts nothing
@@ -206,7 +206,7 @@ def test_concurrent_cutover_is_refused_by_the_lock(staging: LocalAWS) -> None:
     refusal = [r for r in report.ledger if r["kind"] == "refusal"]
     assert len(refusal) == 1 and "another-execution" in refusal[0]["reason"]
     assert weights(staging) == before
-    locks = staging.client("dynamodb").scan(TableName=staging.physical["LocksTable"])["Items"]
+    locks = staging.client("dynamodb").scan(TableName=staging.physical["StateTable"])["Items"]
     assert [i["pk"]["S"] for i in locks if i["pk"]["S"].startswith("lock#ecs")] == []  # blue released too
 
 

@@ -102,7 +102,7 @@ def drill_clusters(rt: LocalAWS, region: str | None = None) -> list[str]:
 def locks(rt: LocalAWS) -> Any:
     from deckwatch.locks import Locks
 
-    return Locks(rt.physical["LocksTable"], client=rt.client("dynamodb"))
+    return Locks(rt.physical["StateTable"], client=rt.client("dynamodb"))
 
 
 def lock_holder(rt: LocalAWS, key: str = "rds:shop-staging-db") -> dict[str, Any] | None:

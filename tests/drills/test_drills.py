@@ -233,7 +233,7 @@ def test_console_input_for_another_environment_is_rejected(rt: LocalAWS) -> None
 def test_backup_job_completed_starts_a_sampled_drill_once(rt: LocalAWS, postgres: Cluster) -> None:
     # forget earlier sampling: this test is about it
     rt.client("dynamodb").delete_item(
-        TableName=rt.physical["LocksTable"], Key={"pk": {"S": "drill-sampling#shop-staging-db"}}
+        TableName=rt.physical["StateTable"], Key={"pk": {"S": "drill-sampling#shop-staging-db"}}
     )
     b = rt.client("backup")
     job = b.start_backup_job(

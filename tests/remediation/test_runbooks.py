@@ -97,7 +97,7 @@ def test_scale_out_refused_by_cooldown(rt: LocalAWS) -> None:
 def test_refused_while_a_cutover_or_drill_holds_the_lock(rt: LocalAWS, holder: str, capability: str) -> None:
     name = f"locked-{capability}"
     target = new_service(rt, name, desired=2)
-    locks = Locks(rt.physical["LocksTable"])
+    locks = Locks(rt.physical["StateTable"])
     locks.acquire(target, holder, capability, 3600)
     try:
         report, execution = run(rt, scale(target))
@@ -110,7 +110,7 @@ def test_refused_while_a_cutover_or_drill_holds_the_lock(rt: LocalAWS, holder: s
 
 
 def test_drill_lock_refuses_rds_runbooks(rt: LocalAWS) -> None:
-    locks = Locks(rt.physical["LocksTable"])
+    locks = Locks(rt.physical["StateTable"])
     locks.acquire("rds:shop-staging-db", "drill-exec-9", "drills", 3600)
     try:
         report, _ = run(rt, console("staging-grow-storage-dry-run.json", dryRun=False))
@@ -181,7 +181,7 @@ def test_rollback_cutover_needs_a_cutover_in_its_rollback_window(rt: LocalAWS) -
     assert refusal_reason(refused).startswith("no cutover of web is in its rollback window")
     assert not [f for f in refused.follow_ups if f["detail-type"] == "Deckwatch Rollback Requested"]
 
-    locks = Locks(rt.physical["LocksTable"])
+    locks = Locks(rt.physical["StateTable"])
     blue = f"ecs:{CLUSTER}/{BLUE}"
     locks.acquire(blue, "cutover-exec-42", "cutover", 3600)
     try:
@@ -315,7 +315,7 @@ def test_access_denied_escalates_without_retrying(rt: LocalAWS) -> None:
     assert closing(report)["details"]["outcome"] == "failed"
     assert ("sns", "Publish") in ops(report)
     assert mock_cw.pending_faults() == 4  # one attempt: AccessDenied is not retried
-    assert Locks(rt.physical["LocksTable"]).holder(target) is None  # released on the failure path
+    assert Locks(rt.physical["StateTable"]).holder(target) is None  # released on the failure path
 
 
 def test_throttling_that_persists_escalates(rt: LocalAWS) -> None:

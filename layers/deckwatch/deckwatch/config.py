@@ -21,7 +21,7 @@ class Settings(BaseModel):
 
     environment: Environment = Field(alias="ENVIRONMENT")
     ledger_table: str = Field(alias="LEDGER_TABLE")
-    locks_table: str = Field(alias="LOCKS_TABLE")
+    state_table: str = Field(alias="STATE_TABLE")
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE")
     topic_arn: str = Field(alias="TOPIC_ARN")
     dlq_url: str = Field(alias="DLQ_URL")

@@ -51,7 +51,7 @@ def _build(s: Settings) -> Services:
     return Services(
         settings=s,
         ledger=Ledger(s.ledger_table, s.ledger_retention_days),
-        locks=Locks(s.locks_table),
+        locks=Locks(s.state_table),
         notifier=Notifier(s.topic_arn),
     )
 

@@ -259,14 +259,14 @@ def _remote_services(env: str) -> Any:
         {
             "ENVIRONMENT": env,
             "LEDGER_TABLE": f"deckwatch-{env}-ledger",
-            "LOCKS_TABLE": f"deckwatch-{env}-locks",
+            "STATE_TABLE": f"deckwatch-{env}-state",
             "IDEMPOTENCY_TABLE": f"deckwatch-{env}-idempotency",
             "TOPIC_ARN": "",
             "DLQ_URL": "",
             "POLICY_PARAMETER": f"/deckwatch/{env}/policy",
         }
     )
-    return Services(settings, Ledger(settings.ledger_table), Locks(settings.locks_table), Notifier(""))
+    return Services(settings, Ledger(settings.ledger_table), Locks(settings.state_table), Notifier(""))
 
 
 def _policy_lines(exc: PolicyError) -> str:

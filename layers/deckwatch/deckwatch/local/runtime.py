@@ -585,7 +585,7 @@ class LocalAWS:
             yield services()
 
     def _pending_approvals(self) -> int:
-        table = self.physical.get("LocksTable")
+        table = self.physical.get("StateTable")
         return 0 if table is None else moto_patches.count_keys(ACCOUNT, REGION, table, "approval#")
 
     def _on_call(self, service: str, operation: str) -> None:

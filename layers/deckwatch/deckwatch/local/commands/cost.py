@@ -45,14 +45,14 @@ def services_for(env: str) -> Any:
         {
             "ENVIRONMENT": env,
             "LEDGER_TABLE": f"deckwatch-{env}-ledger",
-            "LOCKS_TABLE": f"deckwatch-{env}-locks",
+            "STATE_TABLE": f"deckwatch-{env}-state",
             "IDEMPOTENCY_TABLE": f"deckwatch-{env}-idempotency",
             "TOPIC_ARN": f"arn:aws:sns:{region}:{account}:deckwatch-{env}-notifications",
             "DLQ_URL": "",
             "POLICY_PARAMETER": f"/deckwatch/{env}/policy",
         }
     )
-    return Services(settings, Ledger(settings.ledger_table), Locks(settings.locks_table), Notifier(settings.topic_arn))
+    return Services(settings, Ledger(settings.ledger_table), Locks(settings.state_table), Notifier(settings.topic_arn))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:

@@ -233,7 +233,7 @@ def when_watched(alarm: str, action: Callable[[], None], phase: str | None = Non
 
         from deckwatch.local.runtime import ACCOUNT, REGION
 
-        table = dynamodb_backends[ACCOUNT][REGION].get_table(runtime.physical["LocksTable"])
+        table = dynamodb_backends[ACCOUNT][REGION].get_table(runtime.physical["StateTable"])
         item = table.get_item(DynamoType({"S": f"watch#{alarm}"}))
         watchers = item.to_json()["Attributes"].get("watchers", {}).get("M", {}) if item is not None else {}
         return any(phase is None or f":{phase}:" in w for w in watchers)

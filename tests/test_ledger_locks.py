@@ -10,7 +10,8 @@ import pytest
 from deckwatch import clock
 from deckwatch.errors import LockHeldError, LockLostError
 from deckwatch.ledger import Ledger, Record
-from deckwatch.locks import Locks, acquire_or_record
+from deckwatch.locks import acquire_or_record
+from deckwatch.state import StateStore
 from moto import mock_aws
 
 LEDGER, LOCKS = "deckwatch-test-ledger", "deckwatch-test-locks"
@@ -159,7 +160,7 @@ def test_query_defaults_cover_all_time(ddb: Any) -> None:
 
 
 def test_acquire_refuse_renew_release(ddb: Any, sim: clock.SimulatedClock) -> None:
-    locks = Locks(LOCKS, client=ddb)
+    locks = StateStore(LOCKS, client=ddb).leases
     expires = locks.acquire("db/shop-staging-db", "drill-1", "drills", 600)
     assert expires == pytest.approx(clock.now_epoch() + 600, abs=2)
     assert locks.holder("db/shop-staging-db") == {
@@ -187,7 +188,7 @@ def test_acquire_refuse_renew_release(ddb: Any, sim: clock.SimulatedClock) -> No
 
 
 def test_expired_lease_is_taken_over(ddb: Any, sim: clock.SimulatedClock) -> None:
-    locks = Locks(LOCKS, client=ddb)
+    locks = StateStore(LOCKS, client=ddb).leases
     locks.acquire("service/web", "cutover-1", "cutover", 60)
     with pytest.raises(LockHeldError):
         locks.acquire("service/web", "remediation-1", "remediation", 60)
@@ -202,7 +203,7 @@ def test_expired_lease_is_taken_over(ddb: Any, sim: clock.SimulatedClock) -> Non
 
 
 def test_release_by_non_owner_raises(ddb: Any, sim: clock.SimulatedClock) -> None:
-    locks = Locks(LOCKS, client=ddb)
+    locks = StateStore(LOCKS, client=ddb).leases
     locks.acquire("service/web", "cutover-1", "cutover", 600)
     with pytest.raises(LockLostError, match="cutover-1"):
         locks.release("service/web", "someone-else")
@@ -210,7 +211,7 @@ def test_release_by_non_owner_raises(ddb: Any, sim: clock.SimulatedClock) -> Non
 
 
 def test_acquire_or_record_writes_refusal_with_holder(ddb: Any, sim: clock.SimulatedClock) -> None:
-    locks, ledger = Locks(LOCKS, client=ddb), Ledger(LEDGER, client=ddb)
+    locks, ledger = StateStore(LOCKS, client=ddb).leases, Ledger(LEDGER, client=ddb)
     kw = {"capability": "remediation", "environment": "staging", "lease_seconds": 600}
     acquire_or_record(locks, ledger, resource="db/shop-staging-db", owner="drill-9", event_id="evt-0", **kw)
     assert ledger.by_subject("db/shop-staging-db", since=EVER) == []  # granted: nothing to record

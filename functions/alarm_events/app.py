@@ -5,12 +5,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from deckwatch.alarms import on_state_change
+from deckwatch.context import Services
 from deckwatch.events.alarm import AlarmEvent
 from deckwatch.intake import receive
 
 logger = Logger()
+services = Services.lazy()  # from the function's environment, on the first invocation
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return receive(event, context, model=AlarmEvent, capability="remediation", handle=on_state_change)
+    return receive(event, context, services(), model=AlarmEvent, capability="remediation", handle=on_state_change)

@@ -5,9 +5,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from deckwatch.approvals import ApprovalTask, handle_task
-from deckwatch.context import services
+from deckwatch.context import Services
 
 logger = Logger()
+services = Services.lazy()  # from the function's environment, on the first invocation
 
 
 @logger.inject_lambda_context(clear_state=True)

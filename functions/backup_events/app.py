@@ -4,13 +4,15 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from deckwatch.context import Services
 from deckwatch.drills.triage import triage
 from deckwatch.events.backup import BackupEvent
 from deckwatch.intake import receive
 
 logger = Logger()
+services = Services.lazy()  # from the function's environment, on the first invocation
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return receive(event, context, model=BackupEvent, capability="drills", handle=triage)
+    return receive(event, context, services(), model=BackupEvent, capability="drills", handle=triage)

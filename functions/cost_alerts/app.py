@@ -4,12 +4,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from deckwatch.context import Services
 from deckwatch.cost.alerts import CostAlert, flatten, handle
 from deckwatch.intake import receive
 
 logger = Logger()
+services = Services.lazy()  # from the function's environment, on the first invocation
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return receive(flatten(event), context, model=CostAlert, capability="cost", handle=handle)
+    return receive(flatten(event), context, services(), model=CostAlert, capability="cost", handle=handle)

@@ -4,11 +4,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from deckwatch.context import services
+from deckwatch.context import Services
 from deckwatch.drills.model import ValidationRequest
 from deckwatch.drills.validate import validate
 
 logger = Logger()
+services = Services.lazy()  # from the function's environment, on the first invocation
 
 
 @logger.inject_lambda_context(clear_state=True)

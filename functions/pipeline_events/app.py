@@ -4,12 +4,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from deckwatch.context import Services
 from deckwatch.cutover.trigger import ReleaseEvent, handle
 from deckwatch.intake import receive
 
 logger = Logger()
+services = Services.lazy()  # from the function's environment, on the first invocation
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return receive(event, context, model=ReleaseEvent, capability="cutover", handle=handle)
+    return receive(event, context, services(), model=ReleaseEvent, capability="cutover", handle=handle)

@@ -139,12 +139,12 @@ def test_another_environments_anomaly_is_ignored(rt: LocalAWS) -> None:
 def test_lock_held_by_a_cutover_is_never_acted_on(rt: LocalAWS) -> None:
 
     with rt.control_plane() as deps:
-        deps.locks.acquire("ecs:shop-staging/shop-staging-web-blue", "cutover-exec-42", "cutover", 3600)
+        deps.state.leases.acquire("ecs:shop-staging/shop-staging-web-blue", "cutover-exec-42", "cutover", 3600)
     try:
         report = rt.replay(json.dumps(anomaly_event()))
     finally:
         with rt.control_plane() as deps:
-            deps.locks.release("ecs:shop-staging/shop-staging-web-blue", "cutover-exec-42")
+            deps.state.leases.release("ecs:shop-staging/shop-staging-web-blue", "cutover-exec-42")
     refusal = [r for r in report.ledger if r["kind"] == "refusal"]
     assert [(r["subject"], r["details"]["holder"]) for r in refusal] == [
         ("ecs:shop-staging/shop-staging-web-blue", "cutover-exec-42")

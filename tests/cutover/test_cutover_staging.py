@@ -195,12 +195,12 @@ def test_concurrent_cutover_is_refused_by_the_lock(staging: LocalAWS) -> None:
 
     before = weights(staging)
     with staging.control_plane() as deps:
-        deps.locks.acquire("ecs:shop-staging/shop-staging-web-green", "another-execution", "cutover", 3600)
+        deps.state.leases.acquire("ecs:shop-staging/shop-staging-web-green", "another-execution", "cutover", 3600)
     try:
         report = run(staging, console_input("staging-image.json", image=image("refused-1")))
     finally:
         with staging.control_plane() as deps:
-            deps.locks.release("ecs:shop-staging/shop-staging-web-green", "another-execution")
+            deps.state.leases.release("ecs:shop-staging/shop-staging-web-green", "another-execution")
     execution = only_execution(report)
     assert execution["path"] == ["Begin", "Refused"] and execution["error"] == "LockHeldError"
     refusal = [r for r in report.ledger if r["kind"] == "refusal"]

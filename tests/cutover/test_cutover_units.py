@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
 from _samples import EVENTS, REPO_ROOT
-from deckwatch.cutover import artifacts, metrics
+from deckwatch import metrics
+from deckwatch.config import Settings
+from deckwatch.cutover import artifacts
 from deckwatch.cutover.errors import ArtifactError
 from deckwatch.cutover.steps import classify
 from deckwatch.local import routing
@@ -16,6 +17,14 @@ from deckwatch.local.mock_services.codepipeline import image_definitions, zipped
 from deckwatch.local.template import load
 
 IMG = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:7"
+SETTINGS = {
+    "LEDGER_TABLE": "l",
+    "STATE_TABLE": "s",
+    "IDEMPOTENCY_TABLE": "i",
+    "TOPIC_ARN": "t",
+    "DLQ_URL": "d",
+    "POLICY_PARAMETER": "p",
+}
 
 
 def test_image_definitions_pick_the_service_container() -> None:
@@ -52,14 +61,14 @@ def test_rollback_causes_are_classified() -> None:
     assert classify({"Error": "Boom"})[0] == "step-failed"
 
 
-def test_metrics_are_embedded_metric_format() -> None:
-    out = io.StringIO()
-    doc = metrics.emit("prod", "web", {"TimeToRollback": 0.42, "Rollbacks": 1}, {"Reason": "alarm"}, stream=out)
-    assert json.loads(out.getvalue()) == doc
+def test_metrics_are_embedded_metric_format(capsys: pytest.CaptureFixture[str]) -> None:
+    settings = Settings.from_env(SETTINGS | {"ENVIRONMENT": "prod"})
+    doc = metrics.emit(settings, {"TimeToRollback": 0.42, "Rollbacks": 1}, Service="web", Reason="alarm")
+    assert json.loads(capsys.readouterr().out) == doc
     spec = doc["_aws"]["CloudWatchMetrics"][0]
-    assert spec["Dimensions"] == [["Environment", "Reason", "Service"]]
+    assert sorted(spec["Dimensions"][0]) == ["Environment", "Reason", "Service"]
     assert {"Name": "TimeToRollback", "Unit": "Seconds"} in spec["Metrics"]
-    assert doc["Reason"] == "alarm" and doc["TimeToRollback"] == 0.42
+    assert doc["Reason"] == "alarm" and doc["TimeToRollback"] == [0.42] and doc["Environment"] == "prod"
 
 
 def test_rollback_cli_event_reaches_the_cutover_function_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -100,9 +100,9 @@ def drill_clusters(rt: LocalAWS, region: str | None = None) -> list[str]:
 
 
 def locks(rt: LocalAWS) -> Any:
-    from deckwatch.locks import Locks
+    from deckwatch.state import StateStore
 
-    return Locks(rt.physical["StateTable"], client=rt.client("dynamodb"))
+    return StateStore(rt.physical["StateTable"], client=rt.client("dynamodb")).leases
 
 
 def lock_holder(rt: LocalAWS, key: str = "rds:shop-staging-db") -> dict[str, Any] | None:

@@ -74,8 +74,8 @@ def test_a_certificate_the_ca_bundle_does_not_vouch_for_fails_the_drill(
 @pytest.mark.parametrize(("tls", "encrypted"), [("verify-full", True), ("require", True), ("disable", False)])
 def test_each_mode_against_the_real_server(rt: LocalAWS, postgres: Cluster, tls: str, encrypted: bool) -> None:
     target = staging_target(rt, tls)
-    with rt.control_plane():
-        result = validate.run_checks(target, "unused", (postgres.host, postgres.port))
+    with rt.control_plane() as deps:
+        result = validate.run_checks(deps, target, "unused", (postgres.host, postgres.port))
     checks = {c["name"]: c for c in result["checks"]}
     assert checks["connection"]["passed"], checks["connection"]
     assert checks["encrypted"]["observed"] is encrypted and checks["encrypted"]["passed"] is encrypted
@@ -86,8 +86,9 @@ def test_the_connection_error_names_the_certificate_problem(
     rt: LocalAWS, postgres: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(rt.mocks.backup, "ca_file", None)
-    with rt.control_plane():
-        result = validate.run_checks(staging_target(rt, "verify-full"), "unused", (postgres.host, postgres.port))
+    with rt.control_plane() as deps:
+        target = staging_target(rt, "verify-full")
+        result = validate.run_checks(deps, target, "unused", (postgres.host, postgres.port))
     (connection,) = result["checks"]
     assert "CERTIFICATE_VERIFY_FAILED" in connection["error"]
     assert backup.controls().endpoint == (postgres.host, postgres.port)

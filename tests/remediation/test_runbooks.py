@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 import pytest
 from deckwatch.local.mock_services import faults as mock_cw
 from deckwatch.local.runtime import LocalAWS
-from deckwatch.locks import Locks
+from deckwatch.state import StateStore
 from remediation_helpers import BLUE, CLUSTER, by_kind, closing, console, desired, new_service, ops, run
 
 Factory = Callable[..., AbstractContextManager[LocalAWS]]
@@ -97,7 +97,7 @@ def test_scale_out_refused_by_cooldown(rt: LocalAWS) -> None:
 def test_refused_while_a_cutover_or_drill_holds_the_lock(rt: LocalAWS, holder: str, capability: str) -> None:
     name = f"locked-{capability}"
     target = new_service(rt, name, desired=2)
-    locks = Locks(rt.physical["StateTable"])
+    locks = StateStore(rt.physical["StateTable"], client=rt.client("dynamodb")).leases
     locks.acquire(target, holder, capability, 3600)
     try:
         report, execution = run(rt, scale(target))
@@ -110,7 +110,7 @@ def test_refused_while_a_cutover_or_drill_holds_the_lock(rt: LocalAWS, holder: s
 
 
 def test_drill_lock_refuses_rds_runbooks(rt: LocalAWS) -> None:
-    locks = Locks(rt.physical["StateTable"])
+    locks = StateStore(rt.physical["StateTable"], client=rt.client("dynamodb")).leases
     locks.acquire("rds:shop-staging-db", "drill-exec-9", "drills", 3600)
     try:
         report, _ = run(rt, console("staging-grow-storage-dry-run.json", dryRun=False))
@@ -121,8 +121,6 @@ def test_drill_lock_refuses_rds_runbooks(rt: LocalAWS) -> None:
 
 
 def test_refused_by_max_actions_per_hour(rt: LocalAWS) -> None:
-    from aws_lambda_powertools.utilities import parameters
-
     ssm, name = rt.client("ssm"), "/deckwatch/staging/policy"
     good = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
     target = new_service(rt, "scale-budget", desired=1)
@@ -130,11 +128,11 @@ def test_refused_by_max_actions_per_hour(rt: LocalAWS) -> None:
         spent = good.replace("max_actions_per_hour: 1000", "max_actions_per_hour: 0")
         assert spent != good
         ssm.put_parameter(Name=name, Value=spent, Type="SecureString", Overwrite=True)
-        parameters.clear_caches()
+        rt.clock.advance(61)  # functions read the policy again once their copy is a minute old
         report, execution = run(rt, scale(target))
     finally:
         ssm.put_parameter(Name=name, Value=good, Type="SecureString", Overwrite=True)
-        parameters.clear_caches()
+        rt.clock.advance(61)
     assert execution["path"][-3:] == ["Refused", "Close", "Closed"]
     assert refusal_reason(report).startswith("max actions per hour: 0 remediation action(s) already taken in staging")
     assert desired(rt, "scale-budget") == 1
@@ -181,7 +179,7 @@ def test_rollback_cutover_needs_a_cutover_in_its_rollback_window(rt: LocalAWS) -
     assert refusal_reason(refused).startswith("no cutover of web is in its rollback window")
     assert not [f for f in refused.follow_ups if f["detail-type"] == "Deckwatch Rollback Requested"]
 
-    locks = Locks(rt.physical["StateTable"])
+    locks = StateStore(rt.physical["StateTable"], client=rt.client("dynamodb")).leases
     blue = f"ecs:{CLUSTER}/{BLUE}"
     locks.acquire(blue, "cutover-exec-42", "cutover", 3600)
     try:
@@ -315,7 +313,7 @@ def test_access_denied_escalates_without_retrying(rt: LocalAWS) -> None:
     assert closing(report)["details"]["outcome"] == "failed"
     assert ("sns", "Publish") in ops(report)
     assert mock_cw.pending_faults() == 4  # one attempt: AccessDenied is not retried
-    assert Locks(rt.physical["StateTable"]).holder(target) is None  # released on the failure path
+    assert StateStore(rt.physical["StateTable"], client=rt.client("dynamodb")).leases.holder(target) is None  # released on the failure path
 
 
 def test_throttling_that_persists_escalates(rt: LocalAWS) -> None:

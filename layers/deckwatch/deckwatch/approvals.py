@@ -1,8 +1,8 @@
 """Approval gates shared by the capabilities: a Step Functions task waits (`.waitForTaskToken`) while a person
 approves or rejects with `deckwatch approve|reject ID` or from the console (SendTaskSuccess/Failure).
 
-The pending approval lives in the locks table as "approval#<id>" with its task token; tokens never travel in
-notifications or events, only the short id does.
+The pending approval lives in the state table (`state.PendingApprovals`) with its task token; tokens never travel
+in notifications or events, only the short id does.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from deckwatch import aws, clock
+from deckwatch import clock
+from deckwatch.config import Environment
 from deckwatch.context import Services
 from deckwatch.errors import ApprovalNotFoundError, InvalidEventError
 from deckwatch.ledger import Capability, Record
@@ -24,7 +25,7 @@ class ApprovalRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    environment: Literal["dev", "staging", "prod"]
+    environment: Environment
     capability: Capability
     subject: str = Field(min_length=1)
     summary: str = Field(min_length=1, max_length=2000)
@@ -69,18 +70,17 @@ def request(task: RequestTask, deps: Services) -> dict[str, Any]:
         raise InvalidEventError(f"approval for {req.environment} sent to the {deps.settings.environment} stack")
     aid = approval_id(task.execution)
     expires = int(clock.now_epoch()) + req.timeout_seconds
-    deps.locks.client.put_item(
-        TableName=deps.locks.table_name,
-        Item={
-            "pk": {"S": f"approval#{aid}"},
-            "token": {"S": task.task_token},
-            "execution": {"S": task.execution},
-            "environment": {"S": req.environment},
-            "capability": {"S": req.capability},
-            "subject": {"S": req.subject},
-            "summary": {"S": req.summary},
-            "expires_at": {"N": str(expires)},
+    deps.state.approvals.put(
+        aid,
+        token=task.task_token,
+        execution=task.execution,
+        request={
+            "environment": req.environment,
+            "capability": req.capability,
+            "subject": req.subject,
+            "summary": req.summary,
         },
+        expires_at=expires,
     )
     _record(deps, req, aid, task.execution, "requested", f"approval {aid} requested by {req.requested_by}")
     deps.notifier.publish(
@@ -101,40 +101,35 @@ def request(task: RequestTask, deps: Services) -> dict[str, Any]:
 
 def expire(task: ExpireTask, deps: Services) -> dict[str, Any]:
     aid = approval_id(task.execution)
-    deps.locks.client.delete_item(TableName=deps.locks.table_name, Key={"pk": {"S": f"approval#{aid}"}})
+    deps.state.approvals.drop(aid)
     _record(deps, task.request, aid, task.execution, "expired", "nobody answered in time: counts as rejected")
     return {"approval_id": aid, "decision": "expired"}
 
 
 def pending(deps: Services) -> list[dict[str, Any]]:
-    """Open approval requests (used by `deckwatch approvals` and by the local runtime's auto-responder)."""
-    items = deps.locks.client.scan(
-        TableName=deps.locks.table_name,
-        FilterExpression="begins_with(pk, :p)",
-        ExpressionAttributeValues={":p": {"S": "approval#"}},
-    ).get("Items", [])
-    return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+    """Open approval requests, each with its `id` (used by the local runtime's simulated operator)."""
+    return deps.state.approvals.pending()
 
 
 def decide(deps: Services, aid: str, *, approve: bool, actor: str, reason: str = "", sfn: Any = None) -> str:
     """Answer approval `aid`. Exactly one answer wins: the item is deleted conditionally first."""
-    old = deps.locks.claim(f"approval#{aid}")
+    old = deps.state.approvals.claim(aid)
     if old is None:
         raise ApprovalNotFoundError(f"no pending approval {aid} (already answered or expired)")
-    client = sfn or aws.client("stepfunctions")
-    token = old["token"]["S"]
+    client = sfn or deps.clients("stepfunctions")
+    token = old["token"]
     verdict = "approved" if approve else "rejected"
     if approve:
         client.send_task_success(taskToken=token, output=json.dumps({"approved": True, "actor": actor}))
     else:
         client.send_task_failure(taskToken=token, error="ApprovalRejectedError", cause=reason or f"rejected by {actor}")
     req = ApprovalRequest(
-        environment=old["environment"]["S"],
-        capability=old["capability"]["S"],
-        subject=old["subject"]["S"],
-        summary=old["summary"]["S"],
+        environment=old["environment"],
+        capability=old["capability"],
+        subject=old["subject"],
+        summary=old["summary"],
     )
-    _record(deps, req, aid, old["execution"]["S"], verdict, reason or f"{verdict} by {actor}", actor=actor)
+    _record(deps, req, aid, old["execution"], verdict, reason or f"{verdict} by {actor}", actor=actor)
     return verdict
 
 

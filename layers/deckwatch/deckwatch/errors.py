@@ -67,3 +67,29 @@ class ApprovalRejectedError(DeckwatchError):
 
 class ApprovalNotFoundError(DeckwatchError):
     """No pending approval has this id."""
+
+
+class ActionError(DeckwatchError):
+    """A mutating AWS call failed (deckwatch.actions classifies it into one of the subclasses)."""
+
+    def __init__(self, service: str, operation: str, what: str, code: str = "") -> None:
+        self.service = service
+        self.operation = operation
+        self.code = code  # the AWS error code, when the service answered with one
+        super().__init__(f"{service}:{operation} {what}")
+
+
+class ActionThrottledError(ActionError):
+    """Throttled or a 5xx after botocore's retries: transient, worth retrying later."""
+
+
+class ActionDeniedError(ActionError):
+    """AccessDenied: permanent until IAM changes."""
+
+
+class ActionFailedError(ActionError):
+    """The service refused the call; nothing changed."""
+
+
+class ActionOutcomeUnknownError(ActionError):
+    """No answer after the request was sent: it may have been applied; re-read the world before deciding."""

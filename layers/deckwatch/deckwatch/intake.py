@@ -9,12 +9,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from deckwatch.context import Services, services
+from deckwatch.context import Services
 from deckwatch.errors import InvalidEventError
 from deckwatch.ledger import Capability, Record
 
@@ -24,19 +23,19 @@ MAX_EVENT_BYTES = 256 * 1024  # EventBridge's own limit on an entry
 def receive[T: BaseModel](
     event: Any,
     context: Any,
+    deps: Services,
     *,
     model: type[T],
     capability: Capability,
     handle: Callable[[T, Services], dict[str, Any]],
 ) -> dict[str, Any]:
-    deps = services()
     parsed = parse(event, model, capability, deps)
     deps.policy()  # fail loudly on an invalid policy before acting on anything
 
     def _run(event: dict[str, Any]) -> dict[str, Any]:
         return handle(parsed, deps)
 
-    return _idempotent(deps.settings.idempotency_table, context)(_run)(event=event)
+    return _idempotent(deps, context)(_run)(event=event)
 
 
 def parse[T: BaseModel](event: Any, model: type[T], capability: Capability, deps: Services) -> T:
@@ -82,16 +81,7 @@ def describe(exc: Exception) -> str:
     return str(exc)
 
 
-@lru_cache(maxsize=4)
-def _persistence(table: str) -> Any:
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
-    from deckwatch import aws
-
-    return DynamoDBPersistenceLayer(table_name=table, boto3_client=aws.client("dynamodb"))
-
-
-def _idempotent(table: str, context: Any) -> Callable[..., Callable[..., dict[str, Any]]]:
+def _idempotent(deps: Services, context: Any) -> Callable[..., Callable[..., dict[str, Any]]]:
     # Imported on first use: the idempotency utility pulls in jmespath and its DynamoDB layer.
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
@@ -103,11 +93,7 @@ def _idempotent(table: str, context: Any) -> Callable[..., Callable[..., dict[st
 
     def wrap(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
         return idempotent_function(  # type: ignore[no-any-return]
-            data_keyword_argument="event", persistence_store=_persistence(table), config=config
+            data_keyword_argument="event", persistence_store=deps.idempotency_store(), config=config
         )(fn)
 
     return wrap
-
-
-def reset() -> None:
-    _persistence.cache_clear()

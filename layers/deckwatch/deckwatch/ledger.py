@@ -14,12 +14,15 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from deckwatch import aws, clock
+from deckwatch import clock
 from deckwatch.errors import LedgerConflictError
+
+if TYPE_CHECKING:
+    from deckwatch.aws import Clients
 
 Capability = Literal["core", "cutover", "remediation", "drills", "cost"]
 Kind = Literal["decision", "action", "refusal", "rejection", "approval", "notification", "incident", "report"]
@@ -56,15 +59,22 @@ class Record(BaseModel):
 
 
 class Ledger:
-    def __init__(self, table_name: str, retention_days: int = 400, client: Any = None) -> None:
+    def __init__(
+        self, table_name: str, retention_days: int = 400, client: Any = None, clients: Clients | None = None
+    ) -> None:
         self.table_name = table_name
         self.retention_days = retention_days
         self._client = client
+        self._clients = clients
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = aws.client("dynamodb")
+            if self._clients is None:
+                from deckwatch.aws import Clients
+
+                self._clients = Clients()
+            self._client = self._clients("dynamodb")
         return self._client
 
     def append(self, record: Record) -> Record:

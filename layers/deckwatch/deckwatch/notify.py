@@ -4,22 +4,28 @@ the message attributes `capability`, `severity` and `environment`."""
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from deckwatch import aws
+if TYPE_CHECKING:
+    from deckwatch.aws import Clients
 
 Severity = Literal["info", "warning", "critical"]
 
 
 class Notifier:
-    def __init__(self, topic_arn: str, client: Any = None) -> None:
+    def __init__(self, topic_arn: str, client: Any = None, clients: Clients | None = None) -> None:
         self.topic_arn = topic_arn
         self._client = client
+        self._clients = clients
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = aws.client("sns")
+            if self._clients is None:
+                from deckwatch.aws import Clients
+
+                self._clients = Clients()
+            self._client = self._clients("sns")
         return self._client
 
     def publish(

@@ -6,7 +6,7 @@ remediation's verification waiting for OK) registers a watch with its task token
 `notify`, called by the alarm-events function before anything else; no polling. A timeout is the task's
 TimeoutSeconds (a bake that saw no alarm, a verification that saw no recovery).
 
-Storage: one item per alarm in the locks table, pk "watch#<alarm name>", a map of watch id -> watcher.
+Storage: one item per alarm in the state table (`state.AlarmWatches`), a map of watch id -> watcher.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import aws, clock
+from deckwatch import clock
 
 if TYPE_CHECKING:
     from deckwatch.context import Services
@@ -39,80 +39,46 @@ def register(
     wanted = sorted(set(states) & STATES)
     if not wanted:
         raise ValueError(f"states must be among {sorted(STATES)}")
-    cw = cloudwatch or aws.client("cloudwatch")
+    cw = cloudwatch or deps.clients("cloudwatch")
+    client = sfn or deps.clients("stepfunctions")
     current = _current_state(cw, alarm_name)
     if current in wanted:
-        _answer(sfn, task_token, alarm_name, current, "already in this state when the watch began", clock.iso())
+        _answer(client, task_token, alarm_name, current, "already in this state when the watch began", clock.iso())
         return {"watch_id": watch_id, "answered": True, "state": current}
-    deps.locks.client.update_item(
-        TableName=deps.locks.table_name,
-        Key={"pk": {"S": f"watch#{alarm_name}"}},
-        UpdateExpression="SET watchers = if_not_exists(watchers, :empty), expires_at = :exp",
-        ExpressionAttributeValues={":empty": {"M": {}}, ":exp": {"N": str(int(clock.now_epoch()) + ttl_seconds)}},
-    )
-    deps.locks.client.update_item(
-        TableName=deps.locks.table_name,
-        Key={"pk": {"S": f"watch#{alarm_name}"}},
-        UpdateExpression="SET watchers.#w = :watcher",
-        ExpressionAttributeNames={"#w": watch_id},
-        ExpressionAttributeValues={
-            ":watcher": {
-                "M": {
-                    "token": {"S": task_token},
-                    "states": {"SS": wanted},
-                    "owner": {"S": owner},
-                    "capability": {"S": capability},
-                    "expires_at": {"N": str(int(clock.now_epoch()) + ttl_seconds)},
-                }
-            }
-        },
+    deps.state.watches.add(
+        alarm_name,
+        watch_id,
+        token=task_token,
+        states=wanted,
+        owner=owner,
+        capability=capability,
+        ttl=ttl_seconds,
     )
     return {"watch_id": watch_id, "answered": False, "state": current}
 
 
 def cancel(deps: Services, alarm_name: str, watch_id: str) -> None:
     """Stop watching (idempotent): a task that ended another way must not be answered later."""
-    if not _exists(deps, alarm_name):
-        return
-    deps.locks.client.update_item(
-        TableName=deps.locks.table_name,
-        Key={"pk": {"S": f"watch#{alarm_name}"}},
-        UpdateExpression="REMOVE watchers.#w",
-        ExpressionAttributeNames={"#w": watch_id},
-    )
+    deps.state.watches.remove(alarm_name, watch_id)
 
 
 def notify(deps: Services, alarm_name: str, state: str, reason: str, at: str, sfn: Any = None) -> list[str]:
     """Answer every live watcher of `alarm_name` waiting for `state`; returns the answered watch ids."""
-    item = deps.locks.client.get_item(
-        TableName=deps.locks.table_name, Key={"pk": {"S": f"watch#{alarm_name}"}}, ConsistentRead=True
-    ).get("Item")
-    if not item:
-        return []
     answered = []
     now = int(clock.now_epoch())
-    for watch_id, raw in item.get("watchers", {}).get("M", {}).items():
-        w = raw["M"]
-        if state not in w["states"]["SS"] or int(w["expires_at"]["N"]) < now:
+    client = sfn or deps.clients("stepfunctions")
+    for watch_id, watcher in deps.state.watches.watchers(alarm_name).items():
+        if state not in watcher["states"] or int(watcher["expires_at"]) < now:
             continue
-        try:
-            # claim it first, so that a redelivered event answers a watcher once
-            deps.locks.client.update_item(
-                TableName=deps.locks.table_name,
-                Key={"pk": {"S": f"watch#{alarm_name}"}},
-                UpdateExpression="REMOVE watchers.#w",
-                ConditionExpression="attribute_exists(watchers.#w)",
-                ExpressionAttributeNames={"#w": watch_id},
-            )
-        except deps.locks.client.exceptions.ConditionalCheckFailedException:
+        # claim it first, so that a redelivered event answers a watcher once
+        if not deps.state.watches.claim(alarm_name, watch_id):
             continue
-        if _answer(sfn, w["token"]["S"], alarm_name, state, reason, at):
+        if _answer(client, watcher["token"], alarm_name, state, reason, at):
             answered.append(watch_id)
     return answered
 
 
-def _answer(sfn: Any, token: str, alarm_name: str, state: str, reason: str, at: str) -> bool:
-    client = sfn or aws.client("stepfunctions")
+def _answer(client: Any, token: str, alarm_name: str, state: str, reason: str, at: str) -> bool:
     try:
         client.send_task_success(
             taskToken=token, output=json.dumps({"alarm": alarm_name, "state": state, "reason": reason, "at": at})
@@ -126,9 +92,3 @@ def _current_state(cw: Any, alarm_name: str) -> str | None:
     found = cw.describe_alarms(AlarmNames=[alarm_name], AlarmTypes=["MetricAlarm", "CompositeAlarm"])
     alarms = found.get("MetricAlarms", []) + found.get("CompositeAlarms", [])
     return str(alarms[0]["StateValue"]) if alarms else None
-
-
-def _exists(deps: Services, alarm_name: str) -> bool:
-    return "Item" in deps.locks.client.get_item(
-        TableName=deps.locks.table_name, Key={"pk": {"S": f"watch#{alarm_name}"}}
-    )

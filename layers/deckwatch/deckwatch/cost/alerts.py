@@ -95,7 +95,7 @@ def on_budget(note: budgets.BudgetNotification, deps: Services, *, event_id: str
     details: dict[str, Any] = {"budget": note.model_dump(), "attributed_to": who.environment, "attribution": who.reason}
     decision, reason = "ignored", f"{who.reason}: that environment's stack handles it"
     if who.owner != "other":
-        outlook = costs.month_outlook(policy.cost) if who.owner == "ours" else None
+        outlook = costs.month_outlook(costs.ce_client(deps), policy.cost) if who.owner == "ours" else None
         details["forecast"] = outlook
         level: Literal["warning", "critical"] = (
             "critical" if note.alert_type == "ACTUAL" and note.over_budget else "warning"

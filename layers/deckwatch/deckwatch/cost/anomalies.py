@@ -5,20 +5,18 @@ and tell people what was done."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import aws
-from deckwatch.cost import attribution, costs, state
+from deckwatch.cost import attribution, costs
+from deckwatch.cost.attribution import RANK
 from deckwatch.triage import record_decision
 
 if TYPE_CHECKING:
     from deckwatch.context import Services
     from deckwatch.events.cost import AnomalyDetail
     from deckwatch.policy.model import Policy
-
-SAVINGS_MACHINE_ENV = "COST_SAVINGS_STATE_MACHINE"
+    from deckwatch.state import Sighting
 
 
 def evaluate(detail: AnomalyDetail, deps: Services, *, event_id: str, channel: str) -> dict[str, Any]:
@@ -59,7 +57,7 @@ def evaluate(detail: AnomalyDetail, deps: Services, *, event_id: str, channel: s
 
     if who.owner == "other":
         return decide("ignored", f"{who.reason}: that environment's stack handles it")
-    seen = state.record_sighting(deps, detail.anomalyId, level, impact.totalImpact, who.environment)
+    seen = deps.state.anomalies.sighted(detail.anomalyId, level, RANK[level], impact.totalImpact, who.environment)
     details["previous_severity"] = seen.previous
     details["sighting"] = seen.kind
     if seen.kind == "updated":
@@ -67,7 +65,7 @@ def evaluate(detail: AnomalyDetail, deps: Services, *, event_id: str, channel: s
     if level == "low" and seen.kind == "new":
         return decide("recorded", f"anomaly of ${impact.totalImpact:.2f} below thresholds")
 
-    outlook = costs.month_outlook(policy.cost) if who.owner == "ours" else None
+    outlook = costs.month_outlook(costs.ce_client(deps), policy.cost) if who.owner == "ours" else None
     details["forecast"] = outlook
     if who.owner == "unknown":
         done = "Nothing was changed: no environment claims this anomaly."
@@ -84,7 +82,7 @@ def evaluate(detail: AnomalyDetail, deps: Services, *, event_id: str, channel: s
 
 
 def _act(
-    deps: Services, policy: Policy, detail: AnomalyDetail, level: str, seen: state.Sighting, event_id: str
+    deps: Services, policy: Policy, detail: AnomalyDetail, level: str, seen: Sighting, event_id: str
 ) -> tuple[str, str]:
     """(action taken, a sentence for people). Savings start at most once per anomaly."""
     savings = policy.cost.savings
@@ -108,14 +106,14 @@ def _act(
         "dryRun": policy.dry_run,
         "requestedBy": f"event {event_id}",
     }
-    sfn = aws.client("stepfunctions")
+    sfn = deps.clients("stepfunctions")
     try:
         started = sfn.start_execution(
-            stateMachineArn=os.environ[SAVINGS_MACHINE_ENV], name=name, input=json.dumps(request)
+            stateMachineArn=deps.settings.require("savings_state_machine_arn"), name=name, input=json.dumps(request)
         )["executionArn"]
     except sfn.exceptions.ExecutionAlreadyExists:
         started = name
-    state.mark_acted(deps, detail.anomalyId, started)
+    deps.state.anomalies.mark_acted(detail.anomalyId, started)
     what = "scale ECS services to zero and stop RDS instances"
     if policy.dry_run:
         return "savings-dry-run", f"Dry-run: planning reversible savings ({what}); nothing will change."
@@ -132,7 +130,7 @@ def _notify(
     policy: Policy,
     detail: AnomalyDetail,
     level: str,
-    seen: state.Sighting,
+    seen: Sighting,
     causes: list[dict[str, Any]],
     outlook: dict[str, Any] | None,
     done: str,

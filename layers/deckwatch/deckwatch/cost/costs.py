@@ -9,16 +9,20 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import aws, clock
+from deckwatch import clock
 
 if TYPE_CHECKING:
+    from deckwatch.context import Services
     from deckwatch.policy.model import Cost
 
 METRIC = "UnblendedCost"
 
 
-def ce_client() -> Any:
-    return aws.client("ce", region="us-east-1")
+CE_REGION = "us-east-1"  # Cost Explorer's one endpoint
+
+
+def ce_client(deps: Services) -> Any:
+    return deps.clients("ce", region=CE_REGION)
 
 
 def tag_filter(cost: Cost) -> dict[str, Any] | None:
@@ -39,11 +43,10 @@ def month_bounds(today: date) -> tuple[date, date]:
     return first, nxt
 
 
-def spend(cost: Cost, start: date, end: date, ce: Any = None) -> tuple[float, dict[str, float]]:
+def spend(client: Any, cost: Cost, start: date, end: date) -> tuple[float, dict[str, float]]:
     """(total, per service) between start (inclusive) and end (exclusive)."""
     if end <= start:
         return 0.0, {}
-    client = ce or ce_client()
     by_service: dict[str, float] = {}
     kwargs: dict[str, Any] = {
         "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
@@ -65,12 +68,11 @@ def spend(cost: Cost, start: date, end: date, ce: Any = None) -> tuple[float, di
     return round(sum(by_service.values()), 2), {k: round(v, 2) for k, v in by_service.items()}
 
 
-def month_outlook(cost: Cost, ce: Any = None) -> dict[str, Any]:
+def month_outlook(client: Any, cost: Cost) -> dict[str, Any]:
     """Month-to-date spend, the forecast for the rest of the month (GetCostForecast) and the budget."""
-    client = ce or ce_client()
     today = clock.now().date()
     first, nxt = month_bounds(today)
-    actual, _ = spend(cost, first, today, client)
+    actual, _ = spend(client, cost, first, today)
     out: dict[str, Any] = {
         "month": first.strftime("%Y-%m"),
         "actual_to_date_usd": actual,

@@ -6,15 +6,14 @@ when set) and sent as a readable notification."""
 from __future__ import annotations
 
 import json
-import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from deckwatch import aws, clock
-from deckwatch.cost import costs, state
+from deckwatch import clock
+from deckwatch.cost import costs
 from deckwatch.ledger import Record
 
 if TYPE_CHECKING:
@@ -35,12 +34,12 @@ def weekly(req: ReportRequest, deps: Services) -> dict[str, Any]:
     loaded = deps.policy()
     policy = loaded.policy
     cost = policy.cost
-    ce = costs.ce_client()
+    ce = costs.ce_client(deps)
     end = req.week_ending or clock.now().date()
     week_start = end - timedelta(days=7)
     month_start = end.replace(day=1)
-    week_total, week_services = costs.spend(cost, week_start, end, ce)
-    mtd_total, mtd_services = costs.spend(cost, month_start, end, ce)
+    week_total, week_services = costs.spend(ce, cost, week_start, end)
+    mtd_total, mtd_services = costs.spend(ce, cost, month_start, end)
     doc: dict[str, Any] = {
         "environment": policy.environment,
         "generated_at": clock.iso(),
@@ -56,12 +55,12 @@ def weekly(req: ReportRequest, deps: Services) -> dict[str, Any]:
             "total_usd": mtd_total,
             "top_services": _top(mtd_services),
         },
-        "forecast": costs.month_outlook(cost, ce),
+        "forecast": costs.month_outlook(ce, cost),
         "open_anomalies": _open_anomalies(deps, policy.environment, week_start),
         "savings": _savings(deps, week_start),
         "policy_version": loaded.version,
     }
-    where = _store(doc, policy.environment, end)
+    where = _store(deps, doc, policy.environment, end)
     doc["stored"] = where
     deps.notifier.publish(
         subject=f"weekly cost report {end.isoformat()}",
@@ -96,12 +95,12 @@ def _top(by_service: dict[str, float]) -> list[dict[str, Any]]:
 def _open_anomalies(deps: Services, env: str, since: date) -> list[dict[str, Any]]:
     """Anomalies of this environment seen by Deckwatch and still open (last seen within the week)."""
     out = []
-    for item in state.anomalies(deps):
+    for item in deps.state.anomalies.all():
         if item.get("environment") != env or str(item.get("last_seen", "")) < since.isoformat():
             continue
         out.append(
             {
-                "anomaly_id": str(item["pk"]).removeprefix(state.ANOMALY),
+                "anomaly_id": item["anomaly_id"],
                 "severity": item.get("severity"),
                 "impact_usd": item.get("impact"),
                 "first_seen": item.get("first_seen"),
@@ -126,7 +125,7 @@ def _savings(deps: Services, since: date) -> dict[str, Any]:
             saved += float(r.get("details", {}).get("estimated_savings_usd") or 0.0)
     still = []
     now = clock.now()
-    for key, change in state.saved_changes(deps).items():
+    for key, change in deps.state.savings.all().items():
         stopped = datetime.fromisoformat(str(change.get("stopped_at")).replace("Z", "+00:00"))
         hours = max(
             0.0,
@@ -155,15 +154,15 @@ def _savings(deps: Services, since: date) -> dict[str, Any]:
     }
 
 
-def _store(doc: dict[str, Any], env: str, end: date) -> list[str]:
+def _store(deps: Services, doc: dict[str, Any], env: str, end: date) -> list[str]:
     body = json.dumps(doc, indent=2, sort_keys=True, default=str)
     key = f"cost-reports/{env}/{end.isoformat()}.json"
     where = []
-    bucket = os.environ.get("REPORT_BUCKET")
+    bucket = deps.settings.report_bucket
     if bucket:
-        aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")
+        deps.clients("s3").put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")
         where.append(f"s3://{bucket}/{key}")
-    folder = os.environ.get("DECKWATCH_REPORT_DIR")
+    folder = deps.settings.report_dir
     if folder:
         path = Path(folder) / key
         path.parent.mkdir(parents=True, exist_ok=True)

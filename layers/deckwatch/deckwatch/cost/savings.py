@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import aws, clock, locks
-from deckwatch.cost import state
+from deckwatch import clock, locks
+from deckwatch.actions import Executor
 from deckwatch.cost.actions import RDS_HOURLY, fargate_hourly
 from deckwatch.cost.errors import SavingsRefusedError
 from deckwatch.errors import LockHeldError
@@ -32,6 +32,10 @@ class _Run:
         self.execution = execution
         self.changed: list[dict[str, Any]] = []
         self.skipped: list[dict[str, Any]] = []
+        self.executor = Executor(deps.clients, dry_run=self.dry_run)
+
+    def call(self, action: Action) -> None:
+        self.executor.call(action.service, action.operation, **action.parameters)
 
     def record(self, subject: str, decision: str, reason: str, action: Action | None, **details: Any) -> None:
         self.deps.ledger.append(
@@ -60,7 +64,7 @@ class _Run:
     def lock(self, resource: str) -> bool:
         try:
             locks.acquire_or_record(
-                self.deps.locks,
+                self.deps.state.leases,
                 self.deps.ledger,
                 resource=resource,
                 owner=self.run_id,
@@ -95,7 +99,7 @@ def save(
     if policy.environment == "prod" and not approved:
         run.record(f"savings/{policy.environment}", "refused", "production savings need an approval", None)
         raise SavingsRefusedError("production savings need an approval (cost.savings.mode: approve)")
-    ecs, rds = aws.client("ecs"), aws.client("rds")
+    ecs, rds = deps.clients("ecs"), deps.clients("rds")
     for ref in policy.cost.savings.ecs_services:
         _save_ecs(run, ecs, ref.cluster, ref.service, anomaly_id)
     for db in policy.cost.savings.rds_instances:
@@ -126,14 +130,7 @@ def _save_ecs(run: _Run, ecs: Any, cluster: str, service: str, anomaly_id: str |
         "previous_desired_count": desired,
         "estimated_hourly_usd": hourly,
     }
-    _apply(
-        run,
-        key,
-        action,
-        change,
-        anomaly_id,
-        lambda: ecs.update_service(cluster=cluster, service=service, desiredCount=0),
-    )
+    _apply(run, key, action, change, anomaly_id)
 
 
 def _save_rds(run: _Run, rds: Any, db: str, anomaly_id: str | None) -> None:
@@ -155,13 +152,13 @@ def _save_rds(run: _Run, rds: Any, db: str, anomaly_id: str | None) -> None:
         "instance_class": inst.get("DBInstanceClass"),
         "estimated_hourly_usd": RDS_HOURLY.get(str(inst.get("DBInstanceClass"))),
     }
-    _apply(run, key, action, change, anomaly_id, lambda: rds.stop_db_instance(DBInstanceIdentifier=db))
+    _apply(run, key, action, change, anomaly_id)
 
 
-def _apply(run: _Run, key: str, action: Action, change: dict[str, Any], anomaly_id: str | None, call: Any) -> None:
+def _apply(run: _Run, key: str, action: Action, change: dict[str, Any], anomaly_id: str | None) -> None:
     what = "scale to zero" if change["kind"] == "ecs" else "stop"
     if run.dry_run:
-        holder = run.deps.locks.holder(key)
+        holder = run.deps.state.leases.holder(key)
         note = f" (would be refused: locked by {holder['capability']})" if holder else ""
         run.changed.append({"resource": key, "planned": True, **change})
         run.record(key, "planned", f"dry-run: would {what}{note}", action, outcome="planned", change=change)
@@ -170,10 +167,10 @@ def _apply(run: _Run, key: str, action: Action, change: dict[str, Any], anomaly_
         return
     try:
         change = change | {"execution": run.run_id, "stopped_at": clock.iso(), "anomaly_id": anomaly_id}
-        if not state.save_change(run.deps, key, change):
+        if not run.deps.state.savings.save(key, change):
             run.skip(key, "already stopped by an earlier savings action (resume restores that one)")
             return
-        call()
+        run.call(action)
         run.changed.append({"resource": key, **change})
         run.record(
             key,
@@ -184,7 +181,7 @@ def _apply(run: _Run, key: str, action: Action, change: dict[str, Any], anomaly_
             change=change,
         )
     finally:
-        run.deps.locks.release(key, run.run_id)
+        run.deps.state.leases.release(key, run.run_id)
 
 
 # ------------------------------------------------------------------------------------------ resume -------------
@@ -199,7 +196,7 @@ def resume(
 ) -> dict[str, Any]:
     """Restore what savings actions changed (all of it, or `resources`: resource keys like ecs:<cluster>/<svc>)."""
     run = _Run(deps, run_id, actor, dry_run, execution)
-    saved = state.saved_changes(deps)
+    saved = deps.state.savings.all()
     wanted = list(saved) if resources is None else resources
     ecs = rds = None
     for key in wanted:
@@ -208,10 +205,10 @@ def resume(
             run.skip(key, "not stopped by Deckwatch: nothing recorded to restore")
             continue
         if change["kind"] == "ecs":
-            ecs = ecs or aws.client("ecs")
+            ecs = ecs or deps.clients("ecs")
             _resume_ecs(run, ecs, key, change)
         else:
-            rds = rds or aws.client("rds")
+            rds = rds or deps.clients("rds")
             _resume_rds(run, rds, key, change)
     return run.result()
 
@@ -223,7 +220,7 @@ def _hours(change: dict[str, Any]) -> float:
     return round(max(0.0, (clock.now() - started).total_seconds() / 3600), 2)
 
 
-def _restore(run: _Run, key: str, change: dict[str, Any], action: Action, call: Any) -> None:
+def _restore(run: _Run, key: str, change: dict[str, Any], action: Action, needed: bool = True) -> None:
     hours = _hours(change)
     hourly = change.get("estimated_hourly_usd")
     saved_usd = round(hours * hourly, 2) if isinstance(hourly, int | float) else None
@@ -234,9 +231,9 @@ def _restore(run: _Run, key: str, change: dict[str, Any], action: Action, call: 
     if not run.lock(key):
         return
     try:
-        if call is not None:
-            call()
-        state.forget_change(run.deps, key)
+        if needed:
+            run.call(action)
+        run.deps.state.savings.forget(key)
         run.changed.append(
             {"resource": key, **action.parameters, "hours_stopped": hours, "estimated_savings_usd": saved_usd}
         )
@@ -251,7 +248,7 @@ def _restore(run: _Run, key: str, change: dict[str, Any], action: Action, call: 
             estimated_savings_usd=saved_usd,
         )
     finally:
-        run.deps.locks.release(key, run.run_id)
+        run.deps.state.leases.release(key, run.run_id)
 
 
 def _resume_ecs(run: _Run, ecs: Any, key: str, change: dict[str, Any]) -> None:
@@ -265,16 +262,14 @@ def _resume_ecs(run: _Run, ecs: Any, key: str, change: dict[str, Any]) -> None:
     current = next((int(s["desiredCount"]) for s in found if s.get("status") == "ACTIVE"), None)
     if current is None:
         run.skip(key, "the ECS service is gone: nothing to restore")
-        state.forget_change(run.deps, key)
+        run.deps.state.savings.forget(key)
         return
     if current != 0:
         run.skip(key, f"someone set {current} tasks since: left as is")
         if not run.dry_run:
-            state.forget_change(run.deps, key)
+            run.deps.state.savings.forget(key)
         return
-    _restore(
-        run, key, change, action, lambda: ecs.update_service(cluster=cluster, service=service, desiredCount=previous)
-    )
+    _restore(run, key, change, action)
 
 
 def _resume_rds(run: _Run, rds: Any, key: str, change: dict[str, Any]) -> None:
@@ -284,11 +279,10 @@ def _resume_rds(run: _Run, rds: Any, key: str, change: dict[str, Any]) -> None:
         status = rds.describe_db_instances(DBInstanceIdentifier=db)["DBInstances"][0].get("DBInstanceStatus")
     except rds.exceptions.DBInstanceNotFoundFault:
         run.skip(key, "the RDS instance is gone: nothing to restore")
-        state.forget_change(run.deps, key)
+        run.deps.state.savings.forget(key)
         return
     # RDS restarts a stopped instance by itself after 7 days: then there is nothing left to start
-    call = (lambda: rds.start_db_instance(DBInstanceIdentifier=db)) if status == "stopped" else None
-    _restore(run, key, change, action, call)
+    _restore(run, key, change, action, needed=status == "stopped")
 
 
 def describe(result: dict[str, Any], verb: str) -> str:

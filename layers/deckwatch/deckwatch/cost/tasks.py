@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from deckwatch.config import Environment
 from deckwatch.context import Services
 from deckwatch.cost import savings
 from deckwatch.errors import InvalidEventError
@@ -22,7 +23,7 @@ class SavingsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     action: Literal["save", "resume"]
-    environment: Literal["dev", "staging", "prod"]
+    environment: Environment
     anomaly_id: str | None = Field(default=None, alias="anomalyId", min_length=1, max_length=256)
     resources: list[Annotated[str, Field(pattern=r"^(ecs|rds):.+$")]] | None = Field(
         default=None, description="Resource keys (ecs:<cluster>/<service>, rds:<db>); default: all of them."

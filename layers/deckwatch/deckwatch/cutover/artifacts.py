@@ -9,15 +9,14 @@ import json
 import zipfile
 from typing import Any
 
-from deckwatch import aws
 from deckwatch.cutover.errors import ArtifactError
 
 MAX_BYTES = 5 * 1024 * 1024
 NAMES = ("imagedefinitions.json", "imageDetail.json")
 
 
-def image_from_s3(bucket: str, key: str, container: str, s3: Any = None) -> str:
-    client = s3 or aws.client("s3")
+def image_from_s3(s3: Any, bucket: str, key: str, container: str) -> str:
+    client = s3
     try:
         obj = client.get_object(Bucket=bucket, Key=key)
     except (client.exceptions.NoSuchKey, client.exceptions.NoSuchBucket):

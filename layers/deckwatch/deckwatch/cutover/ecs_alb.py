@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import aws
 from deckwatch.cutover.errors import ArtifactError, TargetNotFoundError, TrafficShiftError
-from deckwatch.cutover.router import Observed, Prepared, Recorder, register
+from deckwatch.cutover.router import Observed, Prepared, register
+from deckwatch.errors import ActionError
 from deckwatch.locks import resource_key
 
 if TYPE_CHECKING:
+    from deckwatch.actions import Executor
+    from deckwatch.aws import Clients
     from deckwatch.policy.model import Service
 
 COLOURS = ("blue", "green")
@@ -18,13 +20,14 @@ COLOURS = ("blue", "green")
 
 @register("ecs")
 class EcsAlbRouter:
-    def __init__(self, service: Service, recorder: Recorder) -> None:
+    def __init__(self, service: Service, clients: Clients, executor: Executor) -> None:
         if service.ecs is None or service.alb is None:
             raise TargetNotFoundError(f"service {service.name} has no ecs/alb target")
         self.svc = service
         self.ecs_cfg = service.ecs
         self.alb_cfg = service.alb
-        self.recorder = recorder
+        self.clients = clients
+        self.executor = executor
         self._ecs: Any = None
         self._elb: Any = None
         self._listener: str | None = None
@@ -34,13 +37,13 @@ class EcsAlbRouter:
     @property
     def ecs(self) -> Any:
         if self._ecs is None:
-            self._ecs = aws.client("ecs")
+            self._ecs = self.clients("ecs")
         return self._ecs
 
     @property
     def elb(self) -> Any:
         if self._elb is None:
-            self._elb = aws.client("elbv2")
+            self._elb = self.clients("elbv2")
         return self._elb
 
     def service_name(self, colour: str) -> str:
@@ -139,7 +142,7 @@ class EcsAlbRouter:
             "runtimePlatform",
         )
         params = {k: live_td[k] for k in keep if live_td.get(k)} | {"containerDefinitions": containers}
-        out = self.recorder.call(self.ecs, "ecs", "RegisterTaskDefinition", **params)
+        out = self.executor.call("ecs", "RegisterTaskDefinition", **params)
         arn = out.get("taskDefinition", {}).get("taskDefinitionArn", f"{live_td['family']}:<new revision>")
         return Prepared(idle, str(arn), image)
 
@@ -147,8 +150,7 @@ class EcsAlbRouter:
         current = self._services()[slot]
         if current["taskDefinition"] == revision and int(current["desiredCount"]) == capacity:
             return
-        self.recorder.call(
-            self.ecs,
+        self.executor.call(
             "ecs",
             "UpdateService",
             cluster=self.ecs_cfg.cluster,
@@ -191,25 +193,21 @@ class EcsAlbRouter:
             {"TargetGroupArn": tgs[stable], "Weight": 100 - weight},
             {"TargetGroupArn": tgs[new], "Weight": weight},
         ]
-        from botocore.exceptions import ClientError
-
         try:
-            self.recorder.call(
-                self.elb,
+            self.executor.call(
                 "elbv2",
                 "ModifyListener",
                 ListenerArn=self.listener(),
                 DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}],
             )
-        except ClientError as exc:
+        except ActionError as exc:
             raise TrafficShiftError(f"ModifyListener {new}={weight}% failed: {exc}") from exc
         return True
 
     def scale_down(self, slot: str) -> None:
         if int(self._services()[slot]["desiredCount"]) == 0:
             return
-        self.recorder.call(
-            self.ecs,
+        self.executor.call(
             "ecs",
             "UpdateService",
             cluster=self.ecs_cfg.cluster,

@@ -5,29 +5,32 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import aws
 from deckwatch.cutover.errors import ArtifactError, TargetNotFoundError, TrafficShiftError
-from deckwatch.cutover.router import Observed, Prepared, Recorder, register
+from deckwatch.cutover.router import Observed, Prepared, register
+from deckwatch.errors import ActionError
 from deckwatch.locks import resource_key
 
 if TYPE_CHECKING:
+    from deckwatch.actions import Executor
+    from deckwatch.aws import Clients
     from deckwatch.policy.model import Service
 
 
 @register("lambda")
 class LambdaAliasRouter:
-    def __init__(self, service: Service, recorder: Recorder) -> None:
+    def __init__(self, service: Service, clients: Clients, executor: Executor) -> None:
         if service.function is None:
             raise TargetNotFoundError(f"service {service.name} has no lambda target")
         self.fn = service.function.function
         self.alias = service.function.alias
-        self.recorder = recorder
+        self.clients = clients
+        self.executor = executor
         self._client: Any = None
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = aws.client("lambda")
+            self._client = self.clients("lambda")
         return self._client
 
     def lock_keys(self) -> list[str]:
@@ -52,10 +55,8 @@ class LambdaAliasRouter:
     def prepare(self, observed: Observed, target: dict[str, str]) -> Prepared:
         version = target.get("version")
         if version is None and "image" in target:
-            self.recorder.call(
-                self.client, "lambda", "UpdateFunctionCode", FunctionName=self.fn, ImageUri=target["image"]
-            )
-            out = self.recorder.call(self.client, "lambda", "PublishVersion", FunctionName=self.fn)
+            self.executor.call("lambda", "UpdateFunctionCode", FunctionName=self.fn, ImageUri=target["image"])
+            out = self.executor.call("lambda", "PublishVersion", FunctionName=self.fn)
             version = str(out.get("Version", "<new version>"))
         if version is None:
             raise ArtifactError(f"a Lambda cutover needs a version or an image, got {sorted(target)}")
@@ -86,11 +87,9 @@ class LambdaAliasRouter:
             wanted = {"FunctionVersion": stable, "RoutingConfig": {"AdditionalVersionWeights": {new: weight / 100}}}
             if current == {stable: 100 - weight, new: weight}:
                 return False
-        from botocore.exceptions import ClientError
-
         try:
-            self.recorder.call(self.client, "lambda", "UpdateAlias", FunctionName=self.fn, Name=self.alias, **wanted)
-        except ClientError as exc:
+            self.executor.call("lambda", "UpdateAlias", FunctionName=self.fn, Name=self.alias, **wanted)
+        except ActionError as exc:
             raise TrafficShiftError(f"UpdateAlias {new}={weight}% failed: {exc}") from exc
         return True
 

@@ -10,11 +10,13 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from deckwatch.config import Environment
+
 
 class CutoverInput(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    environment: Literal["dev", "staging", "prod"]
+    environment: Environment
     service: str = Field(min_length=1, max_length=63)
     image: str | None = Field(default=None, min_length=1, max_length=1024)
     task_definition: str | None = Field(default=None, alias="taskDefinition", min_length=1, max_length=1024)

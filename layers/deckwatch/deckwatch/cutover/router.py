@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from deckwatch.ledger import Action
-
 if TYPE_CHECKING:
+    from deckwatch.actions import Executor
+    from deckwatch.aws import Clients
     from deckwatch.policy.model import Service
 
 
@@ -44,22 +44,8 @@ class Prepared:
     image: str = ""
 
 
-class Recorder:
-    """Runs a mutating call, or only records it (dry-run). Every call is kept for the ledger."""
-
-    def __init__(self, dry_run: bool) -> None:
-        self.dry_run = dry_run
-        self.actions: list[Action] = []
-
-    def call(self, client: Any, service: str, operation: str, /, **params: Any) -> Any:
-        self.actions.append(Action(service=service, operation=operation, parameters=_printable(params)))
-        if self.dry_run:
-            return {}
-        return getattr(client, _snake(operation))(**params)
-
-
 class TrafficRouter(Protocol):
-    recorder: Recorder
+    executor: Executor  # every change goes through it: dry-run, the ledger's record of what was done
 
     def lock_keys(self) -> list[str]: ...
 
@@ -78,32 +64,20 @@ class TrafficRouter(Protocol):
     def scale_down(self, slot: str) -> None: ...
 
 
-ROUTERS: dict[str, Callable[[Service, Recorder], TrafficRouter]] = {}
+Factory = Callable[["Service", "Clients", "Executor"], TrafficRouter]
+ROUTERS: dict[str, Factory] = {}
 
 
-def register(kind: str) -> Callable[[Callable[[Service, Recorder], TrafficRouter]], Any]:
-    def wrap(factory: Callable[[Service, Recorder], TrafficRouter]) -> Any:
+def register(kind: str) -> Callable[[Factory], Any]:
+    def wrap(factory: Factory) -> Any:
         ROUTERS[kind] = factory
         return factory
 
     return wrap
 
 
-def router_for(service: Service, dry_run: bool = False) -> TrafficRouter:
+def router_for(service: Service, clients: Clients, dry_run: bool = False) -> TrafficRouter:
+    from deckwatch.actions import Executor
     from deckwatch.cutover import ecs_alb, lambda_alias  # noqa: F401 - adapters register themselves
 
-    return ROUTERS[service.kind](service, Recorder(dry_run))
-
-
-def _snake(operation: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
-
-
-def _printable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _printable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_printable(v) for v in value]
-    if isinstance(value, float):
-        return str(value)
-    return value
+    return ROUTERS[service.kind](service, clients, Executor(clients, dry_run=dry_run))

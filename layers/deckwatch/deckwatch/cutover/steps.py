@@ -8,8 +8,8 @@ import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import aws, clock, locks, watches
-from deckwatch.cutover import control, metrics
+from deckwatch import clock, locks, metrics, watches
+from deckwatch.cutover import control
 from deckwatch.cutover.errors import (
     DeploymentFailedError,
     NotStableYetError,
@@ -19,7 +19,7 @@ from deckwatch.cutover.errors import (
     UnhealthyTargetsError,
 )
 from deckwatch.cutover.model import Cutover, CutoverInput
-from deckwatch.cutover.router import Recorder, TrafficRouter, router_for
+from deckwatch.cutover.router import TrafficRouter, router_for
 from deckwatch.errors import InvalidEventError, LockHeldError, LockLostError
 from deckwatch.ledger import Action, Record
 
@@ -37,7 +37,7 @@ def _service(deps: Services, name: str) -> Service:
 
 
 def _router(deps: Services, c: Cutover) -> TrafficRouter:
-    return router_for(_service(deps, c.service), c.dry_run)
+    return router_for(_service(deps, c.service), deps.clients, c.dry_run)
 
 
 def _record(
@@ -72,18 +72,21 @@ def _record(
     )
 
 
-def _record_actions(deps: Services, c: Cutover, key: str, recorder: Recorder, outcome: str = "done") -> None:
-    for i, action in enumerate(recorder.actions):
+def _record_actions(deps: Services, c: Cutover, key: str, router: TrafficRouter) -> list[Action]:
+    """The router's calls since the last record, each with its outcome; returns their actions."""
+    performed = router.executor.take()
+    for i, done in enumerate(performed):
         _record(
             deps,
             c,
             f"{key}:{i}",
-            "planned" if c.dry_run else action.operation,
+            "planned" if done.outcome == "planned" else done.action.operation,
             kind="action",
-            action=action,
-            outcome="dry-run" if c.dry_run else outcome,
+            action=done.action,
+            outcome="dry-run" if done.outcome == "planned" else done.outcome,
+            details={"error": done.error} if done.error else None,
         )
-    recorder.actions.clear()
+    return [done.action for done in performed]
 
 
 def _notify(deps: Services, c: Cutover, subject: str, text: str, severity: str = "info", **data: Any) -> None:
@@ -107,7 +110,7 @@ def _release(deps: Services, c: Cutover) -> None:
     router = _router(deps, c)
     for key in router.lock_keys():
         with contextlib.suppress(LockLostError):  # taken over after expiry: not ours to release any more
-            deps.locks.release(key, c.execution)
+            deps.state.leases.release(key, c.execution)
     control.close(deps, c.service, c.execution)
 
 
@@ -159,12 +162,12 @@ def begin(raw: dict[str, Any], execution: str, deps: Services) -> dict[str, Any]
         started_at=clock.now_epoch(),
         policy_version=loaded.version,
     )
-    router = router_for(svc, c.dry_run)
+    router = router_for(svc, deps.clients, c.dry_run)
     held: list[str] = []
     try:
         for key in router.lock_keys():
             locks.acquire_or_record(
-                deps.locks,
+                deps.state.leases,
                 deps.ledger,
                 resource=key,
                 owner=execution,
@@ -177,7 +180,7 @@ def begin(raw: dict[str, Any], execution: str, deps: Services) -> dict[str, Any]
         c = _plan(deps, c, router, strategy)
     except BaseException as exc:
         for key in held:
-            deps.locks.release(key, execution)
+            deps.state.leases.release(key, execution)
         if not isinstance(exc, LockHeldError):
             _record(deps, c, "begin-failed", "failed", f"{type(exc).__name__}: {exc}")
         raise
@@ -202,12 +205,11 @@ def _plan(deps: Services, c: Cutover, router: TrafficRouter, strategy: str) -> C
             _record(deps, c, "reconcile", "resumed", f"traffic is split {observed.weights}: resuming this release")
         else:
             router.shift(live, other, 0)
-            _record_actions(deps, c, "reconcile", router.recorder)
+            _record_actions(deps, c, "reconcile", router)
             _record(deps, c, "reconcile:restored", "restored", f"traffic was split {observed.weights}: {live} 100%")
             observed = router.observe()
     prepared = router.prepare(observed, c.target)
-    prepare_actions = list(router.recorder.actions)
-    _record_actions(deps, c, "prepare", router.recorder)
+    prepare_actions = _record_actions(deps, c, "prepare", router)
     c.new, c.revision, c.image = prepared.slot, prepared.revision, prepared.image or c.image
     c.stable = next(s for s in observed.weights if s != c.new) if c.new in observed.weights else live
     c.capacity = max(1, observed.capacity.get(c.stable, 1))
@@ -238,8 +240,8 @@ def _plan(deps: Services, c: Cutover, router: TrafficRouter, strategy: str) -> C
         for weight in c.steps:
             router.shift(c.stable, c.new, weight)
         router.scale_down(c.stable)
-        plan["actions"] = [a.model_dump() for a in prepare_actions + router.recorder.actions]
-        _record_actions(deps, c, "plan:actions", router.recorder)
+        planned = _record_actions(deps, c, "plan:actions", router)
+        plan["actions"] = [a.model_dump() for a in prepare_actions + planned]
         _record(deps, c, "plan", "planned", f"dry-run: {c.summary}", details=plan)
         return c
     control.open_(
@@ -261,7 +263,7 @@ def deploy(c: Cutover, deps: Services) -> Cutover:
     _check_abort(deps, c)
     router = _router(deps, c)
     router.deploy(c.new, c.revision, c.capacity)
-    _record_actions(deps, c, "deploy", router.recorder)
+    _record_actions(deps, c, "deploy", router)
     c.deploy_started_at = clock.now_epoch()
     return c
 
@@ -288,7 +290,7 @@ def pre_traffic(c: Cutover, deps: Services) -> Cutover:
         "revision": c.revision,
         "test_listener_port": svc.alb.test_listener_port if svc.alb else None,
     }
-    out = aws.client("lambda").invoke(FunctionName=c.pre_traffic_check, Payload=json.dumps(payload).encode())
+    out = deps.clients("lambda").invoke(FunctionName=c.pre_traffic_check, Payload=json.dumps(payload).encode())
     body = out["Payload"].read()
     result = json.loads(body) if body else {}
     passed = "FunctionError" not in out and isinstance(result, dict) and result.get("ok", True) is not False
@@ -314,7 +316,7 @@ def shift(c: Cutover, deps: Services) -> Cutover:
     weight = c.steps[c.step_index]
     router = _router(deps, c)
     changed = router.shift(c.stable, c.new, weight)
-    _record_actions(deps, c, f"shift:{c.step_index}", router.recorder)
+    _record_actions(deps, c, f"shift:{c.step_index}", router)
     c.weight = weight
     _record(deps, c, f"shifted:{c.step_index}", "shifted", f"{c.new} {weight}%, {c.stable} {100 - weight}%")
     if changed:
@@ -335,7 +337,11 @@ def watch(c: Cutover, token: str, phase: str, deps: Services) -> dict[str, Any]:
     item = control.wait_with(deps, c.service, c.execution, token)
     seconds = c.window_seconds if phase == "window" else c.bake_seconds
     if item and item.get("abort_reason"):
-        control.answer(token, {"rollback": item["abort_reason"], "source": item.get("abort_source", "manual")})
+        control.answer(
+            deps.clients("stepfunctions"),
+            token,
+            {"rollback": item["abort_reason"], "source": item.get("abort_source", "manual")},
+        )
         return {"watching": [], "answered": True}
     for alarm in c.alarms:
         out = watches.register(
@@ -383,7 +389,7 @@ def finish(c: Cutover, deps: Services) -> Cutover:
     _stop_watching(deps, c, "window")
     router = _router(deps, c)
     router.scale_down(c.stable)
-    _record_actions(deps, c, "scale-down", router.recorder)
+    _record_actions(deps, c, "scale-down", router)
     duration = clock.now_epoch() - c.started_at
     _record(
         deps,
@@ -393,7 +399,7 @@ def finish(c: Cutover, deps: Services) -> Cutover:
         f"{c.new} serves 100% with {c.image or c.revision}; {c.stable} scaled down after the rollback window",
         details={"duration_seconds": round(duration, 3)},
     )
-    metrics.emit(c.environment, c.service, {"CutoverDuration": duration, "CutoverCompleted": 1})
+    metrics.emit(deps.settings, {"CutoverDuration": duration, "CutoverCompleted": 1}, Service=c.service)
     _release(deps, c)
     _notify(deps, c, "completed", f"{c.summary}\nCompleted in {duration / 60:.1f} min.", duration_seconds=duration)
     return c
@@ -405,11 +411,11 @@ def rollback(c: Cutover, cause: dict[str, Any], deps: Services) -> Cutover:
     started = clock.now_epoch()
     router.shift(c.stable, c.new, 0)
     restored = clock.now_epoch()
-    _record_actions(deps, c, "rollback:restore", router.recorder)
+    _record_actions(deps, c, "rollback:restore", router)
     reason, text, at = classify(cause)
     if c.new != c.stable:
         router.scale_down(c.new)
-        _record_actions(deps, c, "rollback:scale-down", router.recorder)
+        _record_actions(deps, c, "rollback:scale-down", router)
     for phase in ("bake", "window"):
         _stop_watching(deps, c, phase)
     since = at if at is not None else started
@@ -423,11 +429,11 @@ def rollback(c: Cutover, cause: dict[str, Any], deps: Services) -> Cutover:
         "restore_seconds": round(restored - started, 3),
     }
     _record(deps, c, "rolled-back", "rolled-back", f"{reason}: {text}", details=details)
-    metrics.emit(c.environment, c.service, {"TimeToRollback": ttr, "Rollbacks": 1}, extra_dimensions={"Reason": reason})
+    metrics.emit(deps.settings, {"TimeToRollback": ttr, "Rollbacks": 1}, Service=c.service, Reason=reason)
     hook = _service(deps, c.service).rollout.on_rollback_hook
     if hook:
         payload = {"service": c.service, "environment": c.environment, "reason": reason, "detail": text}
-        aws.client("lambda").invoke(FunctionName=hook, InvocationType="Event", Payload=json.dumps(payload).encode())
+        deps.clients("lambda").invoke(FunctionName=hook, InvocationType="Event", Payload=json.dumps(payload).encode())
         _record(
             deps,
             c,

@@ -5,13 +5,12 @@ requests ("Deckwatch Rollback Requested" events from the CLI or remediation's ro
 from __future__ import annotations
 
 import json
-import os
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from deckwatch import aws
+from deckwatch.config import Environment
 from deckwatch.events import Envelope, Lenient
 from deckwatch.events.pipeline import PipelineEvent
 from deckwatch.triage import record_decision
@@ -24,7 +23,7 @@ ROLLBACK_REQUESTED = "Deckwatch Rollback Requested"
 
 
 class RollbackDetail(Lenient):
-    environment: Literal["dev", "staging", "prod"]
+    environment: Environment
     service: str = Field(min_length=1, max_length=63)
     reason: str = Field(min_length=1, max_length=1000)
     requested_by: str = Field(min_length=1, max_length=256)
@@ -128,40 +127,27 @@ def _image(event: PipelineEvent, svc: Service, reader: Any, deps: Services) -> s
     d = event.detail
     located = [(a.s3location.bucket, a.s3location.key) for a in d.output_artifacts if a.s3location is not None]
     if not located:
-        item = deps.locks.client.get_item(
-            TableName=deps.locks.table_name, Key={"pk": {"S": f"artifact#{d.pipeline}#{d.execution_id}"}}
-        ).get("Item")
+        item = deps.state.artifacts.get(d.pipeline, d.execution_id)
         if item:
-            located = [(item["bucket"]["S"], item["key"]["S"])]
+            located = [(item["bucket"], item["key"])]
     if not located:
         raise ArtifactError(f"{d.pipeline}/{d.action}: no build artifact known for execution {d.execution_id}")
     bucket, key = located[0]
-    return str(reader(bucket, key, svc.name))
+    return str(reader(deps.clients("s3"), bucket, key, svc.name))
 
 
 def _remember_artifact(event: PipelineEvent, deps: Services) -> None:
-    from deckwatch import clock
-
     d = event.detail
     located = [a.s3location for a in d.output_artifacts if a.s3location is not None]
     if d.state != "SUCCEEDED" or not located or not _mapped(deps, d.pipeline):
         return
-    deps.locks.client.put_item(
-        TableName=deps.locks.table_name,
-        Item={
-            "pk": {"S": f"artifact#{d.pipeline}#{d.execution_id}"},
-            "bucket": {"S": located[0].bucket},
-            "key": {"S": located[0].key},
-            "action": {"S": d.action or ""},
-            "expires_at": {"N": str(int(clock.now_epoch()) + 30 * 86400)},
-        },
-    )
+    deps.state.artifacts.remember(d.pipeline, d.execution_id, located[0].bucket, located[0].key, d.action or "")
 
 
 def start(deps: Services, service: str, key: str, payload: dict[str, Any]) -> str:
     """Start the cutover state machine; the name derives from `key`, so a redelivery starts nothing new."""
-    sfn = aws.client("stepfunctions")
-    machine = os.environ.get("CUTOVER_STATE_MACHINE_ARN", "")
+    sfn = deps.clients("stepfunctions")
+    machine = deps.settings.require("cutover_state_machine_arn")
     name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{service}-{key}")[:80]
     try:
         return str(sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload))["executionArn"])
@@ -177,7 +163,7 @@ def _announce_approval(event: PipelineEvent, deps: Services) -> list[str]:
     for svc in _mapped(deps, d.pipeline):
         subject = f"service/{svc.name}"
         last = _last_cutover(deps, subject, d.execution_id)
-        states = _alarm_states(svc.alarms)
+        states = _alarm_states(deps, svc.alarms)
         text = (
             f"Pipeline {d.pipeline} waits for manual approval {d.stage}/{d.action} (execution {d.execution_id}).\n"
             f"In {env}, {svc.name}: {last}\n"
@@ -207,10 +193,10 @@ def _last_cutover(deps: Services, subject: str, execution_id: str) -> str:
     return f"last cutover {last['decision']} at {last['time']}: {last.get('reason', '')}"
 
 
-def _alarm_states(alarms: list[str]) -> dict[str, str]:
+def _alarm_states(deps: Services, alarms: list[str]) -> dict[str, str]:
     if not alarms:
         return {}
-    found = aws.client("cloudwatch").describe_alarms(AlarmNames=alarms)
+    found = deps.clients("cloudwatch").describe_alarms(AlarmNames=alarms)
     return {a["AlarmName"]: a["StateValue"] for a in found.get("MetricAlarms", []) + found.get("CompositeAlarms", [])}
 
 

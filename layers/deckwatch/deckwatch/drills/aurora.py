@@ -4,13 +4,13 @@ through the cluster's writer endpoint, and deletes the instance, then the cluste
 
 from __future__ import annotations
 
-from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import aws
+from deckwatch.actions import Executor
 from deckwatch.drills.common import record
 from deckwatch.drills.errors import DrillCleanupPendingError, DrillInstanceNotReadyError
 from deckwatch.drills.plan import cluster_instance_call
+from deckwatch.errors import ActionError
 from deckwatch.ledger import Action
 
 if TYPE_CHECKING:
@@ -21,11 +21,16 @@ if TYPE_CHECKING:
 def add_instance(task: StepTask, deps: Services) -> dict[str, Any]:
     """Create the drill's instance in the restored cluster once (a retry finds it), and answer when it is up."""
     drill = task.drill()
-    rds = aws.client("rds", region=drill.region)
+    rds = deps.clients("rds", region=drill.region)
     if not _instances(rds, drill.instance_id):
         call = cluster_instance_call(drill)
-        with suppress(rds.exceptions.DBInstanceAlreadyExistsFault):  # an earlier attempt whose answer was lost
-            rds.create_db_instance(**call.parameters)
+        try:
+            Executor(deps.clients, dry_run=False).call(
+                "rds", "CreateDBInstance", region=drill.region, **call.parameters
+            )
+        except ActionError as exc:
+            if exc.code != "DBInstanceAlreadyExists":  # an earlier attempt whose answer was lost
+                raise
         record(deps, drill, "cluster-instance", decision="instance-added", action=call, outcome="creating")
     db = _instances(rds, drill.instance_id)[0]
     status = db.get("DBInstanceStatus")
@@ -46,8 +51,10 @@ def delete_cluster(rds: Any, deps: Services, drill: Drill) -> tuple[bool, bool]:
         return bool(found), True
     params = {"DBClusterIdentifier": drill.cluster_id, "SkipFinalSnapshot": True}
     try:
-        rds.delete_db_cluster(**params)
-    except rds.exceptions.InvalidDBClusterStateFault as exc:
+        Executor(deps.clients, dry_run=False).call("rds", "DeleteDBCluster", region=drill.region, **params)
+    except ActionError as exc:
+        if exc.code != "InvalidDBClusterStateFault":
+            raise
         # an instance not yet in 'deleting': Step Functions retries the clean-up
         raise DrillCleanupPendingError(f"{drill.cluster_id}: {exc}") from None
     record(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
+from deckwatch.errors import ConfigError
 from deckwatch.ledger import Action, Record
 
 if TYPE_CHECKING:
@@ -42,13 +42,21 @@ def instance_prefix(environment: str) -> str:
     return f"{INSTANCE_PREFIX}{environment}-"
 
 
-def restore_role(account: str) -> str:
+def restore_role(deps: Services, account: str) -> str:
     """The role AWS Backup restores with (template parameter DrillRestoreRoleArn; default: Backup's own)."""
-    return os.environ.get("DRILL_RESTORE_ROLE_ARN") or DEFAULT_ROLE.format(account=account)
+    return deps.settings.drill_restore_role_arn or DEFAULT_ROLE.format(account=account)
 
 
-def state_machine_arn() -> str:
-    return os.environ.get("DRILL_STATE_MACHINE_ARN", "")
+def state_machine_arn(deps: Services) -> str:
+    return deps.settings.require("drill_state_machine_arn")
+
+
+def home(deps: Services) -> tuple[str, str]:
+    """(account, region) of the stack, from the drill state machine's ARN (its function's own region else)."""
+    arn = (deps.settings.drill_state_machine_arn or "").split(":")
+    if len(arn) > 4 and arn[4]:
+        return arn[4], arn[3]
+    raise ConfigError("this function's environment has no DRILL_STATE_MACHINE_ARN to tell its account")
 
 
 def record(

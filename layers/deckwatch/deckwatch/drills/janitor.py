@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import aws, clock
+from deckwatch import clock
+from deckwatch.actions import Executor
 from deckwatch.drills.common import instance_prefix
+from deckwatch.errors import ActionError
 from deckwatch.ledger import Action, Record
 
 if TYPE_CHECKING:
@@ -21,14 +23,13 @@ _KINDS: tuple[tuple[str, str, str, str, str, str, dict[str, Any]], ...] = (
      "DeleteDBInstance", {"DeleteAutomatedBackups": True}),
     ("describe_db_clusters", "DBClusters", "DBClusterIdentifier", "Status", "ClusterCreateTime", "DeleteDBCluster", {}),
 )  # fmt: skip
-_SNAKE = {"DeleteDBInstance": "delete_db_instance", "DeleteDBCluster": "delete_db_cluster"}
 
 
 def janitor(deps: Services) -> dict[str, Any]:
     loaded = deps.policy()
     deleted: list[str] = []
     for region in [None, *loaded.policy.drills.dr_networks]:
-        deleted += _sweep(deps, loaded, aws.client("rds", region=region), region)
+        deleted += _sweep(deps, loaded, deps.clients("rds", region=region), region)
     return {"deleted": deleted}
 
 
@@ -37,6 +38,7 @@ def _sweep(deps: Services, loaded: LoadedPolicy, rds: Any, region: str | None) -
     prefix = instance_prefix(deps.settings.environment)
     now = clock.now_epoch()
     deleted = []
+    executor = Executor(deps.clients, dry_run=False)
 
     def old(ident: str, status: str | None, created: Any) -> float | None:
         if not ident.startswith(prefix) or status == "deleting" or created is None:
@@ -53,8 +55,10 @@ def _sweep(deps: Services, loaded: LoadedPolicy, rds: Any, region: str | None) -
                     continue
                 params = {id_key: ident, "SkipFinalSnapshot": True, **extra}
                 try:
-                    getattr(rds, _SNAKE[operation])(**params)
-                except rds.exceptions.InvalidDBClusterStateFault:
+                    executor.call("rds", operation, region=region, **params)
+                except ActionError as exc:
+                    if exc.code != "InvalidDBClusterStateFault":
+                        raise
                     continue  # the cluster's instance is not gone yet: the cluster goes next hour
                 deleted.append(ident)
                 action = Action(service="rds", operation=operation, parameters=params)

@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Environment = Literal["dev", "staging", "prod"]
+from deckwatch.config import Environment
+
 Trigger = Literal["console", "backup-job", "schedule", "copy-job"]
 
 

@@ -7,7 +7,7 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import aws, clock
+from deckwatch import clock
 from deckwatch.drills.common import db_id, instance_prefix, record, restore_role, source_arn, target_for
 from deckwatch.drills.errors import DrillInputError, RecoveryPointNotFoundError
 from deckwatch.drills.model import Drill, DrillRequest
@@ -62,7 +62,7 @@ def _prepare(req: DrillRequest, execution: str, did: str, deps: Services) -> Dri
     region = req.region or home
     if region != home and region not in policy.drills.dr_networks:
         raise DrillInputError(f"no drill network in {region}: name one in drills.dr_networks.{region}")
-    backup = aws.client("backup", region=region)
+    backup = deps.clients("backup", region=region)
     point: dict[str, Any]
     if req.recovery_point_arn:
         point = _find_point(backup, req.recovery_point_arn, req.backup_vault_name)
@@ -127,7 +127,9 @@ def _prepare(req: DrillRequest, execution: str, did: str, deps: Services) -> Dri
 def _account_region(execution: str) -> tuple[str, str]:
     # arn:aws:states:<region>:<account>:execution:<machine>:<name>
     parts = execution.split(":")
-    return (parts[4], parts[3]) if len(parts) > 5 else ("123456789012", "us-east-1")
+    if len(parts) <= 5:
+        raise DrillInputError(f"not an execution ARN: {execution!r}")
+    return parts[4], parts[3]
 
 
 def _find_point(backup: Any, arn: str, vault: str | None) -> dict[str, Any]:
@@ -155,7 +157,7 @@ def _latest_point(backup: Any, resource_arn: str) -> dict[str, Any]:
 def lock(task: StepTask, deps: Services) -> dict[str, Any]:
     drill = task.drill()
     expires = acquire_or_record(
-        deps.locks,
+        deps.state.leases,
         deps.ledger,
         resource=drill.lock_key,
         owner=drill.execution,
@@ -172,8 +174,8 @@ def metadata(task: StepTask, deps: Services) -> dict[str, Any]:
     """The recovery point's restore metadata, pointed at the drill network: the drill's own identifier, the
     policy's subnet group and security group, never public, single-AZ."""
     drill = task.drill()
-    network = _network(deps.policy().policy.drills, drill)
-    got = aws.client("backup", region=drill.region).get_recovery_point_restore_metadata(
+    network = _network(deps, deps.policy().policy.drills, drill)
+    got = deps.clients("backup", region=drill.region).get_recovery_point_restore_metadata(
         BackupVaultName=drill.vault, RecoveryPointArn=drill.recovery_point_arn
     )
     meta = {k: str(v) for k, v in got.get("RestoreMetadata", {}).items()}
@@ -192,7 +194,7 @@ def metadata(task: StepTask, deps: Services) -> dict[str, Any]:
     return {
         "metadata": meta,
         "resource_type": got.get("ResourceType") or ("Aurora" if drill.kind == "cluster" else "RDS"),
-        "iam_role": restore_role(drill_account(drill)),
+        "iam_role": restore_role(deps, drill_account(drill)),
     }
 
 
@@ -200,14 +202,14 @@ def drill_account(drill: Drill) -> str:
     return _account_region(drill.execution)[0]
 
 
-def _network(drills: Drills, drill: Drill) -> dict[str, str]:
+def _network(deps: Services, drills: Drills, drill: Drill) -> dict[str, str]:
     """The policy's drill network of the drill's region: drills.network at home, drills.dr_networks elsewhere."""
     network = drills.dr_networks.get(drill.region) if _is_remote(drill) else drills.network
     if network is None:
         raise DrillInputError(f"the policy names no drill network in {drill.region}")
     sg = network.security_group
     if not sg.startswith("sg-"):
-        found = aws.client("ec2", region=drill.region).describe_security_groups(
+        found = deps.clients("ec2", region=drill.region).describe_security_groups(
             Filters=[{"Name": "group-name", "Values": [sg]}]
         )
         groups = found.get("SecurityGroups", [])

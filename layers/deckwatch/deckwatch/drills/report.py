@@ -4,12 +4,11 @@ document (S3 bucket DRILL_REPORTS_BUCKET in AWS; the folder DECKWATCH_DRILL_REPO
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import aws, clock
+from deckwatch import clock
 from deckwatch.drills.common import record, target_for
 
 if TYPE_CHECKING:
@@ -102,7 +101,7 @@ def report(task: StepTask, deps: Services) -> dict[str, Any]:
         "planned": (state.get("plan") or {}).get("planned"),
         "execution": drill.execution,
     }
-    location = _store(doc)
+    location = _store(deps, doc)
     record(
         deps,
         drill,
@@ -159,15 +158,15 @@ def _error(state: dict[str, Any]) -> str | None:
     return f"{err.get('Error')}: {cause}"[:500]
 
 
-def _store(doc: dict[str, Any]) -> str:
+def _store(deps: Services, doc: dict[str, Any]) -> str:
     key = f"drills/{doc['environment']}/{doc['resource'].rsplit(':', 1)[-1]}/{doc['drill_id']}.json"
     body = json.dumps(doc, indent=2, sort_keys=True, default=str)
-    folder = os.environ.get("DECKWATCH_DRILL_REPORTS_DIR")
+    folder = deps.settings.drill_reports_dir
     if folder:
         path = Path(folder) / key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(body, encoding="utf-8")
         return str(path)
-    bucket = os.environ.get("DRILL_REPORTS_BUCKET", "")
-    aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")
+    bucket = deps.settings.require("drill_reports_bucket")
+    deps.clients("s3").put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")
     return f"s3://{bucket}/{key}"

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import aws, clock
+from deckwatch import clock
+from deckwatch.actions import Executor
 from deckwatch.drills.common import record
 from deckwatch.drills.plan import drill_tags
 from deckwatch.ledger import Action
@@ -29,7 +30,9 @@ def start_restore(task: StepTask, deps: Services) -> dict[str, Any]:
         "ResourceType": meta["resource_type"],
     }
     requested_at = clock.iso()
-    job = aws.client("backup", region=drill.region).start_restore_job(**params)["RestoreJobId"]
+    job = Executor(deps.clients, dry_run=False).call("backup", "StartRestoreJob", region=drill.region, **params)[
+        "RestoreJobId"
+    ]
     record(
         deps,
         drill,
@@ -49,16 +52,8 @@ def wait(task: WaitTask, deps: Services) -> dict[str, Any]:
     may have come first)."""
     job = task.state["restore"]["restore_job_id"]
     drill = task.drill()
-    deps.locks.client.put_item(
-        TableName=deps.locks.table_name,
-        Item={
-            "pk": {"S": f"restore-wait#{job}"},
-            "token": {"S": task.task_token},
-            "execution": {"S": drill.execution},
-            "expires_at": {"N": str(int(clock.now_epoch()) + drill.wait_seconds + 3600)},
-        },
-    )
-    described = aws.client("backup", region=drill.region).describe_restore_job(RestoreJobId=job)
+    deps.state.restore_waits.register(job, task.task_token, drill.execution, drill.wait_seconds + 3600)
+    described = deps.clients("backup", region=drill.region).describe_restore_job(RestoreJobId=job)
     if described["Status"] in TERMINAL:
         answered = notify(deps, job, _result(described, "describe"))
         return {"registered": True, "answered": answered}
@@ -67,12 +62,12 @@ def wait(task: WaitTask, deps: Services) -> dict[str, Any]:
 
 def notify(deps: Services, job: str, result: dict[str, Any], sfn: Any = None) -> bool:
     """Answer the drill waiting on restore job `job` (once: the waiter is claimed by a conditional delete)."""
-    old = deps.locks.claim(f"restore-wait#{job}")
+    old = deps.state.restore_waits.claim(job)
     if old is None:
         return False  # nobody waits (a restore test, a redelivered event, or the drill moved on)
-    client = sfn or aws.client("stepfunctions")
+    client = sfn or deps.clients("stepfunctions")
     try:
-        client.send_task_success(taskToken=old["token"]["S"], output=json.dumps(result))
+        client.send_task_success(taskToken=old["token"], output=json.dumps(result))
     except (client.exceptions.TaskTimedOut, client.exceptions.InvalidToken, client.exceptions.TaskDoesNotExist):
         return False
     return True
@@ -104,10 +99,10 @@ def poll(task: StepTask, deps: Services) -> dict[str, Any]:
     """The fallback when no event came in time: one DescribeRestoreJob per call, bounded by drill.poll_max."""
     job = task.state["restore"]["restore_job_id"]
     attempt = int(task.state.get("poll", {}).get("attempt", 0)) + 1
-    out = _result(aws.client("backup", region=task.drill().region).describe_restore_job(RestoreJobId=job), "poll")
+    out = _result(deps.clients("backup", region=task.drill().region).describe_restore_job(RestoreJobId=job), "poll")
     if out["status"] in TERMINAL:
         # the waiter is no longer needed: drop it so a late event answers nobody
-        deps.locks.client.delete_item(TableName=deps.locks.table_name, Key={"pk": {"S": f"restore-wait#{job}"}})
+        deps.state.restore_waits.drop(job)
     exhausted = attempt >= task.drill().poll_max
     return out | {"attempt": attempt, "terminal": out["status"] in TERMINAL, "exhausted": exhausted}
 
@@ -115,10 +110,12 @@ def poll(task: StepTask, deps: Services) -> dict[str, Any]:
 def restored(task: StepTask, deps: Services) -> dict[str, Any]:
     """Tag what the restore created as a drill resource (the janitor's and the bill's way to recognise it)."""
     drill = task.drill()
-    rds = aws.client("rds", region=drill.region)
+    rds = deps.clients("rds", region=drill.region)
     arn = task.state["restore_result"].get("created_resource_arn") or drill.cluster_id or drill.instance_id
     tags = drill_tags(drill)
-    rds.add_tags_to_resource(ResourceName=arn, Tags=tags)
+    Executor(deps.clients, dry_run=False).call(
+        "rds", "AddTagsToResource", region=drill.region, ResourceName=arn, Tags=tags
+    )
     record(
         deps,
         drill,
@@ -144,11 +141,11 @@ def cleanup(task: StepTask, deps: Services) -> dict[str, Any]:
     """Delete the drill's instance (and then its Aurora cluster), whatever happened before. Confirms by describing
     them afterwards."""
     drill = task.drill()
-    rds = aws.client("rds", region=drill.region)
+    rds = deps.clients("rds", region=drill.region)
     existed = _exists(rds, drill.instance_id)
     if existed:
         params = {"DBInstanceIdentifier": drill.instance_id, "SkipFinalSnapshot": True, "DeleteAutomatedBackups": True}
-        rds.delete_db_instance(**params)
+        Executor(deps.clients, dry_run=False).call("rds", "DeleteDBInstance", region=drill.region, **params)
         action: Action | None = Action(service="rds", operation="DeleteDBInstance", parameters=params)
     else:
         action = None
@@ -189,5 +186,5 @@ def _exists(rds: Any, ident: str, deleting_counts_as_gone: bool = False) -> bool
 
 def release(task: StepTask, deps: Services) -> dict[str, Any]:
     drill = task.drill()
-    deps.locks.release(drill.lock_key, drill.execution)
+    deps.state.leases.release(drill.lock_key, drill.execution)
     return {"released": drill.lock_key}

@@ -4,13 +4,16 @@ schedule, and the validation of AWS Backup restore-testing restores (reported wi
 from __future__ import annotations
 
 import json
-import os
 import re
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import aws, clock
-from deckwatch.drills.common import db_id, source_arn, state_machine_arn
+from deckwatch import clock
+from deckwatch.actions import Executor
+from deckwatch.drills.common import db_id, home, source_arn, state_machine_arn
+from deckwatch.errors import ActionError
 from deckwatch.ledger import Action, Record
+
+VALIDATOR_TIMEOUT_SECONDS = 120  # template.yaml DrillValidatorFunction Timeout
 
 if TYPE_CHECKING:
     from deckwatch.context import Services
@@ -21,17 +24,8 @@ if TYPE_CHECKING:
 def sample(deps: Services, target: DrillTarget, resource: str, stream: str = "") -> tuple[bool, str]:
     """Count this completed job and decide whether it is drilled (every Nth job, at most one per N days). Each
     `stream` counts apart: backups, and the copies into each DR region."""
-    ddb = deps.locks.client
-    key = f"drill-sampling#{stream}{db_id(resource)}"
-    item = ddb.update_item(
-        TableName=deps.locks.table_name,
-        Key={"pk": {"S": key}},
-        UpdateExpression="ADD job_count :one",
-        ExpressionAttributeValues={":one": {"N": "1"}},
-        ReturnValues="ALL_NEW",
-    )["Attributes"]
-    count = int(item["job_count"]["N"])
-    last = float(item["last_drill_at"]["N"]) if "last_drill_at" in item else None
+    key = f"{stream}{db_id(resource)}"
+    count, last = deps.state.drill_sampling.count_job(key)
     s = target.sampling
     if s.every_nth_job and (count - 1) % s.every_nth_job:
         return False, f"job {count}: drilled every {s.every_nth_job} jobs"
@@ -39,27 +33,22 @@ def sample(deps: Services, target: DrillTarget, resource: str, stream: str = "")
     if s.min_days_between and last is not None and now - last < s.min_days_between * 86400:
         hours = (now - last) / 3600
         return False, f"last drill {hours:.1f} h ago, at most one per {s.min_days_between} day(s)"
-    ddb.update_item(
-        TableName=deps.locks.table_name,
-        Key={"pk": {"S": key}},
-        UpdateExpression="SET last_drill_at = :now",
-        ExpressionAttributeValues={":now": {"N": str(now)}},
-    )
+    deps.state.drill_sampling.mark_drilled(key, now)
     return True, f"job {count} sampled for a drill"
 
 
-def start_drill(name: str, payload: dict[str, Any]) -> str:
+def start_drill(deps: Services, name: str, payload: dict[str, Any]) -> str:
     """Start the drill state machine; a second start with the same name (a redelivery) is the same drill."""
-    sfn = aws.client("stepfunctions")
+    sfn = deps.clients("stepfunctions")
     safe = re.sub(r"[^A-Za-z0-9_-]", "-", name)[:80]
     try:
         return str(
-            sfn.start_execution(stateMachineArn=state_machine_arn(), name=safe, input=json.dumps(payload))[
+            sfn.start_execution(stateMachineArn=state_machine_arn(deps), name=safe, input=json.dumps(payload))[
                 "executionArn"
             ]
         )
     except sfn.exceptions.ExecutionAlreadyExists:
-        return f"{state_machine_arn().replace(':stateMachine:', ':execution:')}:{safe}"
+        return f"{state_machine_arn(deps).replace(':stateMachine:', ':execution:')}:{safe}"
 
 
 def backup_completed(event: BackupEvent, deps: Services, target: DrillTarget) -> tuple[str, str, dict[str, Any]]:
@@ -71,7 +60,7 @@ def backup_completed(event: BackupEvent, deps: Services, target: DrillTarget) ->
     kinds = (":snapshot:", ":cluster-snapshot:", ":recovery-point:")  # RDS, Aurora, other services
     point = next((r for r in event.resources if any(k in r for k in kinds)), None)
     if point is None and d.backupJobId:
-        point = aws.client("backup").describe_backup_job(BackupJobId=d.backupJobId).get("RecoveryPointArn")
+        point = deps.clients("backup").describe_backup_job(BackupJobId=d.backupJobId).get("RecoveryPointArn")
     payload = {
         "environment": deps.settings.environment,
         "resourceArn": resource,
@@ -85,7 +74,7 @@ def backup_completed(event: BackupEvent, deps: Services, target: DrillTarget) ->
     vault = (event.detail.model_extra or {}).get("backupVaultName")
     if isinstance(vault, str):
         payload["backupVaultName"] = vault
-    execution = start_drill(f"backup-{event.id}", payload)
+    execution = start_drill(deps, f"backup-{event.id}", payload)
     return "drill-started", f"{why}: drill of {point or 'the latest point'}", {"execution": execution} | payload
 
 
@@ -103,7 +92,7 @@ def copy_completed(event: BackupEvent, deps: Services, target: DrillTarget) -> t
     if not (isinstance(point, str) and point.startswith("arn:") and isinstance(vault, str) and vault.count(":") >= 6):
         return "copy-recorded", f"{recorded}; not drilled: the event names no destination recovery point", details
     region = vault.split(":")[3]
-    if region == _account_region()[1]:
+    if region == home(deps)[1]:
         return "copy-recorded", f"{recorded}; a copy within {region} is not drilled again", details
     if region not in deps.policy().policy.drills.dr_networks:
         return "copy-recorded", f"{recorded}; not drilled: no drill network in {region} (drills.dr_networks)", details
@@ -122,7 +111,7 @@ def copy_completed(event: BackupEvent, deps: Services, target: DrillTarget) -> t
         "backupCompletedAt": d.completionDate or event.time,
         "dryRun": False,
     }
-    execution = start_drill(f"copy-{event.id}", payload)
+    execution = start_drill(deps, f"copy-{event.id}", payload)
     return "drill-started", f"{why}: drill of the copy in {region}", details | {"execution": execution} | payload
 
 
@@ -132,10 +121,11 @@ def validate_restore_test(event: BackupEvent, deps: Services, target: DrillTarge
     extra = d.model_extra or {}
     created = str(extra.get("createdResourceArn") or "")
     instance = db_id(created) if created else ""
-    lam = aws.client("lambda")
+    # one attempt, waiting as long as the validator may run (its 120 s timeout): a retry would validate twice
+    lam = deps.clients("lambda", attempts=1, read_timeout=VALIDATOR_TIMEOUT_SECONDS + 10)
     payload = {"environment": deps.settings.environment, "target": target.resource, "instance_id": instance}
     response = lam.invoke(
-        FunctionName=os.environ.get("DRILL_VALIDATOR_FUNCTION", ""),
+        FunctionName=deps.settings.require("drill_validator_function"),
         InvocationType="RequestResponse",
         Payload=json.dumps(payload).encode(),
     )
@@ -152,11 +142,12 @@ def validate_restore_test(event: BackupEvent, deps: Services, target: DrillTarge
             else "deckwatch: failed " + ", ".join(failed)
         )
     params = {"RestoreJobId": d.restoreJobId, "ValidationStatus": status, "ValidationStatusMessage": message[:1000]}
-    backup = aws.client("backup")
     try:
-        backup.put_restore_validation_result(**params)
+        Executor(deps.clients, dry_run=False).call("backup", "PutRestoreValidationResult", **params)
         reported = True
-    except backup.exceptions.ResourceNotFoundException:
+    except ActionError as exc:
+        if exc.code != "ResourceNotFoundException":
+            raise
         reported = False
         message += " (not reported: AWS Backup does not know this restore job)"
     deps.ledger.append(
@@ -198,23 +189,15 @@ def schedule(deps: Services) -> dict[str, Any]:
         return {"due": False, "reason": "the policy sets no drills.schedule"}
     number, unit = re.findall(r"\d+|hour|day", drills.schedule)[:2]
     every = int(number) * (3600 if unit == "hour" else 86400)
-    ddb = deps.locks.client
     now = int(clock.now_epoch())
-    try:
-        ddb.put_item(
-            TableName=deps.locks.table_name,
-            Item={"pk": {"S": "drill-schedule#last"}, "at": {"N": str(now)}},
-            ConditionExpression="attribute_not_exists(pk) OR #a <= :due",
-            ExpressionAttributeNames={"#a": "at"},
-            ExpressionAttributeValues={":due": {"N": str(now - every + 300)}},  # 5 min slack for the tick
-        )
-    except ddb.exceptions.ConditionalCheckFailedException:
+    if not deps.state.drill_schedule.claim_tick(now, every, slack=300):  # 5 min slack for the tick
         return {"due": False, "reason": f"{drills.schedule}: not due yet"}
-    account, region = _account_region()
+    account, region = home(deps)
     started = []
     for target in drills.targets:
         resource = source_arn(target.resource, region, account, target.engine)
         execution = start_drill(
+            deps,
             f"schedule-{db_id(resource)}-{now}",
             {"environment": deps.settings.environment, "resourceArn": resource, "trigger": "schedule"},
         )
@@ -234,10 +217,3 @@ def schedule(deps: Services) -> dict[str, Any]:
             )
         )
     return {"due": True, "started": started}
-
-
-def _account_region() -> tuple[str, str]:
-    arn = state_machine_arn().split(":")
-    if len(arn) > 4:
-        return arn[4], arn[3]
-    return "123456789012", os.environ.get("AWS_REGION", "us-east-1")

@@ -16,7 +16,7 @@ import ssl
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import aws, clock
+from deckwatch import clock
 from deckwatch.drills.errors import DrillInputError, ValidatorConfigError
 
 if TYPE_CHECKING:
@@ -39,17 +39,19 @@ def validate(req: ValidationRequest, deps: Services) -> dict[str, Any]:
     if target is None:
         raise DrillInputError(f"{req.target} is not a drill target")
     endpoint = (req.endpoint.address, req.endpoint.port) if req.endpoint else None
-    return run_checks(target, req.instance_id, endpoint)
+    return run_checks(deps, target, req.instance_id, endpoint)
 
 
-def run_checks(target: DrillTarget, instance_id: str, endpoint: tuple[str, int] | None = None) -> dict[str, Any]:
+def run_checks(
+    deps: Services, target: DrillTarget, instance_id: str, endpoint: tuple[str, int] | None = None
+) -> dict[str, Any]:
     """`endpoint`: where the drill found the restored database (any region, Aurora's writer endpoint); without
     it, the instance is looked up in this region (AWS Backup restore tests)."""
     started = clock.iso()
     checks: list[dict[str, Any]] = []
     conn = None
     try:
-        conn, observed = _connect(target, instance_id, endpoint)
+        conn, observed = _connect(deps, target, instance_id, endpoint)
         checks.append(_check("connection", "connection", True, observed, f"tls={target.tls}"))
     except (_ConnectFailed, ValidatorConfigError) as exc:
         checks.append(_check("connection", "connection", False, None, f"tls={target.tls}", error=str(exc)))
@@ -74,15 +76,17 @@ class _ConnectFailed(Exception):  # noqa: N818 - internal signal, reported as th
     pass
 
 
-def _connect(target: DrillTarget, instance_id: str, endpoint: tuple[str, int] | None) -> tuple[Any, str]:
+def _connect(
+    deps: Services, target: DrillTarget, instance_id: str, endpoint: tuple[str, int] | None
+) -> tuple[Any, str]:
     import pg8000.native  # type: ignore[import-untyped]
     from botocore.exceptions import ClientError
 
     try:
         if endpoint is None:
-            found = aws.client("rds").describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"]
+            found = deps.clients("rds").describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"]
             endpoint = (str(found[0]["Endpoint"]["Address"]), int(found[0]["Endpoint"]["Port"]))
-        secret = json.loads(aws.client("secretsmanager").get_secret_value(SecretId=target.secret)["SecretString"])
+        secret = json.loads(deps.clients("secretsmanager").get_secret_value(SecretId=target.secret)["SecretString"])
     except (ClientError, KeyError, IndexError, ValueError) as exc:
         raise _ConnectFailed(f"cannot find the endpoint or credentials: {exc}") from None
     try:
@@ -92,7 +96,7 @@ def _connect(target: DrillTarget, instance_id: str, endpoint: tuple[str, int] | 
             host=endpoint[0],
             port=endpoint[1],
             database=target.database,
-            ssl_context=_tls(target.tls),
+            ssl_context=_tls(target.tls, deps.settings.drill_ca_bundle),
             timeout=CONNECT_TIMEOUT,
             application_name="deckwatch-drill-validator",
             startup_params={
@@ -106,15 +110,15 @@ def _connect(target: DrillTarget, instance_id: str, endpoint: tuple[str, int] | 
     return conn, str(version).split(" on ")[0]
 
 
-def ca_bundle() -> str:
+def ca_bundle(configured: str | None = None) -> str:
     """The CA file verify-full trusts: DRILL_CA_BUNDLE when set (a private CA, or a newer bundle), else the RDS
     bundle shipped with the package."""
     from importlib.resources import files
 
-    return os.environ.get("DRILL_CA_BUNDLE") or str(files("deckwatch.drills") / CA_BUNDLE_FILE)
+    return configured or str(files("deckwatch.drills") / CA_BUNDLE_FILE)
 
 
-def _tls(mode: str) -> ssl.SSLContext | bool:
+def _tls(mode: str, ca_file: str | None = None) -> ssl.SSLContext | bool:
     if mode == "disable":
         return False  # False, not None: pg8000 takes None as "try TLS, unverified"
     if mode == "require":
@@ -122,7 +126,7 @@ def _tls(mode: str) -> ssl.SSLContext | bool:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
-    bundle = ca_bundle()
+    bundle = ca_bundle(ca_file)
     if not os.path.exists(bundle):
         raise ValidatorConfigError(f"tls verify-full needs the RDS CA bundle at {bundle} (DRILL_CA_BUNDLE)")
     return ssl.create_default_context(cafile=bundle)

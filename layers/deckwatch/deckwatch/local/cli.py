@@ -166,14 +166,14 @@ def cmd_policy_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_push(args: argparse.Namespace) -> int:
-    from deckwatch import aws
+    from deckwatch.aws import Clients
     from deckwatch.policy import load_file
 
     lp = load_file(args.file)
     if lp.policy.environment != args.env:
         raise UsageError(f"{args.file} is the {lp.policy.environment} policy, not {args.env}'s")
     name = f"/deckwatch/{args.env}/policy"
-    aws.client("ssm").put_parameter(
+    Clients()("ssm").put_parameter(
         Name=name,
         Value=args.file.read_text(encoding="utf-8"),
         Type="SecureString",
@@ -186,18 +186,20 @@ def cmd_policy_push(args: argparse.Namespace) -> int:
 
 
 def cmd_answer(args: argparse.Namespace) -> int:
-    from deckwatch import approvals, aws
+    from deckwatch import approvals
+    from deckwatch.local import account
 
-    actor = args.actor or aws.client("sts").get_caller_identity()["Arn"]
-    verdict = approvals.decide(
-        _remote_services(args.env), args.approval_id, approve=args.approve, actor=actor, reason=args.reason
-    )
+    deps = account.services(args.env)
+    actor = args.actor or account.caller(deps)
+    verdict = approvals.decide(deps, args.approval_id, approve=args.approve, actor=actor, reason=args.reason)
     print(f"approval {args.approval_id}: {verdict}")
     return 0
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:
-    deps = _remote_services(args.env)
+    from deckwatch.local import account
+
+    deps = account.services(args.env)
     if args.subject:
         records = deps.ledger.by_subject(args.subject)
     elif args.capability:
@@ -246,27 +248,6 @@ def _state_machine(rt: Any, name: str) -> str:
         if name in (logical, logical.removesuffix("StateMachine").lower()):
             return str(logical)
     raise UsageError(f"no state machine {name!r}; known: {', '.join(sorted(machines))}")
-
-
-def _remote_services(env: str) -> Any:
-    from deckwatch.config import Settings
-    from deckwatch.context import Services
-    from deckwatch.ledger import Ledger
-    from deckwatch.locks import Locks
-    from deckwatch.notify import Notifier
-
-    settings = Settings.model_validate(
-        {
-            "ENVIRONMENT": env,
-            "LEDGER_TABLE": f"deckwatch-{env}-ledger",
-            "STATE_TABLE": f"deckwatch-{env}-state",
-            "IDEMPOTENCY_TABLE": f"deckwatch-{env}-idempotency",
-            "TOPIC_ARN": "",
-            "DLQ_URL": "",
-            "POLICY_PARAMETER": f"/deckwatch/{env}/policy",
-        }
-    )
-    return Services(settings, Ledger(settings.ledger_table), Locks(settings.state_table), Notifier(""))
 
 
 def _policy_lines(exc: PolicyError) -> str:

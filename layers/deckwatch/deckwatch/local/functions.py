@@ -47,24 +47,20 @@ class Outcome:
 
 
 class FunctionRunner:
-    """Loads each handler module once; runs one invocation at a time (they share the process environment)."""
+    """Loads each handler module once per environment (a function whose configuration changed gets a new
+    container, as in Lambda); runs one invocation at a time (they share the process environment)."""
 
     def __init__(self) -> None:
-        self._modules: dict[Path, ModuleType] = {}
+        self._modules: dict[tuple[Path, frozenset[tuple[str, str]]], ModuleType] = {}
         self._lock = threading.RLock()
         self.logs = io.StringIO()
         self.in_flight = 0
 
     @contextlib.contextmanager
-    def exclusive(self, env: dict[str, str]) -> Iterator[None]:
-        """Run the runtime's own control-plane code as a handler would: alone, with a function's environment."""
+    def exclusive(self) -> Iterator[None]:
+        """Run the runtime's own control-plane code as a handler would: while no handler runs."""
         with self._lock:
-            saved = dict(os.environ)
-            try:
-                os.environ.update(env)
-                yield
-            finally:
-                _restore(saved)
+            yield
 
     def run(self, code_dir: Path, handler: str, env: dict[str, str], event: Any, ctx: LambdaContext) -> Outcome:
         module_name, _, func_name = handler.rpartition(".")
@@ -73,7 +69,7 @@ class FunctionRunner:
             saved = dict(os.environ)
             try:
                 os.environ.update(env)
-                module = self._load(code_dir, module_name)
+                module = self._load(code_dir, module_name, env)
                 result = getattr(module, func_name)(event, ctx)
                 return Outcome(True, result)
             except Exception as exc:  # noqa: BLE001 - any handler failure becomes Lambda's error document
@@ -89,11 +85,12 @@ class FunctionRunner:
                 _restore(saved)
                 self.in_flight -= 1
 
-    def _load(self, code_dir: Path, module_name: str) -> ModuleType:
+    def _load(self, code_dir: Path, module_name: str, env: dict[str, str]) -> ModuleType:
         path = code_dir / f"{module_name.replace('.', '/')}.py"
-        if path in self._modules:
-            return self._modules[path]
-        name = f"deckwatch_local_functions.{code_dir.name}.{module_name}"
+        key = (path, frozenset(env.items()))
+        if key in self._modules:
+            return self._modules[key]
+        name = f"deckwatch_local_functions.{code_dir.name}.{module_name}.c{len(self._modules)}"
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot load handler {path}")
@@ -101,7 +98,7 @@ class FunctionRunner:
         sys.modules[name] = module
         spec.loader.exec_module(module)
         self._capture_logs()
-        self._modules[path] = module
+        self._modules[key] = module
         return module
 
     def _capture_logs(self) -> None:

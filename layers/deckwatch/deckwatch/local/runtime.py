@@ -133,7 +133,6 @@ class LocalAWS:
         hooks = moto_patches.HOOKS
         hooks.runtime, hooks.scheduler, hooks.mocks = self, self.scheduler, self.mocks
         hooks.invoke, hooks.on_call, hooks.put_event = self._invoke_from_moto, self._on_call, self._queue_home_event
-        self._reset_caches()
         clock.install(self.clock)
         from deckwatch.local import mock_services
 
@@ -163,18 +162,6 @@ class LocalAWS:
             snapshot.clear_backends()
             self._mock.stop(remove_data=False)
             self._mock = None
-        self._reset_caches()
-
-    @staticmethod
-    def _reset_caches() -> None:
-        from aws_lambda_powertools.utilities import parameters
-
-        from deckwatch import aws, context, intake
-
-        aws.reset()
-        context.reset()
-        intake.reset()
-        parameters.clear_caches()  # type: ignore[no-untyped-call]
 
     # ------------------------------------------------------------------ deployment ---------------------------
     @property
@@ -183,6 +170,9 @@ class LocalAWS:
 
     def client(self, service: str, region: str | None = None) -> Any:
         """A boto3 client of the embedded AWS, for the runtime's own work and for tests (the stack's region)."""
+        return self._boto_session().client(service, region_name=region)
+
+    def _boto_session(self) -> Any:
         if self._session is None:
             import boto3
 
@@ -192,7 +182,7 @@ class LocalAWS:
                 aws_secret_access_key="testing",  # noqa: S106
                 region_name=REGION,
             )
-        return self._session.client(service, region_name=region)
+        return self._session
 
     def _policy_path(self) -> Path:
         from deckwatch.policy import example
@@ -450,6 +440,8 @@ class LocalAWS:
             "AWS_LAMBDA_FUNCTION_NAME": name,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
+            # EMF documents would go to the process's stdout; the same figures are in the ledger
+            "POWERTOOLS_METRICS_DISABLED": "true",
             **self.extra_env,
         }
         if self.mocks.backup.ca_file:
@@ -562,14 +554,12 @@ class LocalAWS:
     def _answer_pending(self) -> None:
         """The person at the keyboard: answer pending approvals as --approvals says."""
         from deckwatch import approvals
-        from deckwatch.context import services
 
-        with self.runner.exclusive(self.function_env()):
-            deps = services()
+        with self.control_plane() as deps:
             for item in approvals.pending(deps):
                 approvals.decide(
                     deps,
-                    item["pk"].split("#", 1)[1],
+                    item["id"],
                     approve=self.approvals == "approve",
                     actor="local-operator",
                     reason=f"--approvals {self.approvals}",
@@ -577,12 +567,13 @@ class LocalAWS:
 
     @contextlib.contextmanager
     def control_plane(self) -> Iterator[Services]:
-        """The control plane's services (ledger, locks, notifier, policy) as a handler sees them, for code the
-        runtime or a test runs itself: alone, with a function's environment."""
-        from deckwatch.context import services
+        """The control plane's services (ledger, state, notifier, policy) as a handler sees them, for code the
+        runtime or a test runs itself: built from a function's environment, run while no handler runs."""
+        from deckwatch.aws import Clients
+        from deckwatch.context import Services
 
-        with self.runner.exclusive(self.function_env()):
-            yield services()
+        with self.runner.exclusive():
+            yield Services.from_env(self.function_env(), clients=Clients(session=self._boto_session()))
 
     def _pending_approvals(self) -> int:
         table = self.physical.get("StateTable")

@@ -1,5 +1,5 @@
-"""Reading a policy: from YAML text (local file) or from SSM Parameter Store (in AWS, cached with Powertools
-Parameters so that a policy change needs no redeploy). Every problem is reported with its field path and line.
+"""Reading a policy from YAML text (a local file, or the SSM parameter that `Services.policy` reads and caches for a
+minute, so that a policy change needs no redeploy). Every problem is reported with its field path and line.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -61,17 +60,6 @@ def load_file(path: str | Path) -> LoadedPolicy:
 
 def example(environment: str) -> Path:
     return EXAMPLES / f"{environment}.yaml"
-
-
-def load_parameter(name: str, max_age: int = 60, ssm_client: Any = None) -> LoadedPolicy:
-    """The policy stored in SSM (a SecureString or String holding the YAML), cached for `max_age` seconds."""
-    # Imported here: Powertools parameters pull in their providers, which handlers that never read a policy
-    # should not pay for at cold start.
-    from aws_lambda_powertools.utilities import parameters
-
-    extra = {"boto3_client": ssm_client} if ssm_client is not None else {}
-    text = parameters.get_parameter(name, max_age=max_age, decrypt=True, **extra)
-    return parse(str(text), f"ssm:{name}")
 
 
 _PATH_IN_MESSAGE = re.compile(r"^Value error, ([A-Za-z_][\w.\[\]]*): (.*)$", re.DOTALL)

@@ -11,6 +11,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from deckwatch.config import Environment
+
 Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+=-]*$")]
 Minutes = Annotated[int, Field(ge=0, le=7 * 24 * 60)]
 Region = Annotated[
@@ -283,7 +285,7 @@ class Policy(Strict):
     """Deckwatch policy for one environment."""
 
     version: Literal[1] = Field(description="Policy format version.")
-    environment: Literal["dev", "staging", "prod"]
+    environment: Environment
     dry_run: bool = Field(default=False, description="Plan and record every action, change nothing.")
     notifications: Notifications = Field(default_factory=Notifications)
     services: list[Service] = Field(default_factory=list)

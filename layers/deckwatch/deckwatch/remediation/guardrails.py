@@ -1,5 +1,5 @@
 """Guardrails before any remediation acts: cooldown per (runbook, resource) and a budget of actions per hour per
-environment, both as conditional writes in the locks table (two concurrent executions cannot both pass).
+environment, both as conditional writes in the state table (two concurrent executions cannot both pass).
 Bounds are the runbooks' own (runbooks.Refusal); the lease lock is deckwatch.locks."""
 
 from __future__ import annotations
@@ -15,31 +15,19 @@ if TYPE_CHECKING:
 
 def cooldown_refusal(deps: Services, runbook: str, resource: str) -> str | None:
     """Why the runbook may not act on `resource` yet, or None."""
-    item = deps.locks.client.get_item(
-        TableName=deps.locks.table_name, Key={"pk": {"S": f"cooldown#{runbook}#{resource}"}}, ConsistentRead=True
-    ).get("Item")
+    item = deps.state.cooldowns.get(runbook, resource)
     if not item:
         return None
-    until = int(item["until"]["N"])
+    until = int(item["until"])
     if until <= int(clock.now_epoch()):
         return None
     return (
-        f"cooldown: {runbook} acted on {resource} at {item['acted_at']['S']}; "
-        f"next action allowed after {clock.iso(until)}"
+        f"cooldown: {runbook} acted on {resource} at {item['acted_at']}; next action allowed after {clock.iso(until)}"
     )
 
 
 def start_cooldown(deps: Services, runbook: str, resource: str, minutes: int) -> None:
-    now = int(clock.now_epoch())
-    deps.locks.client.put_item(
-        TableName=deps.locks.table_name,
-        Item={
-            "pk": {"S": f"cooldown#{runbook}#{resource}"},
-            "acted_at": {"S": clock.iso()},
-            "until": {"N": str(now + minutes * 60)},
-            "expires_at": {"N": str(now + minutes * 60 + 86400)},
-        },
-    )
+    deps.state.cooldowns.start(runbook, resource, minutes * 60)
 
 
 def take_budget(deps: Services, environment: str, limit: int, *, reserve: bool) -> str | None:
@@ -47,38 +35,17 @@ def take_budget(deps: Services, environment: str, limit: int, *, reserve: bool) 
     hour = clock.iso()[:13]
     if limit <= 0:
         return _budget_reason(environment, limit, hour)
-    pk = {"S": f"budget#{environment}#{hour}"}
-    ddb = deps.locks.client
+    budgets = deps.state.budgets
     if not reserve:  # dry-run: tell whether it would pass, count nothing
-        item = ddb.get_item(TableName=deps.locks.table_name, Key={"pk": pk}, ConsistentRead=True).get("Item")
-        used = int(item["used"]["N"]) if item else 0
-        return None if used < limit else _budget_reason(environment, limit, hour)
-    try:
-        ddb.update_item(
-            TableName=deps.locks.table_name,
-            Key={"pk": pk},
-            UpdateExpression="ADD used :one SET expires_at = :exp",
-            ConditionExpression="attribute_not_exists(used) OR used < :limit",
-            ExpressionAttributeValues={
-                ":one": {"N": "1"},
-                ":limit": {"N": str(limit)},
-                ":exp": {"N": str(int(clock.now_epoch()) + 7200)},
-            },
-        )
-    except ddb.exceptions.ConditionalCheckFailedException:
+        return None if budgets.used(environment, hour) < limit else _budget_reason(environment, limit, hour)
+    if not budgets.take(environment, hour, limit):
         return _budget_reason(environment, limit, hour)
     return None
 
 
 def give_back_budget(deps: Services, environment: str) -> None:
     """Return an action reserved by take_budget that was not taken (e.g. the lock was refused after)."""
-    deps.locks.client.update_item(
-        TableName=deps.locks.table_name,
-        Key={"pk": {"S": f"budget#{environment}#{clock.iso()[:13]}"}},
-        UpdateExpression="ADD used :minus",
-        ConditionExpression="used > :zero",
-        ExpressionAttributeValues={":minus": {"N": "-1"}, ":zero": {"N": "0"}},
-    )
+    deps.state.budgets.give_back(environment, clock.iso()[:13])
 
 
 def _budget_reason(environment: str, limit: int, hour: str) -> str:

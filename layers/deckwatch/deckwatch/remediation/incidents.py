@@ -1,8 +1,9 @@
 """Incidents: one open incident per (resource, runbook), so that an alarm storm acts once.
 
-The open incident is one item in the locks table, pk "incident#<resource>#<runbook>", written with a condition
+The open incident is one item of the state table (`state.OpenIncidents`), written with a condition
 (attribute_not_exists): of hundreds of ALARM events for one resource, exactly one opens the incident and starts
-the remediation state machine; the others join it (a counter). It stays open until the alarm is back to OK
+the remediation state machine; the others join it (a counter, and the set of alarms that fired). It stays open
+until the alarm is back to OK
 (verified by the state machine, or an OK event after an escalation, a refusal or a dry run), then it is deleted.
 
 The incident's timeline is in the ledger: every remediation record of the incident carries
@@ -25,10 +26,6 @@ if TYPE_CHECKING:
 OPEN_TTL_SECONDS = 7 * 86400  # a forgotten incident (its OK never came) frees the resource after a week
 
 
-def key(resource: str, runbook: str) -> str:
-    return f"incident#{resource}#{runbook}"
-
-
 def incident_id(environment: str, resource: str, runbook: str, opener: str) -> str:
     """Deterministic per opening event, usable as a Step Functions execution name (<= 80 chars)."""
     return "inc-" + uuid.uuid5(uuid.NAMESPACE_URL, f"{environment}|{resource}|{runbook}|{opener}").hex[:20]
@@ -44,80 +41,35 @@ def open_or_join(
     execution: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """(incident, opened): opened is True for the event that opened it (also when that event is redelivered)."""
-    ddb = deps.locks.client
     env = deps.settings.environment
     iid = incident_id(env, resource, runbook, opener)
     now = clock.iso()
-    item = {
-        "pk": {"S": key(resource, runbook)},
-        "incident_id": {"S": iid},
-        "resource": {"S": resource},
-        "runbook": {"S": runbook},
-        "environment": {"S": env},
-        "status": {"S": "open"},
-        "opener": {"S": opener},
-        "opened_at": {"S": now},
-        "alarm": {"S": (alarm or {}).get("name", "")},
-        "alarm_at": {"S": (alarm or {}).get("at", "") or now},
-        "execution": {"S": execution or iid},
-        "joined": {"N": "0"},
-        "expires_at": {"N": str(int(clock.now_epoch()) + OPEN_TTL_SECONDS)},
+    incident = {
+        "incident_id": iid,
+        "environment": env,
+        "status": "open",
+        "opener": opener,
+        "opened_at": now,
+        "alarm": (alarm or {}).get("name", ""),
+        "alarm_at": (alarm or {}).get("at", "") or now,
+        "execution": execution or iid,
+        "expires_at": int(clock.now_epoch()) + OPEN_TTL_SECONDS,
     }
-    try:
-        ddb.put_item(TableName=deps.locks.table_name, Item=item, ConditionExpression="attribute_not_exists(pk)")
-        return _plain(item), True
-    except ddb.exceptions.ConditionalCheckFailedException:
-        pass
-    updated = ddb.update_item(
-        TableName=deps.locks.table_name,
-        Key={"pk": {"S": key(resource, runbook)}},
-        UpdateExpression="ADD joined :one",
-        ConditionExpression="attribute_exists(pk)",
-        ExpressionAttributeValues={":one": {"N": "1"}},
-        ReturnValues="ALL_NEW",
-    )["Attributes"]
-    found = _plain(updated)
-    return found, found["opener"] == opener
+    return deps.state.incidents.open_or_join(resource, runbook, incident, (alarm or {}).get("arn") or None)
 
 
 def get(deps: Services, resource: str, runbook: str) -> dict[str, Any] | None:
-    item = deps.locks.client.get_item(
-        TableName=deps.locks.table_name, Key={"pk": {"S": key(resource, runbook)}}, ConsistentRead=True
-    ).get("Item")
-    return _plain(item) if item else None
+    return deps.state.incidents.get(resource, runbook)
 
 
 def set_status(deps: Services, resource: str, runbook: str, iid: str, status: str) -> bool:
     """Update the open incident `iid` (False if it is closed or another incident is open meanwhile)."""
-    ddb = deps.locks.client
-    try:
-        ddb.update_item(
-            TableName=deps.locks.table_name,
-            Key={"pk": {"S": key(resource, runbook)}},
-            UpdateExpression="SET #s = :s",
-            ConditionExpression="incident_id = :id",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":s": {"S": status}, ":id": {"S": iid}},
-        )
-    except ddb.exceptions.ConditionalCheckFailedException:
-        return False
-    return True
+    return deps.state.incidents.set_status(resource, runbook, iid, status)
 
 
 def close(deps: Services, resource: str, runbook: str, iid: str) -> dict[str, Any] | None:
     """Close the open incident `iid`; returns it, or None when it was closed already (exactly one closer)."""
-    ddb = deps.locks.client
-    try:
-        old = ddb.delete_item(
-            TableName=deps.locks.table_name,
-            Key={"pk": {"S": key(resource, runbook)}},
-            ConditionExpression="incident_id = :id",
-            ExpressionAttributeValues={":id": {"S": iid}},
-            ReturnValues="ALL_OLD",
-        ).get("Attributes")
-    except ddb.exceptions.ConditionalCheckFailedException:
-        return None
-    return _plain(old) if old else None
+    return deps.state.incidents.close(resource, runbook, iid)
 
 
 def seconds_between(start: str, end: str) -> float | None:
@@ -176,9 +128,17 @@ def record(
     )
 
 
-def timeline(deps: Services, iid: str, since: str = "") -> list[dict[str, Any]]:
-    """The incident's records, oldest first."""
-    return [r for r in deps.ledger.by_capability("remediation", since=since) if _iid(r) == iid]
+def timeline(deps: Services, resource: str, runbook: str, iid: str, since: str = "") -> list[dict[str, Any]]:
+    """The incident's records, oldest first: those about its resource and about each alarm that fired for it (read
+    by subject: an alarm storm's ledger is large, one incident's part of it is not)."""
+    current = get(deps, resource, runbook) or {}
+    alarms = current.get("alarm_arns", set()) if current.get("incident_id") == iid else set()
+    found: dict[str, dict[str, Any]] = {}
+    for subject in (resource, *sorted(alarms)):
+        for r in deps.ledger.by_subject(subject, since=since):
+            if _iid(r) == iid:
+                found[str(r["record_id"])] = r
+    return sorted(found.values(), key=lambda r: (str(r["time"]), str(r["record_id"])))
 
 
 def _iid(rec: dict[str, Any]) -> str | None:
@@ -225,15 +185,3 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             inc["closed_at"] = rec.get("time")
             inc["time_to_mitigate_seconds"] = d.get("time_to_mitigate_seconds")
     return sorted(out.values(), key=lambda i: str(i["opened_at"]), reverse=True)
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in item.items():
-        if "S" in v:
-            out[k] = v["S"]
-        elif "N" in v:
-            out[k] = int(v["N"])
-        elif "BOOL" in v:
-            out[k] = v["BOOL"]
-    return out

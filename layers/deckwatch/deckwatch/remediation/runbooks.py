@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from deckwatch import aws
 from deckwatch.ledger import Action
 from deckwatch.locks import resource_key
 from deckwatch.remediation.errors import UnknownRunbookError
@@ -143,15 +142,15 @@ def _no_target(target: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------- planners ---------
-def _describe_service(p: EcsService) -> dict[str, Any]:
-    found = aws.client("ecs").describe_services(cluster=p.cluster, services=[p.service]).get("services", [])
+def _describe_service(p: EcsService, ctx: PlanContext) -> dict[str, Any]:
+    found = ctx.deps.clients("ecs").describe_services(cluster=p.cluster, services=[p.service]).get("services", [])
     if not found or found[0].get("status") == "INACTIVE":
         raise Refusal(f"ECS service {p.cluster}/{p.service} not found")
     return dict(found[0])
 
 
 def _plan_scale_out(p: ScaleOut, ctx: PlanContext) -> Plan:
-    desired = int(_describe_service(p)["desiredCount"])
+    desired = int(_describe_service(p, ctx)["desiredCount"])
     ceiling = ctx.bounds.max_tasks
     new = desired + p.step if ceiling is None else min(desired + p.step, ceiling)
     if new <= desired:
@@ -159,7 +158,7 @@ def _plan_scale_out(p: ScaleOut, ctx: PlanContext) -> Plan:
     resource_id = f"service/{p.cluster}/{p.service}"
     actions = []
     targets = (
-        aws.client("application-autoscaling")
+        ctx.deps.clients("application-autoscaling")
         .describe_scalable_targets(
             ServiceNamespace="ecs", ResourceIds=[resource_id], ScalableDimension="ecs:service:DesiredCount"
         )
@@ -190,9 +189,9 @@ def _svc(p: EcsService) -> dict[str, Any]:
 
 
 def _plan_replace_tasks(p: ReplaceTasks, ctx: PlanContext) -> Plan:
-    desired = int(_describe_service(p)["desiredCount"])
+    desired = int(_describe_service(p, ctx)["desiredCount"])
     floor = ctx.bounds.min_healthy_tasks if ctx.bounds.min_healthy_tasks is not None else math.ceil(desired / 2)
-    ecs = aws.client("ecs")
+    ecs = ctx.deps.clients("ecs")
     arns = ecs.list_tasks(cluster=p.cluster, serviceName=p.service, desiredStatus="RUNNING").get("taskArns", [])
     tasks = ecs.describe_tasks(cluster=p.cluster, tasks=arns).get("tasks", []) if arns else []
     unhealthy = [t for t in tasks if t.get("healthStatus") == "UNHEALTHY"]
@@ -227,7 +226,7 @@ def _plan_replace_tasks(p: ReplaceTasks, ctx: PlanContext) -> Plan:
 
 
 def _plan_force_deployment(p: ForceDeployment, ctx: PlanContext) -> Plan:
-    _describe_service(p)
+    _describe_service(p, ctx)
     return Plan(
         [Action(service="ecs", operation="UpdateService", parameters={**_svc(p), "forceNewDeployment": True})],
         f"force a new deployment of {p.cluster}/{p.service}",
@@ -250,7 +249,7 @@ def _plan_rollback(p: RollbackCutover, ctx: PlanContext) -> Plan:
     keys = cutover_locks(ctx.policy, p.service)
     if not keys:
         raise Refusal(f"{p.service} is not a service of the policy")
-    holders = [h for h in (ctx.deps.locks.holder(k) for k in keys) if h is not None]
+    holders = [h for h in (ctx.deps.state.leases.holder(k) for k in keys) if h is not None]
     cutover = next((h for h in holders if h["capability"] == "cutover"), None)
     if cutover is None:
         raise Refusal(f"no cutover of {p.service} is in its rollback window (no cutover holds {', '.join(keys)})")
@@ -268,7 +267,7 @@ def _plan_rollback(p: RollbackCutover, ctx: PlanContext) -> Plan:
 
 
 def _plan_failover(p: RdsFailover, ctx: PlanContext) -> Plan:
-    rds = aws.client("rds")
+    rds = ctx.deps.clients("rds")
     if p.db_cluster is not None:
         if not rds.describe_db_clusters(DBClusterIdentifier=p.db_cluster).get("DBClusters"):
             raise Refusal(f"DB cluster {p.db_cluster} not found")
@@ -294,7 +293,7 @@ def _plan_failover(p: RdsFailover, ctx: PlanContext) -> Plan:
 
 
 def _plan_grow_storage(p: GrowStorage, ctx: PlanContext) -> Plan:
-    found = aws.client("rds").describe_db_instances(DBInstanceIdentifier=p.db_instance).get("DBInstances", [])
+    found = ctx.deps.clients("rds").describe_db_instances(DBInstanceIdentifier=p.db_instance).get("DBInstances", [])
     if not found:
         raise Refusal(f"DB instance {p.db_instance} not found")
     current = int(found[0]["AllocatedStorage"])

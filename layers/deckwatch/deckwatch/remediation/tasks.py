@@ -16,7 +16,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from deckwatch import aws, clock, watches
+from deckwatch import clock, watches
+from deckwatch.actions import Executor, errors_as
+from deckwatch.config import Environment
 from deckwatch.context import Services
 from deckwatch.errors import InvalidEventError, LockHeldError, LockLostError
 from deckwatch.intake import describe
@@ -24,22 +26,6 @@ from deckwatch.ledger import Action
 from deckwatch.locks import acquire_or_record
 from deckwatch.remediation import guardrails, incidents, runbooks
 from deckwatch.remediation.errors import RunbookAccessDeniedError, RunbookFailedError, RunbookThrottledError
-
-TRANSIENT = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "RequestThrottled",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "ServerException",
-        "InternalFailure",
-    }
-)
-DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"})
-Environment = Literal["dev", "staging", "prod"]
 
 
 class Strict(BaseModel):
@@ -231,14 +217,14 @@ def begin(task: BeginTask, deps: Services) -> dict[str, Any]:
     locked = False
     if lockable:
         if dry_run:
-            holder = deps.locks.holder(resource)
+            holder = deps.state.leases.holder(resource)
             if holder is not None and holder["owner"] != task.execution:
                 return refuse(f"locked by {holder['capability']} ({holder['owner']})")
         else:
             lease = base["approval_timeout_seconds"] + base["verify_seconds"] + 900
             try:
                 acquire_or_record(
-                    deps.locks,
+                    deps.state.leases,
                     deps.ledger,
                     resource=resource,
                     owner=task.execution,
@@ -254,7 +240,7 @@ def begin(task: BeginTask, deps: Services) -> dict[str, Any]:
     spent = guardrails.take_budget(deps, env, policy.remediation.max_actions_per_hour, reserve=not dry_run)
     if spent:
         if locked:
-            deps.locks.release(resource, task.execution)
+            deps.state.leases.release(resource, task.execution)
         return refuse(spent)
     approval = not dry_run and ((rule is not None and rule.approval_required) or (rb.disruptive and env == "prod"))
     doc = PlanDoc(
@@ -324,9 +310,21 @@ def act(task: ActTask, deps: Services) -> dict[str, Any]:
         rule_minutes = _cooldown_minutes(deps, plan)
         guardrails.start_cooldown(deps, plan.runbook, plan.resource, rule_minutes)
     started = clock.iso()
+    # botocore's retries off: throttling surfaces to the state machine's Retry (visible in the execution history,
+    # backoff in Step Functions rather than in a Lambda's billed time)
+    executor = Executor(
+        deps.clients,
+        dry_run=plan.dry_run,
+        attempts=1,
+        errors=errors_as(
+            throttled=RunbookThrottledError,
+            denied=RunbookAccessDeniedError,
+            failed=RunbookFailedError,
+            unknown=RunbookFailedError,
+        ),
+    )
     for i, action in enumerate(plan.actions):
-        if not plan.dry_run:
-            _call(action)
+        executor.call(action.service, action.operation, **action.parameters)
         incidents.record(
             deps,
             record_id=f"{_name(task.execution)}:act:{i}",
@@ -355,28 +353,6 @@ def _cooldown_minutes(deps: Services, plan: PlanDoc) -> int:
 
     rule = guardrails.rule_for(policy, plan.runbook, plan.resource, plan.alarm, resource_of)
     return rule.cooldown_minutes if rule is not None else 15
-
-
-def _call(action: Action) -> None:
-    """One planned call, with botocore's retries off: throttling surfaces to the state machine's Retry (visible in
-    the execution history, backoff in Step Functions rather than in a Lambda's billed time)."""
-    from botocore import xform_name
-    from botocore.config import Config
-    from botocore.exceptions import ClientError
-
-    client = aws.client(action.service, config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
-    try:
-        result = getattr(client, xform_name(action.operation))(**action.parameters)
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        what = f"{action.service}:{action.operation} failed with {code}: {exc.response.get('Error', {}).get('Message')}"
-        if code in TRANSIENT:
-            raise RunbookThrottledError(what) from None
-        if code in DENIED:
-            raise RunbookAccessDeniedError(what) from None
-        raise RunbookFailedError(what) from None
-    if isinstance(result, dict) and result.get("FailedEntryCount"):
-        raise RunbookFailedError(f"{action.service}:{action.operation}: {json.dumps(result.get('Entries'))}")
 
 
 # ----------------------------------------------------------------------------------------------- watch --------
@@ -417,7 +393,7 @@ def escalate(task: EscalateTask, deps: Services) -> dict[str, Any]:
     reason = task.reason + (f": {cause}" if cause else "")
     history = [
         {"time": r.get("time"), "kind": r.get("kind"), "decision": r.get("decision"), "reason": r.get("reason")}
-        for r in incidents.timeline(deps, plan.incident, since=plan.opened_at[:19])
+        for r in incidents.timeline(deps, plan.resource, plan.runbook, plan.incident, since=plan.opened_at[:19])
     ][-50:]
     target = plan.escalate_to or "on-call (notifications topic)"
     deps.notifier.publish(
@@ -464,7 +440,7 @@ def close(task: CloseTask, deps: Services) -> dict[str, Any]:
     plan, outcome = task.plan, task.outcome
     if plan.locked:
         with contextlib.suppress(LockLostError):  # expired and taken over: nothing of ours to release
-            deps.locks.release(plan.resource, task.execution)
+            deps.state.leases.release(plan.resource, task.execution)
     if not plan.owns_incident:
         return {"outcome": outcome, "incident": plan.incident, "incident_state": "joined"}
     verified_at = str((task.verification or {}).get("at", ""))

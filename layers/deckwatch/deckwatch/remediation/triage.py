@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import aws
 from deckwatch.events.alarm import AlarmEvent
 from deckwatch.triage import decide
 
@@ -25,8 +24,7 @@ def match_rule(rules: list[RemediationRule], name: str, tags: dict[str, str] | N
     return None
 
 
-def alarm_tags(alarm_arn: str, client: Any = None) -> dict[str, str]:
-    cw = client or aws.client("cloudwatch")
+def alarm_tags(cw: Any, alarm_arn: str) -> dict[str, str]:
     tags = cw.list_tags_for_resource(ResourceARN=alarm_arn).get("Tags", [])
     return {t["Key"]: t["Value"] for t in tags}
 
@@ -35,7 +33,11 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
     policy = deps.policy().policy
     d = event.detail
     rules = policy.remediation.rules
-    tags = alarm_tags(event.alarm_arn) if any(r.alarm.tag for r in rules) and event.resources else None
+    tags = (
+        alarm_tags(deps.clients("cloudwatch"), event.alarm_arn)
+        if any(r.alarm.tag for r in rules) and event.resources
+        else None
+    )
     rule = match_rule(rules, d.alarmName, tags)
     kind = "composite" if d.is_composite else "metric"
     if rule is None:
@@ -143,20 +145,14 @@ def _on_alarm(event: AlarmEvent, deps: Services, rule: RemediationRule, details:
         "incident": iid,
         "requestedBy": "alarm",
     }
-    _start(iid, json.dumps(run))
+    _start(deps, iid, json.dumps(run))
     return result
 
 
-def _start(name: str, payload: str) -> None:
+def _start(deps: Services, name: str, payload: str) -> None:
     """Start the incident's execution; its name is the incident id, so a redelivered event starts nothing new."""
-    import os
-
-    from deckwatch.errors import ConfigError
-
-    arn = os.environ.get("REMEDIATION_STATE_MACHINE_ARN")
-    if not arn:
-        raise ConfigError("REMEDIATION_STATE_MACHINE_ARN is not set")
-    sfn = aws.client("stepfunctions")
+    arn = deps.settings.require("remediation_state_machine_arn")
+    sfn = deps.clients("stepfunctions")
     with contextlib.suppress(sfn.exceptions.ExecutionAlreadyExists):  # started by an earlier delivery
         sfn.start_execution(stateMachineArn=arn, name=name, input=payload)
 

@@ -29,42 +29,16 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_resume)
 
 
-def services_for(env: str) -> Any:
-    """The environment's control-plane tables and topic, by their template names."""
-    from deckwatch import aws
-    from deckwatch.config import Settings
-    from deckwatch.context import Services
-    from deckwatch.ledger import Ledger
-    from deckwatch.locks import Locks
-    from deckwatch.notify import Notifier
-
-    sts = aws.client("sts")
-    account = sts.get_caller_identity()["Account"]
-    region = aws.session().region_name or "us-east-1"
-    settings = Settings.model_validate(
-        {
-            "ENVIRONMENT": env,
-            "LEDGER_TABLE": f"deckwatch-{env}-ledger",
-            "STATE_TABLE": f"deckwatch-{env}-state",
-            "IDEMPOTENCY_TABLE": f"deckwatch-{env}-idempotency",
-            "TOPIC_ARN": f"arn:aws:sns:{region}:{account}:deckwatch-{env}-notifications",
-            "DLQ_URL": "",
-            "POLICY_PARAMETER": f"/deckwatch/{env}/policy",
-        }
-    )
-    return Services(settings, Ledger(settings.ledger_table), Locks(settings.state_table), Notifier(settings.topic_arn))
-
-
 def cmd_resume(args: argparse.Namespace) -> int:
-    from deckwatch import aws
-    from deckwatch.cost import savings, state
+    from deckwatch.cost import savings
+    from deckwatch.local import account
     from deckwatch.local.cli import UsageError
 
     bad = [r for r in args.resources if not r.startswith(("ecs:", "rds:"))]
     if bad:
         raise UsageError(f"not a resource key: {', '.join(bad)} (ecs:<cluster>/<service> or rds:<db instance>)")
-    deps = services_for(args.env)
-    stopped = state.saved_changes(deps)
+    deps = account.services(args.env)
+    stopped = deps.state.savings.all()
     if args.list:
         for key, change in sorted(stopped.items()):
             print(json.dumps({"resource": key, **change}, sort_keys=True))
@@ -72,7 +46,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if not stopped:
         print(f"nothing stopped by Deckwatch in {args.env}")
         return 0
-    actor = args.actor or aws.client("sts").get_caller_identity()["Arn"]
+    actor = args.actor or account.caller(deps)
     result = savings.resume(
         deps,
         run_id=f"cli-resume-{uuid.uuid4().hex[:12]}",

@@ -30,13 +30,14 @@ def entry(service: str, env: str, reason: str, actor: str) -> dict[str, Any]:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from deckwatch import aws
+    from deckwatch.local import account
     from deckwatch.local.cli import UsageError
 
     if not args.reason.strip():
         raise UsageError("--reason must not be empty")
-    actor = args.actor or aws.client("sts").get_caller_identity()["Arn"]
-    out = aws.client("events").put_events(Entries=[entry(args.service, args.env, args.reason, actor)])
+    deps = account.services(args.env)
+    actor = args.actor or account.caller(deps)
+    out = deps.clients("events").put_events(Entries=[entry(args.service, args.env, args.reason, actor)])
     if out.get("FailedEntryCount"):
         raise UsageError(f"EventBridge refused the request: {out['Entries'][0].get('ErrorMessage')}")
     sys.stdout.write(f"rollback of {args.service} in {args.env} requested (event {out['Entries'][0]['EventId']})\n")

@@ -23,9 +23,9 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_drills(args: argparse.Namespace) -> int:
-    from deckwatch.local.cli import _remote_services
+    from deckwatch.local import account
 
-    deps = _remote_services(args.env)
+    deps = account.services(args.env)
     records = [r for r in deps.ledger.by_capability("drills", since=args.since) if r.get("kind") == "report"]
     trend = trends(records)
     print(json.dumps(trend, indent=2, default=str) if args.json else render(trend, args.env))

@@ -24,10 +24,10 @@ def register(subparsers: Any) -> None:
 
 
 def list_incidents(environment: str, only_open: bool = False) -> list[dict[str, Any]]:
-    from deckwatch.local.cli import _remote_services
+    from deckwatch.local import account
     from deckwatch.remediation.incidents import summarize
 
-    deps = _remote_services(environment)
+    deps = account.services(environment)
     found = summarize(deps.ledger.by_capability("remediation"))
     return [i for i in found if i["state"] == "open"] if only_open else found
 

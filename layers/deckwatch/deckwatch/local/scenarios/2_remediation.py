@@ -96,9 +96,9 @@ def run(root: Path) -> None:
         _line(f"   alarm path sustained {len(triage) / elapsed:.0f} events/s ({elapsed:.1f}s real)")
 
         _say("deckwatch incidents --env staging")
-        from deckwatch.local.cli import _remote_services
+        from deckwatch.local import account
 
-        for inc in summarize(_remote_services("staging").ledger.by_capability("remediation"))[:5]:
+        for inc in summarize(account.services("staging").ledger.by_capability("remediation"))[:5]:
             _line(
                 f"   {inc['incident_id']} {inc['state']:<6} {inc['outcome'] or '-':<12} {inc['resource']} "
                 f"actions {inc['actions']} joined {inc['joined_events']} ttm {inc['time_to_mitigate_seconds']}"

@@ -1,0 +1,31 @@
+"""Deckwatch's own figures (cutover durations, times to rollback, rollbacks by reason...) as CloudWatch Embedded
+Metric Format, through Powertools Metrics: one EMF document per call, in the namespace POWERTOOLS_METRICS_NAMESPACE
+(Deckwatch), with the dimension Environment plus the caller's. CloudWatch Logs extracts them from the function's
+output; the same figures are in the ledger's records. POWERTOOLS_METRICS_DISABLED (the local runtime sets it)
+keeps them off stdout.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deckwatch.config import Settings
+
+SECONDS = frozenset({"CutoverDuration", "TimeToRollback", "TimeToMitigate", "DrillRto", "DrillRpo"})
+
+
+def emit(settings: Settings, values: dict[str, float], **dimensions: str) -> dict[str, Any]:
+    """Emit `values` (name -> value) with `dimensions`; returns the EMF document."""
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+    metrics = EphemeralMetrics(namespace=settings.metrics_namespace)
+    metrics.add_dimension(name="Environment", value=settings.environment)
+    for dimension, label in sorted(dimensions.items()):
+        metrics.add_dimension(name=dimension, value=label)
+    for metric, value in values.items():
+        unit = MetricUnit.Seconds if metric in SECONDS else MetricUnit.Count
+        metrics.add_metric(name=metric, unit=unit, value=round(float(value), 3))
+    doc: dict[str, Any] = dict(metrics.serialize_metric_set())
+    metrics.flush_metrics()
+    return doc

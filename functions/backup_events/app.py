@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from deckwatch.context import Services
-from deckwatch.drills.triage import triage
+from deckwatch.drills.backup_events import triage
 from deckwatch.events.backup import BackupEvent
 from deckwatch.intake import receive
 

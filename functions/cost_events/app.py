@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from deckwatch.context import Services
-from deckwatch.cost.triage import triage
+from deckwatch.cost.anomaly_events import triage
 from deckwatch.events.cost import AnomalyEvent
 from deckwatch.intake import receive
 

@@ -313,7 +313,9 @@ def test_access_denied_escalates_without_retrying(rt: LocalAWS) -> None:
     assert closing(report)["details"]["outcome"] == "failed"
     assert ("sns", "Publish") in ops(report)
     assert mock_cw.pending_faults() == 4  # one attempt: AccessDenied is not retried
-    assert StateStore(rt.physical["StateTable"], client=rt.client("dynamodb")).leases.holder(target) is None  # released on the failure path
+    assert (
+        StateStore(rt.physical["StateTable"], client=rt.client("dynamodb")).leases.holder(target) is None
+    )  # released on the failure path
 
 
 def test_throttling_that_persists_escalates(rt: LocalAWS) -> None:

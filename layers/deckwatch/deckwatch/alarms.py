@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from deckwatch import watches
-from deckwatch.remediation.triage import triage
+from deckwatch.remediation.selection import triage
 
 if TYPE_CHECKING:
     from deckwatch.context import Services

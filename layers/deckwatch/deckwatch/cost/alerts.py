@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from deckwatch.cost import attribution, budgets, costs
+from deckwatch.decisions import record_decision
 from deckwatch.events.cost import AnomalyDetail
-from deckwatch.triage import record_decision
 
 if TYPE_CHECKING:
     from deckwatch.context import Services

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from deckwatch.cost import attribution, costs
 from deckwatch.cost.attribution import RANK
-from deckwatch.triage import record_decision
+from deckwatch.decisions import record_decision
 
 if TYPE_CHECKING:
     from deckwatch.context import Services

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from deckwatch.config import Environment
+from deckwatch.decisions import record_decision
 from deckwatch.events import Envelope, Lenient
 from deckwatch.events.pipeline import PipelineEvent
-from deckwatch.triage import record_decision
 
 if TYPE_CHECKING:
     from deckwatch.context import Services
@@ -45,7 +45,7 @@ def handle(event: ReleaseEvent, deps: Services) -> dict[str, Any]:
     inner = event.root
     if isinstance(inner, RollbackRequestEvent):
         return rollback_requested(inner, deps)
-    from deckwatch.cutover.triage import triage
+    from deckwatch.cutover.pipeline import triage
 
     _remember_artifact(inner, deps)
     result = triage(inner, deps)

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
+from deckwatch.decisions import decide
 from deckwatch.events import Envelope, Lenient
-from deckwatch.triage import decide
 
 if TYPE_CHECKING:
     from deckwatch.context import Services

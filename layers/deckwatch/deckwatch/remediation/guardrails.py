@@ -57,7 +57,7 @@ def rule_for(
 ) -> RemediationRule | None:
     """The policy rule whose guardrails apply: the one matching the alarm, else one for the same runbook and
     resource (console runs), else None (defaults)."""
-    from deckwatch.remediation.triage import match_rule
+    from deckwatch.remediation.selection import match_rule
 
     rules = policy.remediation.rules
     if alarm:

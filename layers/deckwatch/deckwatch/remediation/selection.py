@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from deckwatch.decisions import decide
 from deckwatch.events.alarm import AlarmEvent
-from deckwatch.triage import decide
 
 if TYPE_CHECKING:
     from deckwatch.context import Services

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from deckwatch.decisions import decide
 from deckwatch.events.pipeline import PipelineEvent
-from deckwatch.triage import decide
 
 if TYPE_CHECKING:
     from deckwatch.context import Services

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from deckwatch.decisions import decide
 from deckwatch.drills.common import target_for
 from deckwatch.events.backup import BackupEvent
-from deckwatch.triage import decide
 
 if TYPE_CHECKING:
     from deckwatch.context import Services

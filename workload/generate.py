@@ -266,10 +266,6 @@ def callers(s: Service) -> list[Service]:
     return [c for c in SERVICES if s.name in c.calls]
 
 
-def producers(s: Service) -> list[Service]:
-    return [c for c in SERVICES if s.name in c.sends_to]
-
-
 def pipeline_name(s: Service) -> Fn:
     return If("IsDev", f"shop-{s.name}-dev", f"shop-{s.name}")
 
@@ -423,13 +419,6 @@ def colour_alarm_names(s: Service, colour: str, env: str) -> list[str]:
     return [alarm_name(s, colour, m.suffix).format(env=env) for m in alarm_metrics(s)]
 
 
-def service_alarm_names(s: Service, env: str) -> list[str]:
-    """Alarms of the service as a whole (not of one colour)."""
-    if s.kind == QUEUE:
-        return [alarm_name(s, None, "queue-age").format(env=env), alarm_name(s, None, "dlq-depth").format(env=env)]
-    return []
-
-
 def alarm(
     s: Service, colour: str | None, suffix: str, description: str, body: dict, runbook: str | None = None
 ) -> dict:
@@ -544,7 +533,7 @@ def colour_alarms(s: Service, colour: str) -> dict:
             s,
             colour,
             "p99-latency",
-            f"{desc}: p99 target response time above the 200 ms SLO",
+            f"{desc}: p99 target response time above the {SLO['LatencyMs']} ms SLO",
             metric_alarm(
                 "AWS/ApplicationELB",
                 "TargetResponseTime",
@@ -1531,7 +1520,7 @@ def dashboard() -> dict:
             )
             widgets.append(
                 f'{{"type": "metric", "x": 12, "y": {y}, "width": 12, "height": 6, "properties": {{"title": "{s.name}: '
-                f'p99 latency per colour (SLO 200 ms)", "region": "${{AWS::Region}}", "stat": "p99", "period": 60, '
+                f'p99 latency per colour (SLO {SLO["LatencyMs"]} ms)", "region": "${{AWS::Region}}", "stat": "p99", "period": 60, '
                 f'"metrics": [["AWS/ApplicationELB", "TargetResponseTime", "TargetGroup", "${{{n}BlueTg}}", '
                 f'"LoadBalancer", "${{{n}Lb}}", {{"label": "blue"}}], ["...", "${{{n}GreenTg}}", ".", ".", '
                 f'{{"label": "green"}}]]}}}}'

@@ -1520,7 +1520,8 @@ def dashboard() -> dict:
             )
             widgets.append(
                 f'{{"type": "metric", "x": 12, "y": {y}, "width": 12, "height": 6, "properties": {{"title": "{s.name}: '
-                f'p99 latency per colour (SLO {SLO["LatencyMs"]} ms)", "region": "${{AWS::Region}}", "stat": "p99", "period": 60, '
+                f'p99 latency per colour (SLO {SLO["LatencyMs"]} ms)", "region": "${{AWS::Region}}", '
+                f'"stat": "p99", "period": 60, '
                 f'"metrics": [["AWS/ApplicationELB", "TargetResponseTime", "TargetGroup", "${{{n}BlueTg}}", '
                 f'"LoadBalancer", "${{{n}Lb}}", {{"label": "blue"}}], ["...", "${{{n}GreenTg}}", ".", ".", '
                 f'{{"label": "green"}}]]}}}}'

@@ -121,6 +121,9 @@ class Service:
     calls: tuple[str, ...] = ()  # services this one calls (reaches their internal load balancer)
     sends_to: tuple[str, ...] = ()  # queue services this one enqueues work for
     legacy_ids: dict[str, str] = field(default_factory=dict)
+    # A security group's description cannot change without replacing the group, which fails on its fixed
+    # name: web keeps its v1 text.
+    group_description: str | None = None
 
     @property
     def alb(self) -> bool:
@@ -176,6 +179,7 @@ SERVICES: tuple[Service, ...] = (
             "prod": Size("1024", "2048", 6, prod_max_tasks("web"), prod_scaling_target("web"), 2),
         },
         legacy_ids=WEB_V1_IDS,
+        group_description="Web tasks - traffic only from the ALB",
     ),
     Service(
         name="api",
@@ -821,8 +825,8 @@ def service_resources(s: Service) -> dict:
         "Type": "AWS::EC2::SecurityGroup",
         "Properties": {
             "GroupName": shop(f"-{s.name}"),
-            "GroupDescription": f"{s.name} tasks"
-            + (" - traffic only from their load balancer" if s.alb else " - no inbound traffic"),
+            "GroupDescription": s.group_description
+            or f"{s.name} tasks" + (" - traffic only from their load balancer" if s.alb else " - no inbound traffic"),
             "VpcId": Ref("Vpc"),
             "SecurityGroupEgress": [
                 {

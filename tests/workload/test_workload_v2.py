@@ -680,3 +680,68 @@ def test_dashboard_body_is_json_with_every_service(template, env):
     titles = " ".join(w["properties"]["title"] for w in body["widgets"])
     for s in gen.SERVICES:
         assert f"{s.name}:" in titles
+
+
+# ------------------------------------------------------------------------------- upgrade from v1 in place ---
+
+V1 = HERE / "data" / "template_v1.yaml"  # workload/template.yaml as it was before v2, frozen
+
+
+def _create_only(rtype: str) -> list[str]:
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", rtype).schema
+    return [p.split("/")[2] for p in schema.get("createOnlyProperties", []) if p.count("/") == 2]
+
+
+def upgrade_problems(template: dict, env: str) -> list[str]:
+    """What would make a v1 stack fail to update to `template`: a resource with a fixed name that would be
+    replaced (CloudFormation creates the replacement first, which fails on the name: ECS services, target
+    groups, security groups, the ALB...), or a fixed name that moves to another logical id."""
+    problems = []
+    v1 = cfn.Stack(cfn.load_template(V1), {"Environment": env})
+    v2 = stack(template, env)
+    old, new = v1.resources(), v2.resources()
+    for logical in sorted(set(old) & set(new)):
+        rtype = old[logical]["Type"]
+        if new[logical]["Type"] != rtype:
+            problems.append(f"{logical}: type changes")
+            continue
+        fixed = [p for p in _create_only(rtype) if p.endswith(("Name", "Identifier")) and p in v2.props(logical)]
+        if not fixed:
+            continue  # unnamed: a replacement is created alongside, no conflict
+        before, after = v1.props(logical), v2.props(logical)
+        problems += [f"{logical}.{p} changes" for p in _create_only(rtype) if before.get(p) != after.get(p)]
+
+    def names(st, resources):
+        out = {}
+        for logical, res in resources.items():
+            for prop in _create_only(res["Type"]):
+                value = st.props(logical).get(prop)
+                if prop.endswith(("Name", "Identifier")) and isinstance(value, str):
+                    out[(res["Type"], value)] = logical
+        return out
+
+    before, after = names(v1, old), names(v2, new)
+    problems += [
+        f"{key} moves from {before[key]} to {after[key]}"
+        for key in set(before) & set(after)
+        if before[key] != after[key]
+    ]
+    return problems
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_v1_stacks_update_in_place(template, env):
+    assert upgrade_problems(template, env) == []
+
+
+def test_upgrade_check_is_not_vacuous(template):
+    import copy
+
+    broken = copy.deepcopy(template)
+    broken["Resources"]["AppSecurityGroup"]["Properties"]["GroupDescription"] = "web tasks"
+    assert upgrade_problems(broken, "dev") == ["AppSecurityGroup.GroupDescription changes"]
+    moved = copy.deepcopy(template)
+    moved["Resources"]["StackDashboard"] = moved["Resources"].pop("Dashboard")
+    assert any("moves from Dashboard to StackDashboard" in p for p in upgrade_problems(moved, "dev"))

@@ -20,6 +20,9 @@ repo="$(cd "$here/.." && pwd)"
 cd "$repo"
 template=workload/template.yaml
 
+echo "== generated sections of $template are up to date"
+"$VENV/bin/python" workload/generate.py --check
+
 echo "== cfn-lint $template"
 "$VENV/bin/cfn-lint" "$template"
 

@@ -124,14 +124,23 @@ GETATT_IS_NAME = {
 
 
 class Stack:
-    """A template evaluated for one set of parameter values."""
+    """A template evaluated for one set of parameter values.
 
-    def __init__(self, template: dict, parameters: dict[str, str]):
+    Parameters of type AWS::SSM::Parameter::Value<...> are given as CloudFormation is given them (the SSM
+    parameter's name) and resolved through `ssm` (name -> value), as CloudFormation does at create/update time;
+    a name missing from `ssm` stays Unresolved.
+    """
+
+    def __init__(self, template: dict, parameters: dict[str, str], ssm: dict[str, str] | None = None):
         self.template = template
         self.params: dict[str, Any] = {
             name: spec["Default"] for name, spec in (template.get("Parameters") or {}).items() if "Default" in spec
         }
         self.params.update(parameters)
+        for name, spec in (template.get("Parameters") or {}).items():
+            if str(spec.get("Type", "")).startswith("AWS::SSM::Parameter::Value") and name in self.params:
+                path = self.params[name]
+                self.params[name] = (ssm or {}).get(path, Unresolved(f"SSM {path}"))
         self.params.setdefault("AWS::Region", "us-east-1")
         self.params.setdefault("AWS::Partition", "aws")
         self.params.setdefault("AWS::AccountId", "123456789012")
@@ -279,7 +288,9 @@ Stack._FUNCTIONS = {
     "Fn::Cidr": lambda self, arg: [Unresolved(f"cidr{i}") for i in range(256)],
     "Fn::ImportValue": lambda self, arg: Unresolved("ImportValue"),
     "Fn::Base64": lambda self, arg: Unresolved("Base64"),
-    "Fn::Split": lambda self, arg: Unresolved("Split"),
+    "Fn::Split": lambda self, arg: (
+        text.split(arg[0]) if isinstance(text := self.evaluate(arg[1]), str) else Unresolved("Split")
+    ),
     "Condition": lambda self, arg: self.condition(arg),
 }
 

@@ -24,10 +24,19 @@ TEMPLATE = REPO / "workload" / "template.yaml"
 POLICIES = REPO / "layers" / "deckwatch" / "deckwatch" / "policy" / "examples"
 ENVIRONMENTS = ("dev", "staging", "prod")
 
-_spec = importlib.util.spec_from_file_location("workload_cfn_yaml", HERE / "cfn_yaml.py")
-cfn = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = cfn  # dataclasses look their module up here
-_spec.loader.exec_module(cfn)
+
+def _load(name: str, path: Path):
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+cfn = _load("workload_cfn_yaml", HERE / "cfn_yaml.py")
+gen = _load("workload_generate", REPO / "workload" / "generate.py")
 
 
 # ----------------------------------------------------------------- fixtures
@@ -43,8 +52,20 @@ def load_policy(env: str) -> dict:
         return yaml.safe_load(fh)
 
 
-def stack_for(template: dict, env: str) -> cfn.Stack:
-    return cfn.Stack(template, {"Environment": env})
+def ssm_parameters(env: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(CloudFormation parameters naming the SSM traffic parameters, SSM name -> bootstrap value) for env."""
+    params, values = {}, {}
+    for s in gen.SERVICES:
+        for param, (path, value) in gen.traffic_parameters(s).items():
+            params[param] = path.format(env=env)
+            values[path.format(env=env)] = value
+    return params, values
+
+
+def stack_for(template: dict, env: str, ssm: dict[str, str] | None = None) -> cfn.Stack:
+    """The stack of env as CloudFormation creates it after workload/bootstrap.sh (or with `ssm` overrides)."""
+    params, values = ssm_parameters(env)
+    return cfn.Stack(template, {"Environment": env, **params}, {**values, **(ssm or {})})
 
 
 def _logical(ref) -> str | None:
@@ -90,7 +111,7 @@ class Inventory:
                 if "TargetGroupArn" in action:
                     forwards[tg_names.get(_logical(action["TargetGroupArn"]))] = 1
                 for tg in (action.get("ForwardConfig") or {}).get("TargetGroups", []):
-                    forwards[tg_names.get(_logical(tg["TargetGroupArn"]))] = tg.get("Weight", 1)
+                    forwards[tg_names.get(_logical(tg["TargetGroupArn"]))] = int(tg.get("Weight", 1))
             self.listeners.append((_logical(p["LoadBalancerArn"]), int(p["Port"]), forwards))
 
         self.alarms = {p["AlarmName"]: p.get("Tags", []) for p in stack.of_type("AWS::CloudWatch::Alarm").values()}
@@ -300,10 +321,22 @@ def test_check_detects_missing_pipeline_action(template, env):
     policy = load_policy(env)
     action = policy["services"][0]["triggers"][0]["action"]
     broken = copy.deepcopy(template)
+
+    def stages(node):  # the stages, including both branches of an Fn::If
+        if isinstance(node, dict) and "Fn::If" in node:
+            for branch in node["Fn::If"][1:]:
+                yield from stages(branch)
+        elif isinstance(node, dict):
+            yield node
+
+    renamed = 0
     for stage in broken["Resources"]["Pipeline"]["Properties"]["Stages"]:
-        for a in stage["Actions"]:
-            if a["Name"] == action:
-                a["Name"] = action + "X"
+        for st in stages(stage):
+            for a in st["Actions"]:
+                if a["Name"] == action:
+                    a["Name"] = action + "X"
+                    renamed += 1
+    assert renamed
     assert policy_problems(Inventory(stack_for(broken, env)), policy)
 
 
@@ -356,14 +389,18 @@ def test_naming_rule(template, env):
     assert f'"Values": ["{env}"]' in monitor["MonitorSpecification"]
     (sub,) = stack.of_type("AWS::CE::AnomalySubscription").values()
     assert sub["Frequency"] == "IMMEDIATE"
-    pipeline = "shop-web-dev" if env == "dev" else "shop-web"
-    assert set(inv.pipelines) == {pipeline}
-    assert {"BuildImage", "ApproveProd"} <= inv.pipelines[pipeline]
+    suffix = "-dev" if env == "dev" else ""
+    assert set(inv.pipelines) == {f"shop-{s}{suffix}" for s in ("web", "api", "worker")}
+    for pipeline in inv.pipelines.values():
+        assert {"BuildImage", "ApproveProd", "Cutover", "ReleaseImage"} <= pipeline
 
-    ports = {port: fwd for (_, port, fwd) in inv.listeners}
-    assert ports[443] == {f"shop-{env}-web-blue": 100, f"shop-{env}-web-green": 0}
-    assert set(ports[8443]) == {f"shop-{env}-web-green"}
-    assert ports[80] == {}  # redirect only
+    # The public ALB: weights as bootstrapped in SSM (blue 100 / green 0, test listener on green). HTTP (80)
+    # is CloudFront's business now (viewer protocol policy redirect-to-https).
+    ports = {port: fwd for (lb, port, fwd) in inv.listeners if lb == "LoadBalancer"}
+    assert ports == {
+        443: {f"shop-{env}-web-blue": 100, f"shop-{env}-web-green": 0},
+        8443: {f"shop-{env}-web-blue": 0, f"shop-{env}-web-green": 100},
+    }
 
     replica_lag = f"shop-{env}-db-replica-lag-high"
     assert (replica_lag in inv.alarms) == (env == "prod")
@@ -409,8 +446,9 @@ def test_dev_is_single_az_without_replica_or_lock(template):
 def test_fargate_spot_only_in_dev(template, env):
     stack = stack_for(template, env)
     inv = Inventory(stack)
-    for name in (f"shop-{env}-web-blue", f"shop-{env}-web-green"):
-        providers = inv.services[name]["capacity_providers"]
+    assert len(inv.services) == 2 * len(gen.SERVICES)
+    for name, svc in inv.services.items():
+        providers = svc["capacity_providers"]
         assert providers == ({"FARGATE_SPOT"} if env == "dev" else {"FARGATE"}), (name, providers)
     cluster = next(iter(stack.of_type("AWS::ECS::Cluster").values()))
     default = {s["CapacityProvider"] for s in cluster["DefaultCapacityProviderStrategy"]}
@@ -419,11 +457,13 @@ def test_fargate_spot_only_in_dev(template, env):
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_task_sizes_smaller_in_dev(template, env):
-    stack = stack_for(template, env)
-    (task,) = stack.of_type("AWS::ECS::TaskDefinition").values()
+    tasks = {t["Family"]: t for t in stack_for(template, env).of_type("AWS::ECS::TaskDefinition").values()}
+    assert set(tasks) == {f"shop-{env}-{s.name}" for s in gen.SERVICES}
     if env == "dev":
-        prod = next(iter(stack_for(template, "prod").of_type("AWS::ECS::TaskDefinition").values()))
-        assert int(task["Cpu"]) < int(prod["Cpu"]) and int(task["Memory"]) < int(prod["Memory"])
+        prod = {t["Family"]: t for t in stack_for(template, "prod").of_type("AWS::ECS::TaskDefinition").values()}
+        for s in gen.SERVICES:
+            task, big = tasks[f"shop-dev-{s.name}"], prod[f"shop-prod-{s.name}"]
+            assert int(task["Cpu"]) < int(big["Cpu"]) and int(task["Memory"]) < int(big["Memory"]), s.name
 
 
 def _tag_property(rtype: str) -> str | None:

@@ -3,8 +3,9 @@
 #   1. sam validate --lint        (SAM CLI's cfn-lint on the SAM template)
 #   2. sam validate               (runs the SAM translator; see the note on credentials below)
 #   3. cfn-lint                   on the translated CloudFormation of each environment (dev, staging, prod)
-#   4. checkov                    on template.yaml and on the translated prod template; any failed check fails
-#                                 (justified exceptions live in the resource's Metadata.checkov.skip)
+#   4. checkov                    on template.yaml (its Fn::ForEach loops expanded) and on the translated prod
+#                                 template; any failed check fails (justified exceptions live in the resource's
+#                                 Metadata.checkov.skip)
 #   5. ASL                        placeholders vs DefinitionSubstitutions, no literal ARNs, statelint, moto's parser
 set -euo pipefail
 
@@ -56,10 +57,13 @@ phase "sam validate --lint"
 run "sam validate --lint" sam_offline validate --lint -t "$TEMPLATE" --region "$REGION"
 
 # samconfig.toml sets `lint = true` for validate, which would turn this into a second lint run: point sam at an
-# empty config file so this step is the translator alone.
+# empty config file so this step is the translator alone. That file also drops samconfig's
+# `language_extensions = true`, so the flag is given here: the template's Fn::ForEach loops (AWS::LanguageExtensions)
+# are expanded before the SAM translator runs, as CloudFormation does.
 phase "sam validate (SAM translator)"
 : >"$work/samconfig-empty.toml"
-run "sam validate" sam_offline validate -t "$TEMPLATE" --region "$REGION" --config-file "$PWD/$work/samconfig-empty.toml"
+run "sam validate" sam_offline validate --language-extensions -t "$TEMPLATE" --region "$REGION" \
+  --config-file "$PWD/$work/samconfig-empty.toml"
 
 phase "translate template.yaml -> CloudFormation (dev, staging, prod)"
 run "translate" "$VENV/bin/python" .ci/translate.py "$work" dev staging prod >/dev/null
@@ -73,9 +77,19 @@ phase "cfn-lint on the translated templates (dev, staging, prod)"
 translated=("$work"/template-{dev,staging,prod}.json)
 run "cfn-lint" "$VENV/bin/cfn-lint" --regions "$REGION" --ignore-checks W1020 W1030 -- "${translated[@]}"
 
+# checkov does not know Fn::ForEach: a loop in Resources makes it skip the SAM Globals of every function (and
+# report their settings missing). It reads template.yaml as CloudFormation's AWS::LanguageExtensions transform
+# leaves it instead (deckwatch.local.template.load_yaml: loops expanded, still SAM, Globals intact).
 # One checkov run over both files (its start-up dominates); the report names the file of every finding.
-phase "checkov on template.yaml and the translated prod template"
-run "checkov" "$CHECKOV" -f "$TEMPLATE" -f "$work/template-prod.json" --framework cloudformation \
+phase "checkov on template.yaml (loops expanded) and the translated prod template"
+expanded=$work/template-sam.json
+run "expand Fn::ForEach" env PYTHONPATH=layers/deckwatch "$VENV/bin/python" -c '
+import json, sys
+from pathlib import Path
+from deckwatch.local.template import load_yaml
+Path(sys.argv[2]).write_text(json.dumps(load_yaml(Path(sys.argv[1])), indent=2) + "\n", encoding="utf-8")
+' "$TEMPLATE" "$expanded"
+run "checkov" "$CHECKOV" -f "$expanded" -f "$work/template-prod.json" --framework cloudformation \
   --quiet --compact --skip-download
 
 phase "ASL: placeholders, literal ARNs, statelint, moto parser"

@@ -1,5 +1,6 @@
-"""Read template.yaml as AWS would: CloudFormation YAML tags, the SAM transform, then Deckwatch's local
-adjustments (code locations that moto can load, state machine definitions with their DefinitionSubstitutions)."""
+"""Read template.yaml as AWS would: CloudFormation YAML tags, the AWS::LanguageExtensions transform (Fn::ForEach),
+the SAM transform, then Deckwatch's local adjustments (code locations that moto can load, state machine
+definitions with their DefinitionSubstitutions)."""
 
 from __future__ import annotations
 
@@ -61,10 +62,86 @@ _CfnLoader.add_constructor("!Condition", _intrinsic("Condition"))
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
+    """The template at `path`, with its AWS::LanguageExtensions applied (see `expand_language_extensions`)."""
     data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
     if not isinstance(data, dict):
         raise ValueError(f"{path} is not a template")
-    return data
+    return expand_language_extensions(data)
+
+
+LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
+_FOR_EACH = "Fn::ForEach::"
+
+
+def expand_language_extensions(template: dict[str, Any]) -> dict[str, Any]:
+    """What CloudFormation's AWS::LanguageExtensions transform does to this template before the SAM transform runs:
+    Fn::ForEach loops (in Conditions, Resources and Outputs) are written out, and the transform leaves the list.
+    Neither the SAM translator nor moto's CloudFormation knows Fn::ForEach. Only what template.yaml uses is
+    supported: a literal list of strings as the collection (not a parameter), the identifier as `${Id}`/`&{Id}` in
+    output keys and Fn::Sub strings and as `Ref: Id`; anything else fails loudly rather than deploy differently."""
+    transforms = template.get("Transform")
+    names = [transforms] if isinstance(transforms, str) else list(transforms or [])
+    if LANGUAGE_EXTENSIONS not in names:
+        return template
+    out = dict(template)
+    for section in ("Conditions", "Resources", "Outputs"):
+        if isinstance(out.get(section), dict):
+            out[section] = _expand_loops(out[section], section)
+    rest = [n for n in names if n != LANGUAGE_EXTENSIONS]
+    if rest:
+        out["Transform"] = rest[0] if len(rest) == 1 else rest
+    else:
+        del out["Transform"]
+    return out
+
+
+def _expand_loops(entries: dict[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+
+    def add(key: str, value: Any) -> None:
+        if key in out:
+            raise ValueError(f"{where}: Fn::ForEach writes {key!r}, which is already defined")
+        out[key] = value
+
+    for key, value in entries.items():
+        if not key.startswith(_FOR_EACH):
+            add(key, value)
+            continue
+        if not (
+            isinstance(value, list)
+            and len(value) == 3  # [identifier, collection, fragment]
+            and isinstance(value[0], str)
+            and isinstance(value[2], dict)
+        ):
+            raise ValueError(f"{where}/{key}: Fn::ForEach takes [identifier, collection, {{output key: value}}]")
+        identifier, collection, fragment = value
+        if not isinstance(collection, list) or not all(isinstance(item, str) for item in collection):
+            raise ValueError(f"{where}/{key}: the local runtime expands only a literal list of strings")
+        for item in collection:
+            written = _replace_identifier(fragment, identifier, item)
+            for k, v in _expand_loops(written, f"{where}/{key}").items():
+                add(k, v)
+    return out
+
+
+def _replace_identifier(value: Any, identifier: str, item: str) -> Any:
+    def text(s: str) -> str:
+        alphanumeric = "".join(c for c in item if c.isalnum())
+        return s.replace("${" + identifier + "}", item).replace("&{" + identifier + "}", alphanumeric)
+
+    if isinstance(value, list):
+        return [_replace_identifier(v, identifier, item) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if value == {"Ref": identifier}:
+        return item
+    if set(value) == {"Fn::Sub"}:
+        sub = value["Fn::Sub"]
+        if isinstance(sub, str):
+            return {"Fn::Sub": text(sub)}
+        if isinstance(sub, list) and sub and isinstance(sub[0], str):
+            return {"Fn::Sub": [text(sub[0]), *_replace_identifier(sub[1:], identifier, item)]}
+    return {text(k): _replace_identifier(v, identifier, item) for k, v in value.items()}
 
 
 @dataclass

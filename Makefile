@@ -5,7 +5,8 @@
 #                        independent, so `make -j3 tools` installs them in parallel
 #   make lint            ruff check, ruff format --check, mypy
 #   make check-template  sam validate (+ --lint), cfn-lint and checkov on the translated template, ASL checks
-#   make test            all of the above, then pytest with coverage (and workload/checks.sh if present)
+#   make test            all of the above, then pytest with coverage, in parallel (and workload/checks.sh)
+#   make test-fast       the edit-test loop: pytest in parallel without the slow scenarios (storms, month)
 #   make demo            .venv/bin/deckwatch demo
 #   make rds-ca          regenerate the RDS CA bundle the drill validator ships with (from npm; not part of CI)
 
@@ -32,7 +33,11 @@ SAM_STAMP := $(TOOLS)/sam/.installed-$(SAM_VERSION)
 CHECKOV_STAMP := $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)
 STATELINT_STAMP := $(TOOLS)/node/.installed-$(STATELINT_VERSION)
 
-.PHONY: venv tools lint check-template test demo rds-ca clean-tools clean
+# pytest in parallel: one embedded AWS per worker process (moto is process-wide); a test file stays on one worker,
+# so that its module-scoped runtime is built once.
+PYTEST_PARALLEL ?= -n auto --dist loadfile
+
+.PHONY: venv tools lint check-template test test-fast demo rds-ca clean-tools clean
 
 venv: $(VENV_STAMP)
 
@@ -80,13 +85,16 @@ test: venv tools
 	  else echo "-- $$name: FAILED ($$((SECONDS - start))s)"; failed+=("$$name"); fi; }; \
 	step lint $(MAKE) --no-print-directory lint; \
 	step check-template $(MAKE) --no-print-directory check-template; \
-	step pytest $(VENV)/bin/python -m pytest --cov=deckwatch --cov-report=term -q; \
+	step pytest $(VENV)/bin/python -m pytest $(PYTEST_PARALLEL) --cov=deckwatch --cov-report=term -q; \
 	if [ -f workload/checks.sh ]; then \
 	  step workload/checks.sh env VENV=$(VENV) CHECKOV=$(TOOLS)/checkov/bin/checkov bash workload/checks.sh; \
 	fi; \
 	echo; \
 	if (( $${#failed[@]} )); then echo "make test: FAILED: $${failed[*]}" >&2; exit 1; fi; \
 	echo "make test: all steps passed"
+
+test-fast: venv
+	$(VENV)/bin/python -m pytest $(PYTEST_PARALLEL) -q -m "not slow"
 
 demo: venv
 	$(VENV)/bin/deckwatch demo

@@ -14,6 +14,14 @@ _active: list[object] = []
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _snapshot_cache() -> Iterator[None]:
+    """Deployed-control-plane snapshots shared by the test workers (and the next run), out of the user's cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DECKWATCH_CACHE_DIR", str(REPO_ROOT / ".deckwatch" / "test-cache"))
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _users_region() -> Iterator[None]:
     """The CLI's account commands (`deckwatch ledger|incidents|drills ...`) take the region from the user's AWS
     configuration, like every AWS tool; the tests run them as a user whose region is the embedded AWS's."""

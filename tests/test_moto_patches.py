@@ -149,3 +149,55 @@ def test_an_ended_execution_puts_its_status_change_event(rt: LocalAWS) -> None:
     assert (detail["status"], detail["error"], detail["cause"]) == ("FAILED", "Boom", "on purpose")
     assert detail["stateMachineArn"] == desc["stateMachineArn"] and detail["input"] == "{}"
     assert detail["stopDate"] >= detail["startDate"] > 0
+
+
+def test_dynamodb_item_responses_are_what_motos_serializer_writes() -> None:
+    """The fast path (mock_services.dynamodb) writes item results as JSON directly: the same document."""
+    import boto3
+    from deckwatch.local.mock_services import dynamodb as mock_ddb
+    from moto import mock_aws
+    from moto.dynamodb.responses import DynamoResult
+
+    mock_ddb.install()
+    fast = DynamoResult.execute_result
+    compared: list[str] = []
+
+    def both(self: Any, context: Any) -> Any:
+        out = fast(self, context)
+        if context.operation_model.name in mock_ddb.ITEM_OPERATIONS:
+            slow = super(DynamoResult, self).execute_result(context)
+            assert json.loads(out[2]) == json.loads(slow[2]), context.operation_model.name
+            compared.append(context.operation_model.name)
+        return out
+
+    DynamoResult.execute_result = both  # type: ignore[method-assign]
+    try:
+        with mock_aws():
+            c = boto3.client("dynamodb", region_name="us-east-1")
+            c.create_table(
+                TableName="t",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            key = {"pk": {"S": "a"}, "sk": {"S": "1"}}
+            nested = {"M": {"x": {"SS": ["a", "b"]}, "b": {"BOOL": True}, "l": {"L": [{"NULL": True}, {"B": b"xx"}]}}}
+            c.put_item(TableName="t", Item={**key, "n": {"N": "1.5"}, "m": nested}, ReturnValues="ALL_OLD")
+            c.update_item(
+                TableName="t",
+                Key=key,
+                UpdateExpression="ADD c :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+                ReturnValues="ALL_NEW",
+            )
+            c.query(TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "a"}})
+            c.scan(TableName="t", Limit=1)
+            c.get_item(TableName="t", Key=key)
+            c.batch_get_item(RequestItems={"t": {"Keys": [key]}})
+            c.delete_item(TableName="t", Key=key, ReturnValues="ALL_OLD")
+    finally:
+        DynamoResult.execute_result = fast  # type: ignore[method-assign]
+    assert compared == ["PutItem", "UpdateItem", "Query", "Scan", "GetItem", "BatchGetItem", "DeleteItem"]

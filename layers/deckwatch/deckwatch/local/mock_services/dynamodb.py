@@ -1,7 +1,13 @@
-"""DynamoDB transactions at the cost AWS has: moto's TransactWriteItems deep-copies every table it touches (to roll
-back on failure), which makes each ledger write cost O(records in the ledger) and an alarm storm quadratic. Here a
-transaction snapshots only the items it touches, and restores exactly those when it is cancelled; the outcome
-(all or nothing, CancellationReasons) is moto's own.
+"""DynamoDB at the cost AWS has, with moto's answers unchanged:
+
+- Transactions: moto's TransactWriteItems deep-copies every table it touches (to roll back on failure), which makes
+  each ledger write cost O(records in the ledger) and an alarm storm quadratic. Here a transaction snapshots only
+  the items it touches, and restores exactly those when it is cancelled; the outcome (all or nothing,
+  CancellationReasons) is moto's own.
+- Item responses: the item operations' results (GetItem, PutItem, UpdateItem, DeleteItem, Query, Scan,
+  BatchGetItem...) are DynamoDB JSON already once moto has typed them (`dynamo_to_dict`); they are written as
+  JSON directly, as DynamoDB's JSON protocol does, instead of through moto's generic serializer, which walks every
+  attribute of every item against the service model and costs more than the query itself.
 """
 
 from __future__ import annotations
@@ -54,6 +60,39 @@ def _patch() -> None:
             raise
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _patch_item_responses()
+
+
+ITEM_OPERATIONS = frozenset(
+    {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem"}
+)
+
+
+def _patch_item_responses() -> None:
+    import json
+
+    from moto.dynamodb.responses import DynamoResult
+
+    original = DynamoResult.execute_result
+
+    def execute_result(self: Any, context: Any) -> Any:
+        operation = context.operation_model
+        if operation.name not in ITEM_OPERATIONS or not isinstance(self.result, dict):
+            return original(self, context)
+        members = operation.output_shape.members if operation.output_shape is not None else {}
+        body = {k: v for k, v in self.result.items() if k in members}
+        return 200, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(body, default=_wire)
+
+    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
+
+
+def _wire(value: Any) -> Any:
+    """What DynamoDB's JSON protocol writes for the few non-JSON values of a result: binary attributes as base64."""
+    import base64
+
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode()
+    raise TypeError(f"{type(value).__name__} in a DynamoDB item result")
 
 
 def _key(table: Any, attrs: dict[str, Any]) -> tuple[Any, Any] | None:

@@ -139,9 +139,23 @@ def shared_loader() -> None:
     import botocore.session
 
     if not getattr(botocore.session.create_loader, "_deckwatch_shared", False):
-        shared = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
+        original = botocore.loaders.create_loader
+
+        def create_loader(search_path_string: Any = None) -> Any:
+            loader = original(search_path_string)
+            # every boto3 Session appends its data folder to its loader's paths: once is enough for a shared one
+            loader._search_paths = _UniquePaths(loader._search_paths)
+            return loader
+
+        shared = functools.lru_cache(maxsize=None)(create_loader)
         shared._deckwatch_shared = True  # type: ignore[attr-defined]
         botocore.session.create_loader = shared
+
+
+class _UniquePaths(list[str]):
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
 
 
 def _sleep(seconds: float) -> None:

@@ -103,6 +103,7 @@ class LocalAWS:
         self._calls_lock = threading.Lock()
         self._mock: Any = None
         self._session: Any = None
+        self._clients: dict[tuple[str, str | None], Any] = {}
         self._queue: deque[dict[str, Any]] = deque()
         self._quiet_actions: list[tuple[Callable[[], bool], Callable[[], None], str]] = []
         self._report: Report | None = None
@@ -169,8 +170,12 @@ class LocalAWS:
         return f"deckwatch-{self.environment}"
 
     def client(self, service: str, region: str | None = None) -> Any:
-        """A boto3 client of the embedded AWS, for the runtime's own work and for tests (the stack's region)."""
-        return self._boto_session().client(service, region_name=region)
+        """A boto3 client of the embedded AWS, for the runtime's own work and for tests (the stack's region); built
+        once per service and region."""
+        key = (service, region)
+        if key not in self._clients:
+            self._clients[key] = self._boto_session().client(service, region_name=region)
+        return self._clients[key]
 
     def _boto_session(self) -> Any:
         if self._session is None:

@@ -30,7 +30,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-FORMAT = 2
+FORMAT = 3
 _memory: dict[str, bytes] = {}
 _LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
 
@@ -162,7 +162,8 @@ def _new_lock(reentrant: bool) -> Any:
 def _rsa_key(pem: bytes) -> Any:
     from cryptography.hazmat.primitives import serialization
 
-    return serialization.load_pem_private_key(pem, password=None)
+    # our own key, written by _Pickler a moment ago: its consistency checks (most of the cost) are not needed
+    return serialization.load_pem_private_key(pem, password=None, unsafe_skip_rsa_key_validation=True)
 
 
 def _weak_values(items: dict[Any, Any]) -> weakref.WeakValueDictionary[Any, Any]:

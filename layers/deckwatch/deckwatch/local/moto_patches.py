@@ -144,7 +144,7 @@ def shared_loader() -> None:
         def create_loader(search_path_string: Any = None) -> Any:
             loader = original(search_path_string)
             # every boto3 Session appends its data folder to its loader's paths: once is enough for a shared one
-            loader._search_paths = _UniquePaths(loader._search_paths)
+            loader._search_paths = _UniquePaths(loader.search_paths)  # type: ignore[attr-defined]
             return loader
 
         shared = functools.lru_cache(maxsize=None)(create_loader)

@@ -86,6 +86,8 @@ class Hooks:
 
 
 HOOKS = Hooks()
+# Parsed ASL programs by definition text (the runtime's snapshot carries those of its stack: no parsing at replay).
+PROGRAMS: dict[str, Any] = {}
 CONTEXT_SENTINEL = "__deckwatch_context_object__"
 _applied = False
 _lock = threading.Lock()
@@ -296,9 +298,17 @@ def _patch_executions() -> None:
         found = parsed.get(definition)
         if found is None:
             found = parsed[definition] = parse(definition)
+            PROGRAMS.setdefault(definition, found[0])
         return found
 
     AmazonStateLanguageParser.parse = staticmethod(cached_parse)  # type: ignore[method-assign]
+
+    def entrypoint(self: Any) -> Any:
+        definition = self._evaluation_details.state_machine_details.definition
+        program = PROGRAMS.get(definition)
+        return program if program is not None else cached_parse(definition)[0]
+
+    ExecutionWorker._get_evaluation_entrypoint = entrypoint  # type: ignore[method-assign]
 
 
 def _patch_waits() -> None:

@@ -213,13 +213,24 @@ class LocalAWS:
         saved = snapshot.load(key)
         if saved is not None:
             snapshot.restore_backends(saved.pop("backends"))
+            for definition, program in saved.pop("programs").items():
+                moto_patches.PROGRAMS.setdefault(definition, program)
             for name, value in saved.items():
                 setattr(self, name, value)
+            moto_patches.HOOKS.mocks = self.mocks
             self.restored_from_snapshot = True
         else:
             self._deploy()
-            snapshot.save(key, {"backends": snapshot.backends(), **{n: getattr(self, n) for n in _DEPLOYED}})
-        mock_services.seed(self)  # what depends on the clock (recovery points, costs) is seeded at every start
+            mock_services.seed(self)
+            snapshot.save(
+                key,
+                {
+                    "backends": snapshot.backends(),
+                    "programs": self._programs(),
+                    **{n: getattr(self, n) for n in _DEPLOYED},
+                },
+            )
+        mock_services.refresh(self)  # what depends on the clock (recovery points, costs), at every start
 
     def _deploy(self) -> None:
         from deckwatch.local import world
@@ -255,6 +266,14 @@ class LocalAWS:
             Overwrite=True,
         )
         self.world = world.build(self, self.policy.policy, ACCOUNT, REGION)
+
+    def _programs(self) -> dict[str, Any]:
+        """The parsed programs of the stack's state machines (parsed when moto's CloudFormation created them)."""
+        sfn = self.client("stepfunctions")
+        definitions = [
+            sfn.describe_state_machine(stateMachineArn=arn)["definition"] for arn in self._state_machines().values()
+        ]
+        return {d: moto_patches.PROGRAMS[d] for d in definitions if d in moto_patches.PROGRAMS}
 
     def _functions(self) -> dict[str, dict[str, Any]]:
         """function name -> what is needed to run it: logical id, code dir, handler, env, ARN."""
@@ -632,7 +651,7 @@ class LocalAWS:
 
 
 # What the runtime knows after a deployment, kept in its snapshot beside moto's backends.
-_DEPLOYED = ("template", "physical", "outputs", "rules", "sns", "on_failure", "functions", "policy", "world")
+_DEPLOYED = ("template", "physical", "outputs", "rules", "sns", "on_failure", "functions", "policy", "world", "mocks")
 
 
 def _placeholder_zip() -> bytes:

@@ -30,7 +30,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-FORMAT = 3
+FORMAT = 5
 _memory: dict[str, bytes] = {}
 _LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
 

@@ -4,7 +4,9 @@ CodePipeline state...), each shaped by botocore's service model. Together with `
 the one place where Deckwatch changes moto.
 
 A service module defines `install() -> None` (patch moto once per process; idempotent) and may define
-`seed(runtime) -> None` (fill the embedded AWS from the policy's demo world after the stack is deployed).
+`seed(runtime) -> None` (fill the embedded AWS from the policy's demo world after the stack is deployed: kept in
+the deployment's snapshot) and `refresh(runtime) -> None` (what depends on the clock, at every start: recovery
+points a few minutes old, the last 45 days of cost).
 
 What the extensions keep beside moto's backends (restores in progress, injected faults, scripted functions...)
 lives in one `Mocks` object owned by the running embedded AWS: a new runtime starts with a new one, and a
@@ -88,3 +90,9 @@ def seed(runtime: Any) -> None:
     for module in _modules():
         if hasattr(module, "seed"):
             module.seed(runtime)
+
+
+def refresh(runtime: Any) -> None:
+    for module in _modules():
+        if hasattr(module, "refresh"):
+            module.refresh(runtime)

@@ -182,17 +182,24 @@ def install() -> None:
 
 
 def seed(runtime: Any) -> None:
-    """A vault (and one per DR region), and one completed backup job (hence a recovery point) per drill target."""
+    """A vault (and one per DR region) where drill targets are backed up."""
+    policy = runtime.policy.policy
+    if not policy.drills.targets:
+        return
+    client("backup").create_backup_vault(BackupVaultName=SEED_VAULT)
+    for dr_region in policy.drills.dr_networks:  # where cross-region copies go
+        client("backup", region=dr_region).create_backup_vault(BackupVaultName=SEED_DR_VAULT)
+
+
+def refresh(runtime: Any) -> None:
+    """One completed backup job (hence a recovery point) per drill target, completed just now."""
     from moto.backup.models import backup_backends
+
+    from deckwatch.local.runtime import ACCOUNT, REGION
 
     policy = runtime.policy.policy
     if not policy.drills.targets:
         return
-    from deckwatch.local.runtime import ACCOUNT, REGION
-
-    client("backup").create_backup_vault(BackupVaultName=SEED_VAULT)
-    for dr_region in policy.drills.dr_networks:  # where cross-region copies go
-        client("backup", region=dr_region).create_backup_vault(BackupVaultName=SEED_DR_VAULT)
     backend = backup_backends[ACCOUNT][REGION]
     for target in policy.drills.targets:
         arn = target.resource

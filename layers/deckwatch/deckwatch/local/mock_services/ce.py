@@ -244,7 +244,7 @@ def install() -> None:
     _installed = True
 
 
-def seed(runtime: Any) -> None:
+def refresh(runtime: Any) -> None:
     """45 days of cost per environment (tagged Environment=<env>), so that forecasts and reports have data."""
     from deckwatch import clock
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from cutover_helpers import POLICY, Factory
 from deckwatch.local.runtime import LocalAWS
+from support.cutover import POLICY, Factory
 
 
 @pytest.fixture(autouse=True)

@@ -6,9 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from _samples import REPO_ROOT
+from support.samples import REPO_ROOT
+
+if TYPE_CHECKING:
+    from deckwatch.local.runtime import Approvals, LocalAWS
 
 _active: list[object] = []
 
@@ -36,12 +40,14 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def local_aws_factory(repo_root: Path) -> Callable[..., AbstractContextManager]:
+def local_aws_factory(repo_root: Path) -> Callable[..., AbstractContextManager[LocalAWS]]:
     """`with local_aws_factory("staging", approvals="approve") as rt:` - refuses to nest two runtimes."""
     from deckwatch.local.runtime import LocalAWS
 
     @contextmanager
-    def make(environment: str = "staging", approvals: str = "approve", policy_file: Path | None = None) -> Iterator:
+    def make(
+        environment: str = "staging", approvals: Approvals = "approve", policy_file: Path | None = None
+    ) -> Iterator[LocalAWS]:
         assert not _active, "another LocalAWS is still running in this process"
         rt = LocalAWS(repo_root, environment=environment, approvals=approvals, policy_file=policy_file)
         rt.start()

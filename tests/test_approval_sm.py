@@ -10,9 +10,9 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-from _samples import APPROVAL_INPUTS
 from deckwatch.approvals import approval_id
 from deckwatch.local.runtime import LocalAWS, Report
+from support.samples import APPROVAL_INPUTS
 
 Factory = Callable[..., AbstractContextManager[LocalAWS]]
 
@@ -48,7 +48,8 @@ def test_inputs_are_valid_approval_requests() -> None:
 
 class TestApproved:
     @pytest.fixture(scope="class")
-    def rt(self, local_aws_factory: Factory) -> Iterator[LocalAWS]:
+    @classmethod
+    def rt(cls, local_aws_factory: Factory) -> Iterator[LocalAWS]:
         with local_aws_factory("prod", approvals="approve") as runtime:
             yield runtime
 
@@ -81,7 +82,8 @@ class TestApproved:
 
 class TestRejected:
     @pytest.fixture(scope="class")
-    def rt(self, local_aws_factory: Factory) -> Iterator[LocalAWS]:
+    @classmethod
+    def rt(cls, local_aws_factory: Factory) -> Iterator[LocalAWS]:
         with local_aws_factory("prod", approvals="reject") as runtime:
             yield runtime
 
@@ -98,7 +100,8 @@ class TestRejected:
 
 class TestTimedOut:
     @pytest.fixture(scope="class")
-    def rt(self, local_aws_factory: Factory) -> Iterator[LocalAWS]:
+    @classmethod
+    def rt(cls, local_aws_factory: Factory) -> Iterator[LocalAWS]:
         with local_aws_factory("prod", approvals="timeout") as runtime:
             yield runtime
 
@@ -115,7 +118,8 @@ class TestTimedOut:
 
 class TestShortTimeout:
     @pytest.fixture(scope="class")
-    def rt(self, local_aws_factory: Factory) -> Iterator[LocalAWS]:
+    @classmethod
+    def rt(cls, local_aws_factory: Factory) -> Iterator[LocalAWS]:
         with local_aws_factory("staging", approvals="timeout") as runtime:
             yield runtime
 

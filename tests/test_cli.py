@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from _samples import EVENTS, INVALID, REPO_ROOT
 from deckwatch.local.cli import main
+from support.samples import EVENTS, INVALID, REPO_ROOT
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import boto3
 import pytest
 from deckwatch import clock
 from deckwatch.errors import LockHeldError, LockLostError
-from deckwatch.ledger import Ledger, Record
+from deckwatch.ledger import Capability, Ledger, Record
 from deckwatch.locks import acquire_or_record
 from deckwatch.state import StateStore
 from moto import mock_aws
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import KeySchemaElementTypeDef
+
 LEDGER, LOCKS = "deckwatch-test-ledger", "deckwatch-test-locks"
 EVER = "2000-01-01"  # an explicit lower bound (see test_query_defaults_cover_all_time for the default)
+
+
+class _LeaseArgs(TypedDict):
+    """acquire_or_record's keyword arguments that every call of a test shares."""
+
+    capability: Capability
+    environment: str
+    lease_seconds: int
 
 
 @pytest.fixture
@@ -31,7 +42,7 @@ def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        key_sk = [{"AttributeName": "sk", "KeyType": "RANGE"}]
+        key_sk: list[KeySchemaElementTypeDef] = [{"AttributeName": "sk", "KeyType": "RANGE"}]
         client.create_table(
             TableName=LEDGER,
             BillingMode="PAY_PER_REQUEST",
@@ -212,7 +223,7 @@ def test_release_by_non_owner_raises(ddb: Any, sim: clock.SimulatedClock) -> Non
 
 def test_acquire_or_record_writes_refusal_with_holder(ddb: Any, sim: clock.SimulatedClock) -> None:
     locks, ledger = StateStore(LOCKS, client=ddb).leases, Ledger(LEDGER, client=ddb)
-    kw = {"capability": "remediation", "environment": "staging", "lease_seconds": 600}
+    kw: _LeaseArgs = {"capability": "remediation", "environment": "staging", "lease_seconds": 600}
     acquire_or_record(locks, ledger, resource="db/shop-staging-db", owner="drill-9", event_id="evt-0", **kw)
     assert ledger.by_subject("db/shop-staging-db", since=EVER) == []  # granted: nothing to record
 

@@ -8,8 +8,8 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-from _samples import EVENTS, INVALID, load_event
 from deckwatch.local.runtime import LocalAWS, Report
+from support.samples import EVENTS, INVALID, load_event
 
 DB_ARN = "arn:aws:rds:us-east-1:123456789012:db:shop-staging-db"
 ALARM = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:"

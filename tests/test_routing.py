@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from _samples import (
+from deckwatch.local import routing
+from deckwatch.local.template import Template, load
+from support.samples import (
     APPROVAL_INPUTS,
     EVENTS,
     FUNCTION_FOLDERS,
@@ -17,8 +19,6 @@ from _samples import (
     load_event,
     sample_id,
 )
-from deckwatch.local import routing
-from deckwatch.local.template import Template, load
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from _samples import REPO_ROOT
 from deckwatch.local.template import Template, expand_language_extensions, load, load_yaml
+from support.samples import REPO_ROOT
 
 if TYPE_CHECKING:
     from deckwatch.local.runtime import LocalAWS

@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     apps = sorted((ROOT / "functions").glob("*/app.py"))
-    samples: dict[str, list[float]] = {"boto3": []} | {a.parent.name: [] for a in apps}
+    samples: dict[str, list[float]] = {name: [] for name in ["boto3", *(a.parent.name for a in apps)]}
     for _ in range(args.runs):  # interleaved, so that machine noise hits all alike
         samples["boto3"].append(_time("import boto3"))
         for a in apps:

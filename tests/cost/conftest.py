@@ -1,5 +1,12 @@
-"""Fixtures of the cost tests (helpers are in cost_helpers.py: conftest modules share one name)."""
+"""Fixtures of the cost tests (helpers are in support/cost.py)."""
 
-from cost_helpers import fresh
+from __future__ import annotations
 
-__all__ = ["fresh"]
+import uuid
+
+import pytest
+
+
+@pytest.fixture
+def fresh() -> str:
+    return str(uuid.uuid4())

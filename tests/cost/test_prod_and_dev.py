@@ -8,16 +8,17 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
-from cost_helpers import anomaly_event, capacity, console, ops, published
 from deckwatch.local.runtime import LocalAWS
 from deckwatch.policy import example
+from support.cost import anomaly_event, capacity, console, ops, published
 
 Factory = Callable[..., AbstractContextManager[LocalAWS]]
 
 
 class TestProdNotifyOnly:
     @pytest.fixture(scope="class")
-    def rt(self, local_aws_factory: Factory) -> Iterator[LocalAWS]:
+    @classmethod
+    def rt(cls, local_aws_factory: Factory) -> Iterator[LocalAWS]:
         with local_aws_factory("prod") as runtime:
             yield runtime
 
@@ -49,7 +50,8 @@ def _approve_policy(tmp: Path) -> Path:
 
 class TestProdApprovalRejected:
     @pytest.fixture(scope="class")
-    def rt(self, local_aws_factory: Factory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAWS]:
+    @classmethod
+    def rt(cls, local_aws_factory: Factory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAWS]:
         policy = _approve_policy(tmp_path_factory.mktemp("policy"))
         with local_aws_factory("prod", approvals="reject", policy_file=policy) as runtime:
             yield runtime
@@ -67,7 +69,8 @@ class TestProdApprovalRejected:
 
 class TestProdApprovalApproved:
     @pytest.fixture(scope="class")
-    def rt(self, local_aws_factory: Factory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAWS]:
+    @classmethod
+    def rt(cls, local_aws_factory: Factory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAWS]:
         policy = _approve_policy(tmp_path_factory.mktemp("policy"))
         with local_aws_factory("prod", approvals="approve", policy_file=policy) as runtime:
             yield runtime
@@ -82,7 +85,8 @@ class TestProdApprovalApproved:
 
 class TestDevDryRun:
     @pytest.fixture(scope="class")
-    def rt(self, local_aws_factory: Factory) -> Iterator[LocalAWS]:
+    @classmethod
+    def rt(cls, local_aws_factory: Factory) -> Iterator[LocalAWS]:
         with local_aws_factory("dev") as runtime:  # the dev example policy has dry_run: true
             yield runtime
 

@@ -9,8 +9,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
-from cost_helpers import anomaly_event, capacity, console, ops, published, sns_alert
 from deckwatch.local.runtime import LocalAWS
+from support.cost import anomaly_event, capacity, console, ops, published, sns_alert
 
 BEFORE = {"shop-staging-web-blue": 2, "shop-staging-web-green": 0, "shop-staging-db": "available"}
 STOPPED = {"shop-staging-web-blue": 0, "shop-staging-web-green": 0, "shop-staging-db": "stopped"}
@@ -255,7 +255,7 @@ def test_weekly_report(rt: LocalAWS, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 @pytest.mark.parametrize("name", ["scheduled-event.json", "console-week-ending.json"])
 def test_report_direct_invocation_inputs(rt: LocalAWS, name: str) -> None:
-    from _samples import EVENTS
+    from support.samples import EVENTS
 
     event = json.loads((EVENTS / "cost_report" / name).read_text(encoding="utf-8"))
     outcome = rt.invoke(rt.physical["CostReportFunction"], event)

@@ -10,13 +10,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from _samples import REPO_ROOT
-from cost_helpers import ALERTS
 from deckwatch.cost import attribution, budgets
 from deckwatch.cost.actions import iam_actions
 from deckwatch.events.cost import AnomalyDetail
 from deckwatch.local.runtime import LocalAWS
 from deckwatch.policy.model import Cost, CostThresholds
+from support.cost import ALERTS
+from support.samples import REPO_ROOT
 
 CLASSIC = json.loads((ALERTS / "budget-actual.json").read_text(encoding="utf-8"))["Message"]
 

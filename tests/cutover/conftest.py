@@ -1,12 +1,12 @@
-"""Fixtures of the cutover tests (helpers are in cutover_helpers.py: conftest modules share one name)."""
+"""Fixtures of the cutover tests (helpers are in support/cutover.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from cutover_helpers import POLICY, Factory
 from deckwatch.local.runtime import LocalAWS
+from support.cutover import POLICY, Factory
 
 
 @pytest.fixture(autouse=True)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from _samples import EVENTS, load_event
-from cutover_helpers import Factory, console_input, decisions, only_execution, record, weights
 from deckwatch.local.runtime import LocalAWS
+from support.cutover import Factory, console_input, decisions, only_execution, record, weights
+from support.samples import EVENTS, load_event
 
 
 def prod_weights(rt: LocalAWS) -> dict[str, int]:
@@ -17,7 +17,8 @@ def prod_weights(rt: LocalAWS) -> dict[str, int]:
 
 class TestApproved:
     @pytest.fixture(scope="class")
-    def rt(self, local_aws_factory: Factory) -> Iterator[LocalAWS]:
+    @classmethod
+    def rt(cls, local_aws_factory: Factory) -> Iterator[LocalAWS]:
         with local_aws_factory("prod", approvals="approve") as runtime:
             yield runtime
 
@@ -54,7 +55,8 @@ class TestApproved:
 
 class TestRejected:
     @pytest.fixture(scope="class")
-    def rt(self, local_aws_factory: Factory) -> Iterator[LocalAWS]:
+    @classmethod
+    def rt(cls, local_aws_factory: Factory) -> Iterator[LocalAWS]:
         with local_aws_factory("prod", approvals="reject") as runtime:
             yield runtime
 
@@ -70,7 +72,8 @@ class TestRejected:
 
 class TestTimedOut:
     @pytest.fixture(scope="class")
-    def rt(self, local_aws_factory: Factory) -> Iterator[LocalAWS]:
+    @classmethod
+    def rt(cls, local_aws_factory: Factory) -> Iterator[LocalAWS]:
         with local_aws_factory("prod", approvals="timeout") as runtime:
             yield runtime
 

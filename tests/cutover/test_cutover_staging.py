@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from _samples import EVENTS, load_event
-from cutover_helpers import (
+from deckwatch.local.mock_services import awslambda, codepipeline, ecs, elbv2
+from deckwatch.local.runtime import LocalAWS
+from support.cutover import (
     WEB_ALARM,
     console_input,
     decisions,
@@ -21,8 +22,7 @@ from cutover_helpers import (
     run,
     weights,
 )
-from deckwatch.local.mock_services import awslambda, codepipeline, ecs, elbv2
-from deckwatch.local.runtime import LocalAWS
+from support.samples import EVENTS, load_event
 
 
 def build_event(rt: LocalAWS, tag: str, files: dict[str, str] | None = None) -> dict[str, Any]:

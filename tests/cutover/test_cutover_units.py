@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from _samples import EVENTS, REPO_ROOT
 from deckwatch import metrics
 from deckwatch.config import Settings
 from deckwatch.cutover import artifacts
@@ -15,6 +14,7 @@ from deckwatch.local import routing
 from deckwatch.local.commands.cutover import entry
 from deckwatch.local.mock_services.codepipeline import image_definitions, zipped
 from deckwatch.local.template import load
+from support.samples import EVENTS, REPO_ROOT
 
 IMG = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:7"
 SETTINGS = {

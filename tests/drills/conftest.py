@@ -1,5 +1,6 @@
 """Drill fixtures: a real throwaway PostgreSQL (server binaries of the machine, TLS with a throwaway CA) serving
-every restored database. Per-module runtimes and helpers are in drill_helpers.py (conftest modules share one name)."""
+every restored database, and each test's fresh start. Per-module runtimes are in the test modules (`rt`), helpers
+in support/drills.py."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from deckwatch.local.mock_services import backup
 from deckwatch.local.mock_services._postgres import Cluster
-from drill_helpers import STAGING_POLICY, fresh
-
-__all__ = ["fresh"]
+from deckwatch.local.runtime import LocalAWS
+from support.drills import STAGING_POLICY, serve
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +32,14 @@ def drill_policy() -> Path:
 @pytest.fixture(scope="session")
 def reports_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("drill-reports")
+
+
+@pytest.fixture(autouse=True)
+def fresh(rt: LocalAWS, postgres: Cluster) -> Iterator[None]:
+    """Every test starts from the fixture data, restores that complete, served by the real PostgreSQL."""
+    backup.controls().outcome = "COMPLETED"
+    backup.controls().restore_seconds = 900.0
+    serve(postgres)
+    postgres.load_fixture()
+    yield
+    postgres.load_fixture()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from deckwatch.local.mock_services import backup
 from deckwatch.local.runtime import LocalAWS
-from drill_helpers import (
+from support.drills import (
     Factory,
     assert_cleaned_up,
     console,

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _samples import EVENTS, load_event
 from deckwatch.local.mock_services import backup
 from deckwatch.local.runtime import LocalAWS, Report
-from drill_helpers import (
+from support.drills import (
     DB_ARN,
     Factory,
     assert_cleaned_up,
@@ -26,6 +25,7 @@ from drill_helpers import (
     drill_runtime,
     policy_variant,
 )
+from support.samples import EVENTS, load_event
 
 DR = "us-west-2"
 DR_VAULT_ARN = f"arn:aws:backup:{DR}:123456789012:backup-vault:{backup.SEED_DR_VAULT}"

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _samples import EVENTS, load_event
 from deckwatch.drills import validate
 from deckwatch.local.runtime import LocalAWS
-from drill_helpers import Factory, assert_cleaned_up, drill, drill_report, drill_runtime, lock_holder, ops
+from support.drills import Factory, assert_cleaned_up, drill, drill_report, drill_runtime, lock_holder, ops
+from support.samples import EVENTS, load_event
 
 SAMPLE = EVENTS / "drill" / "execution-aborted.json"
 

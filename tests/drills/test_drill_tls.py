@@ -6,6 +6,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from deckwatch.drills import validate
@@ -13,8 +14,10 @@ from deckwatch.local.mock_services import backup
 from deckwatch.local.mock_services._postgres import Cluster
 from deckwatch.local.runtime import LocalAWS
 from deckwatch.policy.model import Assertion, DrillTarget
-from drill_helpers import Factory, assert_cleaned_up, drill, drill_report, drill_runtime
+from support.drills import Factory, assert_cleaned_up, drill, drill_report, drill_runtime
 
+# a certificate's subject as ssl.SSLContext.get_ca_certs() gives it: RDNs of (attribute, value) pairs
+_Name = tuple[tuple[tuple[str, str], ...], ...]
 ENCRYPTED = Assertion(name="encrypted", sql="select ssl from pg_stat_ssl where pid = pg_backend_pid()")
 
 
@@ -38,7 +41,7 @@ def test_the_rds_ca_bundle_ships_in_the_package(monkeypatch: pytest.MonkeyPatch)
     text = bundle.read_text(encoding="ascii")
     assert "PRIVATE KEY" not in text
     subjects = {
-        dict(part[0] for part in cert["subject"])["commonName"]
+        dict(part[0] for part in cast(_Name, cert["subject"]))["commonName"]
         for cert in ssl.create_default_context(cafile=str(bundle)).get_ca_certs()
     }
     for region in ("us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"):

@@ -9,11 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _samples import EVENTS, INVALID, load_event
 from deckwatch.local.mock_services import backup
 from deckwatch.local.mock_services._postgres import Cluster
 from deckwatch.local.runtime import LocalAWS
-from drill_helpers import (
+from support.drills import (
     DB_ARN,
     Factory,
     assert_cleaned_up,
@@ -26,6 +25,7 @@ from drill_helpers import (
     locks,
     ops,
 )
+from support.samples import EVENTS, INVALID, load_event
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,12 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-from _samples import EVENTS, INVALID, load_event
 from deckwatch import clock
 from deckwatch.local.mock_services import cloudwatch as mock_cw
 from deckwatch.local.mock_services import faults
 from deckwatch.local.runtime import LocalAWS
-from remediation_helpers import BLUE, CLUSTER, CPU_ALARM, alarm, alarm_event, desired, new_service, put_events
+from support.remediation import BLUE, CLUSTER, CPU_ALARM, alarm, alarm_event, desired, new_service, put_events
+from support.samples import EVENTS, INVALID, load_event
 
 Factory = Callable[..., AbstractContextManager[LocalAWS]]
 

@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager
 
 import pytest
 from deckwatch.local.runtime import LocalAWS
-from remediation_helpers import by_kind, closing, console, ops, run
+from support.remediation import by_kind, closing, console, ops, run
 
 Factory = Callable[..., AbstractContextManager[LocalAWS]]
 
@@ -90,5 +90,5 @@ def test_non_disruptive_runbook_needs_no_approval_in_prod(rt: LocalAWS) -> None:
     report, execution = run(
         rt, {"environment": "prod", "runbook": "notify_only", "parameters": {"message": "prod heads-up"}}
     )
-    assert "Approval" not in execution["path"]  # type: ignore[operator]
+    assert "Approval" not in execution["path"]
     assert approvals(report) == []

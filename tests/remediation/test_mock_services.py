@@ -4,7 +4,7 @@ items they touch (and still roll back), CloudWatch composite alarms, SetAlarmSta
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -13,6 +13,9 @@ from deckwatch.local import moto_patches
 from deckwatch.local.mock_services import dynamodb as mock_ddb
 from deckwatch.local.mock_services import faults as mock_cw
 from moto import mock_aws
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
 
 @pytest.fixture
@@ -48,8 +51,8 @@ def test_cancelled_transaction_rolls_back_only_what_it_wrote(aws: Any) -> None:
         BillingMode="PAY_PER_REQUEST",
     )
 
-    def put(pk: str, v: str) -> dict[str, Any]:
-        item = {"pk": {"S": pk}, "sk": {"S": "1"}, "v": {"S": v}}
+    def put(pk: str, v: str) -> TransactWriteItemTypeDef:
+        item: dict[str, AttributeValueTypeDef] = {"pk": {"S": pk}, "sk": {"S": "1"}, "v": {"S": v}}
         return {"Put": {"TableName": "t", "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
 
     ddb.transact_write_items(TransactItems=[put("a", "1"), put("b", "1")])

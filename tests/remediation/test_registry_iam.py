@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _samples import REPO_ROOT
 from deckwatch.local.template import load
 from deckwatch.remediation import runbooks
 from pydantic import ValidationError
+from support.samples import REPO_ROOT
 
 # what the remediation function needs besides its runbooks: ledger, locks/incidents/guardrails/watches, policy,
 # KMS, DLQ, notifications (escalations), alarm state (verification), answering its own watch

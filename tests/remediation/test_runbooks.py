@@ -10,7 +10,7 @@ import pytest
 from deckwatch.local.mock_services import faults as mock_cw
 from deckwatch.local.runtime import LocalAWS
 from deckwatch.state import StateStore
-from remediation_helpers import BLUE, CLUSTER, by_kind, closing, console, desired, new_service, ops, run
+from support.remediation import BLUE, CLUSTER, by_kind, closing, console, desired, new_service, ops, run
 
 Factory = Callable[..., AbstractContextManager[LocalAWS]]
 

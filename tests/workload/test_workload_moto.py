@@ -6,7 +6,7 @@ does), checks what moto actually created, then performs the update issue 11 is a
 to green (SSM blue 0 / green 100) and changed a desired count through the ECS API; a stack update that touches
 every ECS service must leave the listener where SSM says and the count where Deckwatch put it.
 
-moto gaps: where moto lacks a property, attribute or intrinsic the template uses, tests/workload/moto_cfn.py
+moto gaps: where moto lacks a property, attribute or intrinsic the template uses, tests/support/workload_moto.py
 fills it in moto (never in the template) and lists it in moto_cfn.GAPS. Resource types moto does not implement
 at all are skipped by moto with the warning "Tried to parse <type> but it's not supported by moto's
 CloudFormation implementation"; they are classified here:
@@ -30,11 +30,14 @@ import re
 import sys
 import warnings
 from pathlib import Path
+from types import ModuleType
 
 import boto3
 import pytest
 import yaml
 from moto import mock_aws
+from support import workload_cfn as cfn
+from support import workload_moto as moto_cfn
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -44,18 +47,17 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
 
-def _load(name: str, path: Path):
+def _load(name: str, path: Path) -> ModuleType:
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-moto_cfn = _load("workload_moto_cfn", HERE / "moto_cfn.py")
-cfn = _load("workload_cfn_yaml", HERE / "cfn_yaml.py")
 gen = _load("workload_generate", REPO / "workload" / "generate.py")
 
 SKIPPED_ACCEPTABLE = {

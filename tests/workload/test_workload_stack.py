@@ -14,9 +14,11 @@ import copy
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import yaml
+from support import workload_cfn as cfn
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -25,17 +27,17 @@ POLICIES = REPO / "layers" / "deckwatch" / "deckwatch" / "policy" / "examples"
 ENVIRONMENTS = ("dev", "staging", "prod")
 
 
-def _load(name: str, path: Path):
+def _load(name: str, path: Path) -> ModuleType:
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up here
     spec.loader.exec_module(module)
     return module
 
 
-cfn = _load("workload_cfn_yaml", HERE / "cfn_yaml.py")
 gen = _load("workload_generate", REPO / "workload" / "generate.py")
 
 
@@ -88,7 +90,8 @@ class Inventory:
         self.target_groups = {}  # name -> logical id
         for logical, p in stack.of_type("AWS::ElasticLoadBalancingV2::TargetGroup").items():
             self.target_groups[p["Name"]] = logical
-        tg_names = {v: k for k, v in self.target_groups.items()}
+        # logical id -> name; looked up with _logical(...), None for a value that is no Ref/GetAtt
+        tg_names: dict[str | None, str] = {v: k for k, v in self.target_groups.items()}
 
         self.services = {}  # name -> {"cluster": str, "target_groups": set[str]}
         for p in stack.of_type("AWS::ECS::Service").values():
@@ -104,7 +107,7 @@ class Inventory:
 
         self.listeners = []  # (lb logical, port, {tg name: weight})
         for p in stack.of_type("AWS::ElasticLoadBalancingV2::Listener").values():
-            forwards: dict[str, int] = {}
+            forwards: dict[str | None, int] = {}
             for action in p.get("DefaultActions", []):
                 if action.get("Type") != "forward":
                     continue
@@ -140,7 +143,7 @@ def policy_problems(inv: Inventory, policy: dict) -> list[str]:
         if not ok:
             problems.append(what)
 
-    def need_service(cluster: str, service: str, where: str) -> None:
+    def need_service(cluster: str | None, service: str, where: str) -> None:
         need(cluster in inv.clusters, f"{where}: ECS cluster {cluster!r}")
         need(service in inv.services, f"{where}: ECS service {service!r}")
         if service in inv.services:

@@ -12,8 +12,10 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+from support import workload_cfn as cfn
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -22,17 +24,17 @@ TEMPLATE = WORKLOAD / "template.yaml"
 ENVIRONMENTS = ("dev", "staging", "prod")
 
 
-def _load(name: str, path: Path):
+def _load(name: str, path: Path) -> ModuleType:
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-cfn = _load("workload_cfn_yaml", HERE / "cfn_yaml.py")
 gen = _load("workload_generate", WORKLOAD / "generate.py")
 SERVICES = {s.name: s for s in gen.SERVICES}
 ALB_SERVICES = [s.name for s in gen.SERVICES if s.alb]
@@ -137,7 +139,7 @@ def test_both_colours_exist_with_their_target_groups(template, env, service):
     st = stack(template, env)
     s = SERVICES[service]
     ecs = by_name(st, "AWS::ECS::Service", "ServiceName")
-    tgs = dict(st.of_type("AWS::ElasticLoadBalancingV2::TargetGroup"))
+    tgs: dict[str | None, dict] = dict(st.of_type("AWS::ElasticLoadBalancingV2::TargetGroup").items())
     for c in COLOURS:
         name = f"shop-{env}-{service}-{c}"
         p = ecs[name]
@@ -303,7 +305,9 @@ def test_listeners_take_their_weights_from_ssm(template, env, service):
 
     def listeners(ssm):
         st = stack(template, env, ssm)
-        names = {logical: p["Name"] for logical, p in st.of_type("AWS::ElasticLoadBalancingV2::TargetGroup").items()}
+        names: dict[str | None, str] = {
+            logical: p["Name"] for logical, p in st.of_type("AWS::ElasticLoadBalancingV2::TargetGroup").items()
+        }
         out = {}
         for p in props_of(st, "AWS::ElasticLoadBalancingV2::Listener"):
             if logical_of(p["LoadBalancerArn"]) != lb:

@@ -64,6 +64,7 @@ def _construct(tag: str):
         elif isinstance(node, yaml.SequenceNode):
             value = loader.construct_sequence(node, deep=True)
         else:
+            assert isinstance(node, yaml.MappingNode), node
             value = loader.construct_mapping(node, deep=True)
         return {key: value}
 

@@ -1,20 +1,19 @@
-"""Fixtures of the remediation tests: a staging policy whose remediation rules cover every runbook, helpers to
-create resources in the embedded AWS and to read an incident back from the ledger."""
+"""Helpers of the remediation tests: the staging policy whose remediation rules cover every runbook (the fixtures
+in tests/remediation/conftest.py write it), helpers to create resources in the embedded AWS and to read an
+incident back from the ledger."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
-from _samples import EVENTS
 from deckwatch import clock
 from deckwatch.local.runtime import LocalAWS, Report
+
+from support.samples import EVENTS
 
 CLUSTER = "shop-staging"
 BLUE = "shop-staging-web-blue"
@@ -76,14 +75,6 @@ def staging_rules() -> list[dict[str, Any]]:
     return rules
 
 
-@pytest.fixture(scope="module")
-def staging_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("policy") / "staging.yaml"
-    path.write_text(yaml.safe_dump(policy_doc(rules=staging_rules())), encoding="utf-8")
-    return path
-
-
-# ----------------------------------------------------------------------------------------------- helpers ------
 def console(name: str, **overrides: Any) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads((CONSOLE / name).read_text(encoding="utf-8"))
     doc.update(overrides)
@@ -165,10 +156,3 @@ def put_events(rt: LocalAWS, events: list[dict[str, Any]]) -> None:
                 for e in events[i : i + 10]
             ]
         )
-
-
-@pytest.fixture(scope="module")
-def rt(local_aws_factory: Callable[..., AbstractContextManager[LocalAWS]], staging_policy: Path) -> Iterator[LocalAWS]:
-    """A staging runtime per test module, with the remediation tests' policy."""
-    with local_aws_factory("staging", policy_file=staging_policy) as runtime:
-        yield runtime

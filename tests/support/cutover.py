@@ -6,14 +6,14 @@ import json
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any
 
-from _samples import EVENTS
 from deckwatch.local.runtime import LocalAWS, Report
 
+from support.samples import EVENTS, REPO_ROOT
+
 Factory = Callable[..., AbstractContextManager[LocalAWS]]
-POLICY = Path(__file__).parent / "policies" / "staging.yaml"
+POLICY = REPO_ROOT / "tests" / "cutover" / "policies" / "staging.yaml"
 INPUTS = EVENTS / "statemachines" / "cutover"
 WEB_ALARM = "shop-staging-web-5xx-rate"
 

@@ -7,9 +7,9 @@ import json
 import uuid
 from typing import Any
 
-import pytest
-from _samples import EVENTS
 from deckwatch.local.runtime import LocalAWS
+
+from support.samples import EVENTS
 
 ANOMALY_SAMPLE = EVENTS / "cost_events" / "anomaly-detected.json"
 ALERTS = EVENTS / "cost_alerts"
@@ -71,8 +71,3 @@ def published(rt: LocalAWS) -> list[dict[str, Any]]:
 
 def ops(report: Any) -> list[tuple[str, str]]:
     return [(c["service"], c["operation"]) for c in report.aws_calls]
-
-
-@pytest.fixture
-def fresh() -> str:
-    return str(uuid.uuid4())

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = REPO_ROOT / "events"
 FUNCTION_FOLDERS = ("pipeline_events", "alarm_events", "backup_events", "cost_events", "remediation_events", "drill")
 FUNCTION_SAMPLES = sorted(p for folder in FUNCTION_FOLDERS for p in (EVENTS / folder).glob("*.json"))

@@ -1,7 +1,8 @@
-"""Helpers and fixtures of the drill tests (re-exported by conftest.py: conftest modules share one name).
+"""Helpers of the drill tests.
 
 A drill test module opens one embedded AWS with its own policy (`drill_runtime`); every test then starts from the
-fixture data, with restores that complete, served over TLS (verify-full) by the real throwaway PostgreSQL."""
+fixture data, with restores that complete, served over TLS (verify-full) by the real throwaway PostgreSQL (the
+fixtures in tests/drills/conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
-from _samples import EVENTS, REPO_ROOT
 from deckwatch.local.mock_services import backup
 from deckwatch.local.mock_services._postgres import Cluster
 from deckwatch.local.runtime import LocalAWS, Report
+
+from support.samples import EVENTS, REPO_ROOT
 
 Factory = Callable[..., AbstractContextManager[LocalAWS]]
 DB_ARN = "arn:aws:rds:us-east-1:123456789012:db:shop-staging-db"
@@ -49,17 +50,6 @@ def drill_runtime(factory: Factory, policy: Path, reports_dir: Path) -> Iterator
 def serve(postgres: Cluster) -> None:
     """Restored databases are served by the real PostgreSQL, verified (verify-full) against its throwaway CA."""
     backup.serve_restores_from(postgres.host, postgres.port, SECRET, postgres.credentials(), ca_file=postgres.ca_file)
-
-
-@pytest.fixture(autouse=True)
-def fresh(rt: LocalAWS, postgres: Cluster) -> Iterator[None]:
-    """Every test starts from the fixture data, restores that complete, served by the real PostgreSQL."""
-    backup.controls().outcome = "COMPLETED"
-    backup.controls().restore_seconds = 900.0
-    serve(postgres)
-    postgres.load_fixture()
-    yield
-    postgres.load_fixture()
 
 
 def console(name: str) -> dict[str, Any]:

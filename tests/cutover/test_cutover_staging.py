@@ -93,14 +93,18 @@ def test_alarm_event_mid_bake_rolls_back_at_once(staging: LocalAWS) -> None:
     assert report.ledger[-1]["decision"] in ("rolled-back", "hook-invoked") or "rolled-back" in decisions(report)
 
 
-def test_unhealthy_targets_after_bake_roll_back(staging: LocalAWS) -> None:
+def test_unhealthy_targets_during_a_bake_roll_back(staging: LocalAWS) -> None:
+    """The new colour's targets fail their health checks mid-bake: its target group's UnHealthyHostCount fails the
+    canary analysis at the end of the interval."""
     stable = live(staging)
     new = next(c for c in ("blue", "green") if c != stable)
     elbv2.when_watched(WEB_ALARM, lambda: elbv2.make_unhealthy(f"shop-staging-web-{new}"))
     report = run(staging, console_input("staging-image.json", image=image("unhealthy-1")))
     execution = only_execution(report)
-    assert execution["path"][-4:] == ["Bake", "AfterBake", "Rollback", "RolledBack"]
-    assert record(report, "rolled-back")["details"]["reason"] == "unhealthy-targets"
+    assert execution["path"][-4:] == ["Bake", "Analyze", "Rollback", "RolledBack"]
+    rolled = record(report, "rolled-back")
+    assert rolled["details"]["reason"] == "analysis"
+    assert "unhealthy_hosts" in rolled["reason"]
     assert weights(staging) == {stable: 100, new: 0}
 
 
@@ -219,6 +223,8 @@ def test_dry_run_records_the_plan_and_changes_nothing(staging: LocalAWS) -> None
     assert [r["action"]["operation"] for r in planned] == [
         "RegisterTaskDefinition",
         "UpdateService",
+        "PutParameter",  # the traffic parameters (blue, green) the workload's listener is built from
+        "PutParameter",
         "ModifyListener",
         "UpdateService",
     ]

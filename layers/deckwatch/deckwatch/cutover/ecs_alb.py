@@ -18,9 +18,21 @@ if TYPE_CHECKING:
 COLOURS = ("blue", "green")
 
 
+def _forwards_only_to(listener: dict[str, Any], target: str) -> bool:
+    weighted = []
+    for action in listener.get("DefaultActions", []):
+        if action.get("Type") != "forward":
+            continue
+        groups = action.get("ForwardConfig", {}).get("TargetGroups") or [
+            {"TargetGroupArn": action.get("TargetGroupArn"), "Weight": 1}
+        ]
+        weighted += [g["TargetGroupArn"] for g in groups if int(g.get("Weight", 1)) > 0]
+    return weighted == [target]
+
+
 @register("ecs")
 class EcsAlbRouter:
-    def __init__(self, service: Service, clients: Clients, executor: Executor) -> None:
+    def __init__(self, service: Service, clients: Clients, executor: Executor, environment: str) -> None:
         if service.ecs is None or service.alb is None:
             raise TargetNotFoundError(f"service {service.name} has no ecs/alb target")
         self.svc = service
@@ -28,6 +40,7 @@ class EcsAlbRouter:
         self.alb_cfg = service.alb
         self.clients = clients
         self.executor = executor
+        self.environment = environment
         self._ecs: Any = None
         self._elb: Any = None
         self._listener: str | None = None
@@ -60,15 +73,22 @@ class EcsAlbRouter:
             self._tgs = {c: by_name[n] for c, n in zip(COLOURS, names, strict=True)}
         return self._tgs
 
-    def listener(self) -> str:
-        if self._listener is None:
-            lbs = self.elb.describe_load_balancers(Names=[self.alb_cfg.load_balancer])["LoadBalancers"]
-            listeners = self.elb.describe_listeners(LoadBalancerArn=lbs[0]["LoadBalancerArn"])["Listeners"]
-            match = [li for li in listeners if li["Port"] == self.alb_cfg.listener_port]
-            if not match:
-                raise TargetNotFoundError(f"no listener on port {self.alb_cfg.listener_port}")
+    def listener(self, port: int | None = None) -> str:
+        port = port or self.alb_cfg.listener_port
+        if port == self.alb_cfg.listener_port and self._listener is not None:
+            return self._listener
+        lbs = self.elb.describe_load_balancers(Names=[self.alb_cfg.load_balancer])["LoadBalancers"]
+        listeners = self.elb.describe_listeners(LoadBalancerArn=lbs[0]["LoadBalancerArn"])["Listeners"]
+        match = [li for li in listeners if li["Port"] == port]
+        if not match:
+            raise TargetNotFoundError(f"no listener on port {port}")
+        if port == self.alb_cfg.listener_port:
             self._listener = str(match[0]["ListenerArn"])
-        return self._listener
+        return str(match[0]["ListenerArn"])
+
+    def load_balancer_arn(self) -> str:
+        lbs = self.elb.describe_load_balancers(Names=[self.alb_cfg.load_balancer])["LoadBalancers"]
+        return str(lbs[0]["LoadBalancerArn"])
 
     # ------------------------------------------------------------------ observed state ----------------------
     def _services(self) -> dict[str, dict[str, Any]]:
@@ -185,9 +205,19 @@ class EcsAlbRouter:
         ]
 
     def shift(self, stable: str, new: str, weight: int) -> bool:
-        """Send `weight` percent to `new`, the rest to `stable`. False when already so (nothing changed)."""
-        if self.observe().weights == {new: weight, stable: 100 - weight}:
+        """Send `weight` percent to `new`, the rest to `stable`, and verify it. False when already so.
+
+        The traffic parameters (cutover.colours: what the workload stack's listeners are built from) are written
+        first, then the listener; if the listener change fails, the parameters go back to what the listener does."""
+        wanted = {new: weight, stable: 100 - weight}
+        observed = self.observe().weights
+        recorded = self._recorded_weights()
+        if observed == wanted and recorded == wanted:
             return False
+        if recorded != wanted:
+            self._write_weights(wanted)
+        if observed == wanted:
+            return True
         tgs = self.target_groups()
         groups = [
             {"TargetGroupArn": tgs[stable], "Weight": 100 - weight},
@@ -201,8 +231,66 @@ class EcsAlbRouter:
                 DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}],
             )
         except ActionError as exc:
+            if not self.executor.dry_run:
+                self._write_weights(self.observe().weights)
             raise TrafficShiftError(f"ModifyListener {new}={weight}% failed: {exc}") from exc
+        if not self.executor.dry_run:
+            seen = self.observe().weights
+            if seen != wanted:
+                self._write_weights(seen)
+                raise TrafficShiftError(f"ModifyListener {new}={weight}%: the listener forwards {seen} afterwards")
         return True
+
+    def _recorded_weights(self) -> dict[str, int] | None:
+        from deckwatch.cutover import colours
+
+        names = [f"{colours.prefix(self.environment, self.svc.name)}/{c}" for c in COLOURS]
+        found = self.clients("ssm").get_parameters(Names=names).get("Parameters", [])
+        values = {p["Name"].rsplit("/", 1)[-1]: p["Value"] for p in found}
+        try:
+            return {c: int(values[c]) for c in COLOURS}
+        except (KeyError, ValueError):
+            return None
+
+    def _write_weights(self, wanted: dict[str, int]) -> None:
+        from deckwatch.cutover import colours
+
+        base = colours.prefix(self.environment, self.svc.name)
+        for colour in COLOURS:
+            self.executor.call(
+                "ssm", "PutParameter", Name=f"{base}/{colour}", Value=str(wanted[colour]), Type="String", Overwrite=True
+            )
+
+    def point_test(self, slot: str) -> str | None:
+        """The test listener (and the `test` traffic parameter) forward to `slot`; returns its target group."""
+        from deckwatch.cutover import colours
+
+        port = self.alb_cfg.test_listener_port
+        if not port:
+            return None
+        tg_name = str(getattr(self.alb_cfg.target_groups, slot))
+        name = f"{colours.prefix(self.environment, self.svc.name)}/test"
+        current = self.clients("ssm").get_parameters(Names=[name]).get("Parameters", [])
+        if not current or current[0]["Value"] != slot:
+            self.executor.call("ssm", "PutParameter", Name=name, Value=slot, Type="String", Overwrite=True)
+        arn = self.listener(port)
+        listener = self.elb.describe_listeners(ListenerArns=[arn])["Listeners"][0]
+        target = self.target_groups()[slot]
+        if _forwards_only_to(listener, target):
+            return tg_name
+        self.executor.call(
+            "elbv2",
+            "ModifyListener",
+            ListenerArn=arn,
+            DefaultActions=[
+                {"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": target, "Weight": 100}]}}
+            ],
+        )
+        if not self.executor.dry_run:
+            after = self.elb.describe_listeners(ListenerArns=[arn])["Listeners"][0]
+            if not _forwards_only_to(after, target):
+                raise TrafficShiftError(f"test listener {port}: does not forward to {tg_name} after the change")
+        return tg_name
 
     def scale_down(self, slot: str) -> None:
         if int(self._services()[slot]["desiredCount"]) == 0:

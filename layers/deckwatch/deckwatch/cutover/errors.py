@@ -39,3 +39,15 @@ class PreTrafficCheckFailedError(CutoverError):
 
 class RollbackRequestedError(CutoverError):
     """A rollback was requested (manually, or by the pipeline execution ending) while a step was running."""
+
+
+class CanaryAnalysisFailedError(CutoverError):
+    """The canary's figures broke the policy's limits in as many consecutive intervals as it allows."""
+
+
+class CanaryNoDataError(CutoverError):
+    """The canary received too little traffic to judge in as many consecutive intervals as the policy allows."""
+
+
+class AlarmFiringError(CutoverError):
+    """A watched alarm is in ALARM when read (its state-change event may have been lost): never proceed on it."""

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 @register("lambda")
 class LambdaAliasRouter:
-    def __init__(self, service: Service, clients: Clients, executor: Executor) -> None:
+    def __init__(self, service: Service, clients: Clients, executor: Executor, environment: str) -> None:
         if service.function is None:
             raise TargetNotFoundError(f"service {service.name} has no lambda target")
         self.fn = service.function.function
@@ -91,6 +91,11 @@ class LambdaAliasRouter:
             self.executor.call("lambda", "UpdateAlias", FunctionName=self.fn, Name=self.alias, **wanted)
         except ActionError as exc:
             raise TrafficShiftError(f"UpdateAlias {new}={weight}% failed: {exc}") from exc
+        if not self.executor.dry_run:
+            seen = self.observe().weights
+            expected = {new: weight, stable: 100 - weight} if 0 < weight < 100 else {new if weight else stable: 100}
+            if {k: v for k, v in seen.items() if v} != {k: v for k, v in expected.items() if v}:
+                raise TrafficShiftError(f"UpdateAlias {new}={weight}%: the alias routes {seen} afterwards")
         return True
 
     def unhealthy(self, slot: str) -> list[str]:
@@ -98,3 +103,6 @@ class LambdaAliasRouter:
 
     def scale_down(self, slot: str) -> None:
         return  # versions cost nothing idle
+
+    def point_test(self, slot: str) -> str | None:
+        return None  # a version is invoked by its number: there is no test route to point

@@ -27,6 +27,9 @@ class CutoverInput(BaseModel):
     pipeline_execution_id: str | None = Field(default=None, alias="pipelineExecutionId")
     approved_by_pipeline: bool = Field(default=False, alias="approvedByPipeline")
     requested_by: str = Field(default="console", alias="requestedBy", max_length=256)
+    # set by a pipeline's Step Functions invoke action (workload/README.md): recorded, not acted on
+    pipeline: str | None = Field(default=None, max_length=100, description="The pipeline that started this.")
+    commit: str | None = Field(default=None, max_length=256, description="The source revision it built.")
 
     @model_validator(mode="after")
     def _one_target(self) -> Self:
@@ -57,6 +60,11 @@ class Cutover(BaseModel):
     step_index: int = 0
     weight: int = 0
     bake_seconds: int
+    interval_seconds: int = 0  # one analysis interval (the bake, when analysis is off)
+    baked_seconds: int = 0  # of this step's bake, with figures (intervals without data do not count)
+    failed_intervals: int = 0  # consecutive
+    no_data_intervals: int = 0  # consecutive
+    wait_seconds: int = 0  # the next wait of the bake task
     window_seconds: int
     approval_timeout_seconds: int
     stable_timeout_seconds: int
@@ -70,7 +78,7 @@ class Cutover(BaseModel):
     started_at: float
     deploy_started_at: float | None = None
     action: Literal["proceed", "noop", "dry_run"] = "proceed"
-    next: Literal["shift", "window", "finish"] = "shift"
+    next: Literal["shift", "window", "finish", "bake", "after_bake"] = "shift"
     policy_version: str | None = None
     summary: str = ""
 

@@ -2,8 +2,10 @@
 
 Slots are what traffic is split between (ECS: the colours "blue"/"green"; Lambda: alias versions). Every method
 reads the observed state first and changes nothing that is already as wanted, so that a re-run or a resumed
-execution converges instead of repeating itself. A new kind of target (e.g. API Gateway canaries) is one new
-adapter module registered in `ROUTERS`; the state machine and the steps do not change.
+execution converges instead of repeating itself; a shift is verified after it is made (Flagger's SetWeight then
+VerifyWeight): the router reads the weights back and fails when they are not what it set. A new kind of target
+(e.g. API Gateway canaries) is one new adapter module registered in `ROUTERS`; the state machine and the steps do
+not change.
 """
 
 from __future__ import annotations
@@ -63,8 +65,13 @@ class TrafficRouter(Protocol):
 
     def scale_down(self, slot: str) -> None: ...
 
+    def point_test(self, slot: str) -> str | None:
+        """Point the test route (ECS: the test listener) at `slot`; returns what it reaches now, None if there is
+        no test route."""
+        ...
 
-Factory = Callable[["Service", "Clients", "Executor"], TrafficRouter]
+
+Factory = Callable[["Service", "Clients", "Executor", str], TrafficRouter]
 ROUTERS: dict[str, Factory] = {}
 
 
@@ -76,8 +83,8 @@ def register(kind: str) -> Callable[[Factory], Any]:
     return wrap
 
 
-def router_for(service: Service, clients: Clients, dry_run: bool = False) -> TrafficRouter:
+def router_for(service: Service, clients: Clients, environment: str, dry_run: bool = False) -> TrafficRouter:
     from deckwatch.actions import Executor
     from deckwatch.cutover import ecs_alb, lambda_alias  # noqa: F401 - adapters register themselves
 
-    return ROUTERS[service.kind](service, clients, Executor(clients, dry_run=dry_run))
+    return ROUTERS[service.kind](service, clients, Executor(clients, dry_run=dry_run), environment)

@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 from deckwatch import clock, locks, metrics, watches
 from deckwatch.cutover import control
 from deckwatch.cutover.errors import (
+    AlarmFiringError,
+    CanaryAnalysisFailedError,
+    CanaryNoDataError,
     DeploymentFailedError,
     NotStableYetError,
     PreTrafficCheckFailedError,
@@ -37,7 +40,7 @@ def _service(deps: Services, name: str) -> Service:
 
 
 def _router(deps: Services, c: Cutover) -> TrafficRouter:
-    return router_for(_service(deps, c.service), deps.clients, c.dry_run)
+    return router_for(_service(deps, c.service), deps.clients, c.environment, c.dry_run)
 
 
 def _record(
@@ -139,6 +142,8 @@ def begin(raw: dict[str, Any], execution: str, deps: Services) -> dict[str, Any]
         for k, v in (("image", inp.image), ("task_definition", inp.task_definition), ("version", inp.version))
         if v is not None
     }
+    bake_seconds = max(1, rollout.bake_minutes * 60)
+    interval = min(bake_seconds, rollout.analysis.interval_minutes * 60) if rollout.analysis.enabled else bake_seconds
     c = Cutover(
         id=execution.rsplit(":", 1)[-1],
         execution=execution,
@@ -149,7 +154,9 @@ def begin(raw: dict[str, Any], execution: str, deps: Services) -> dict[str, Any]
         target=target,
         image=inp.image or "",
         steps=[100] if strategy == "all_at_once" else list(rollout.steps),
-        bake_seconds=max(1, rollout.bake_minutes * 60),
+        bake_seconds=bake_seconds,
+        interval_seconds=interval,
+        wait_seconds=interval,
         window_seconds=rollout.rollback_window_minutes * 60,
         approval_timeout_seconds=max(60, rollout.approval_timeout_minutes * 60),
         stable_timeout_seconds=rollout.stable_timeout_minutes * 60,
@@ -162,7 +169,7 @@ def begin(raw: dict[str, Any], execution: str, deps: Services) -> dict[str, Any]
         started_at=clock.now_epoch(),
         policy_version=loaded.version,
     )
-    router = router_for(svc, deps.clients, c.dry_run)
+    router = router_for(svc, deps.clients, c.environment, c.dry_run)
     held: list[str] = []
     try:
         for key in router.lock_keys():
@@ -264,6 +271,10 @@ def deploy(c: Cutover, deps: Services) -> Cutover:
     router = _router(deps, c)
     router.deploy(c.new, c.revision, c.capacity)
     _record_actions(deps, c, "deploy", router)
+    target = router.point_test(c.new)  # the test route reaches the colour being deployed, never the live one
+    _record_actions(deps, c, "test-route", router)
+    if target is not None:
+        _record(deps, c, "test-route", "test-route", f"the test listener reaches {c.new} ({target})")
     c.deploy_started_at = clock.now_epoch()
     return c
 
@@ -283,12 +294,16 @@ def check_stable(c: Cutover, deps: Services) -> Cutover:
 def pre_traffic(c: Cutover, deps: Services) -> Cutover:
     _check_abort(deps, c)
     svc = _service(deps, c.service)
+    router = _router(deps, c)
+    target = router.point_test(c.new)  # already so since deploy; a resumed run makes sure
+    _record_actions(deps, c, "pre-traffic:test-route", router)
     payload = {
         "service": c.service,
         "environment": c.environment,
         "slot": c.new,
         "revision": c.revision,
         "test_listener_port": svc.alb.test_listener_port if svc.alb else None,
+        "test_target": target,
     }
     out = deps.clients("lambda").invoke(FunctionName=c.pre_traffic_check, Payload=json.dumps(payload).encode())
     body = out["Payload"].read()
@@ -303,6 +318,7 @@ def pre_traffic(c: Cutover, deps: Services) -> Cutover:
         kind="action",
         action=Action(service="lambda", operation="Invoke", parameters={"FunctionName": c.pre_traffic_check}),
         outcome="passed" if passed else "failed",
+        details={"slot": c.new, "test_target": target},
     )
     if not passed:
         raise PreTrafficCheckFailedError(f"{c.pre_traffic_check}: {str(result)[:300]}")
@@ -313,11 +329,14 @@ def pre_traffic(c: Cutover, deps: Services) -> Cutover:
 # ---------------------------------------------------------------------------------------------- shift and bake -
 def shift(c: Cutover, deps: Services) -> Cutover:
     _check_abort(deps, c)
+    _check_alarms(deps, c, "before the shift")
     weight = c.steps[c.step_index]
     router = _router(deps, c)
     changed = router.shift(c.stable, c.new, weight)
     _record_actions(deps, c, f"shift:{c.step_index}", router)
     c.weight = weight
+    c.baked_seconds = c.failed_intervals = c.no_data_intervals = 0
+    c.wait_seconds = min(c.interval_seconds, c.bake_seconds)
     _record(deps, c, f"shifted:{c.step_index}", "shifted", f"{c.new} {weight}%, {c.stable} {100 - weight}%")
     if changed:
         _notify(
@@ -335,7 +354,7 @@ def shift(c: Cutover, deps: Services) -> Cutover:
 def watch(c: Cutover, token: str, phase: str, deps: Services) -> dict[str, Any]:
     """Wait (the task's token) for the first of: a watched alarm going to ALARM, a rollback request."""
     item = control.wait_with(deps, c.service, c.execution, token)
-    seconds = c.window_seconds if phase == "window" else c.bake_seconds
+    seconds = c.window_seconds if phase == "window" else (c.wait_seconds or c.bake_seconds)
     if item and item.get("abort_reason"):
         control.answer(
             deps.clients("stepfunctions"),
@@ -367,6 +386,75 @@ def _stop_watching(deps: Services, c: Cutover, phase: str) -> None:
     control.wait_with(deps, c.service, c.execution, None)
     for alarm in c.alarms:
         watches.cancel(deps, alarm, _watch_id(c, phase))
+
+
+def analyze(c: Cutover, deps: Services) -> Cutover:
+    """The end of one bake interval: the watched alarms read (a lost event must not let a step pass), then the
+    canary's figures against the stable colour's; the bake goes on, ends, or rolls back."""
+    from deckwatch.cutover import analysis
+
+    _stop_watching(deps, c, "bake")
+    _check_abort(deps, c)
+    _check_alarms(deps, c, "at the end of a bake interval")
+    svc = _service(deps, c.service)
+    policy = svc.rollout.analysis
+    interval = c.wait_seconds or c.bake_seconds
+    if not policy.enabled:
+        c.baked_seconds += interval
+    else:
+        end = clock.now_epoch()
+        canary, stable = analysis.measure(deps, svc, _router(deps, c), c.new, c.stable, end - interval, end)
+        verdict = analysis.judge(policy, canary, stable)
+        n = c.baked_seconds // max(1, c.interval_seconds) + c.no_data_intervals + c.failed_intervals
+        if verdict.outcome == "passed":
+            c.baked_seconds += interval
+            c.failed_intervals = c.no_data_intervals = 0
+        elif verdict.outcome == "failed":
+            c.failed_intervals += 1
+            c.no_data_intervals = 0
+        else:
+            c.no_data_intervals += 1
+        _record(
+            deps,
+            c,
+            f"analysis:{c.step_index}:{n}",
+            f"analysis-{verdict.outcome}",
+            f"{c.weight}% on {c.new}: " + ("; ".join(verdict.failures) or "within the limits"),
+            details={"interval_seconds": interval, "step": c.step_index, **verdict.doc()},
+        )
+        if c.failed_intervals >= policy.failed_intervals:
+            raise CanaryAnalysisFailedError(
+                f"{c.new} at {c.weight}%: {'; '.join(verdict.failures)} "
+                f"({c.failed_intervals} failing interval(s) of {interval // 60} min)"
+            )
+        if c.no_data_intervals >= policy.no_data_intervals:
+            raise CanaryNoDataError(
+                f"{c.new} at {c.weight}% received too little traffic to judge in {c.no_data_intervals} "
+                f"consecutive interval(s) ({verdict.failures[0]})"
+            )
+    if c.baked_seconds >= c.bake_seconds:
+        c.next = "after_bake"
+    else:
+        c.next = "bake"
+        c.wait_seconds = (
+            min(c.interval_seconds, c.bake_seconds - c.baked_seconds)
+            if c.failed_intervals == 0
+            else (c.interval_seconds)
+        )
+    return c
+
+
+def _check_alarms(deps: Services, c: Cutover, when: str) -> None:
+    if not c.alarms or c.dry_run:
+        return
+    found = deps.clients("cloudwatch").describe_alarms(AlarmNames=c.alarms)
+    firing = [
+        a["AlarmName"]
+        for a in found.get("MetricAlarms", []) + found.get("CompositeAlarms", [])
+        if a["StateValue"] == "ALARM"
+    ]
+    if firing:
+        raise AlarmFiringError(f"{', '.join(firing)} in ALARM {when}")
 
 
 def after_bake(c: Cutover, deps: Services) -> Cutover:
@@ -467,6 +555,9 @@ def release(c: Cutover, cause: dict[str, Any] | None, deps: Services) -> Cutover
 
 
 REASONS = {
+    "CanaryAnalysisFailedError": "analysis",
+    "CanaryNoDataError": "no-data",
+    "AlarmFiringError": "alarm",
     "UnhealthyTargetsError": "unhealthy-targets",
     "ApprovalRejectedError": "approval-rejected",
     "States.Timeout": "approval-timeout",

@@ -9,7 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from deckwatch.context import Services
 
 Op = Literal[
-    "begin", "deploy", "check_stable", "pre_traffic", "shift", "watch", "after_bake", "finish", "rollback", "release"
+    "begin",
+    "deploy",
+    "check_stable",
+    "pre_traffic",
+    "shift",
+    "watch",
+    "analyze",
+    "after_bake",
+    "finish",
+    "rollback",
+    "release",
 ]
 
 
@@ -50,6 +60,7 @@ def handle(task: CutoverTask, deps: Services) -> dict[str, Any]:
         "check_stable": steps.check_stable,
         "pre_traffic": steps.pre_traffic,
         "shift": steps.shift,
+        "analyze": steps.analyze,
         "after_bake": steps.after_bake,
         "finish": steps.finish,
     }[task.op]

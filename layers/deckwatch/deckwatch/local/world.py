@@ -72,6 +72,7 @@ def build(runtime: Any, policy: Policy, account: str, region: str) -> dict[str, 
             ],
         )["Listeners"][0]["ListenerArn"]
         world["services"][svc.name] = {"load_balancer": lb_arn, "listener": listener, "target_groups": tgs}
+        _traffic_parameters(runtime, policy.environment, svc.name, test="green")
         if svc.alb.test_listener_port:
             elb.create_listener(
                 LoadBalancerArn=lb_arn,
@@ -79,18 +80,9 @@ def build(runtime: Any, policy: Policy, account: str, region: str) -> dict[str, 
                 Port=svc.alb.test_listener_port,
                 DefaultActions=[{"Type": "forward", "TargetGroupArn": tgs["green"]}],
             )
+    owner = {a: s for s in policy.services for a in s.alarms}
     for name in sorted(alarm_names):
-        cw.put_metric_alarm(
-            AlarmName=name,
-            Namespace="AWS/ApplicationELB",
-            MetricName="HTTPCode_Target_5XX_Count",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=3,
-            Threshold=10,
-            ComparisonOperator="GreaterThanThreshold",
-            Tags=[{"Key": "deckwatch:managed", "Value": "true"}],
-        )
+        cw.put_metric_alarm(AlarmName=name, **_alarm(name, owner.get(name), world), Tags=[_MANAGED])
         world["alarms"].append(name)
     if policy.drills.network is not None:
         _drill_network(policy.drills.network, ec2, rds, vpc, subnets)
@@ -133,6 +125,80 @@ def build(runtime: Any, policy: Policy, account: str, region: str) -> dict[str, 
         )
         world["databases"].append(target.resource)
     return world
+
+
+_MANAGED = {"Key": "deckwatch:managed", "Value": "true"}
+SLO_SECONDS = 0.2  # the workload's latency SLO (workload/template.yaml Slo mapping)
+
+
+def _alarm(name: str, service: Any, world: dict[str, Any]) -> dict[str, Any]:
+    """An alarm shaped as the workload declares its kind (workload/template.yaml): the 5xx rate and p99 latency of
+    a service's load balancer, a Lambda alias's errors; any other as CPU of the ECS service (not modelled)."""
+    lb = world["services"].get(service.name, {}).get("load_balancer", "") if service is not None else ""
+    lb_dim = [{"Name": "LoadBalancer", "Value": lb.split("loadbalancer/", 1)[-1]}] if lb else []
+    base = {"Period": 60, "ComparisonOperator": "GreaterThanThreshold"}
+    if lb and name.endswith("-5xx-rate"):
+
+        def stat(qid: str, metric: str) -> dict[str, Any]:
+            m = {"Namespace": "AWS/ApplicationELB", "MetricName": metric, "Dimensions": lb_dim}
+            return {"Id": qid, "ReturnData": False, "MetricStat": {"Metric": m, "Period": 60, "Stat": "Sum"}}
+
+        return {
+            "ComparisonOperator": "GreaterThanThreshold",
+            "EvaluationPeriods": 3,
+            "DatapointsToAlarm": 2,
+            "Threshold": 5.0,
+            "TreatMissingData": "notBreaching",
+            "Metrics": [
+                {
+                    "Id": "rate",
+                    "Expression": "100 * (FILL(elb5xx, 0) + FILL(target5xx, 0)) / FILL(requests, 1)",
+                    "ReturnData": True,
+                },
+                stat("requests", "RequestCount"),
+                stat("elb5xx", "HTTPCode_ELB_5XX_Count"),
+                stat("target5xx", "HTTPCode_Target_5XX_Count"),
+            ],
+        }
+    if lb and name.endswith("-p99-latency"):
+        return base | {
+            "Namespace": "AWS/ApplicationELB",
+            "MetricName": "TargetResponseTime",
+            "Dimensions": lb_dim,
+            "ExtendedStatistic": "p99",
+            "EvaluationPeriods": 5,
+            "DatapointsToAlarm": 3,
+            "Threshold": SLO_SECONDS,
+            "TreatMissingData": "notBreaching",
+        }
+    if service is not None and service.function is not None and name.endswith("-errors"):
+        return base | {
+            "Namespace": "AWS/Lambda",
+            "MetricName": "Errors",
+            "Dimensions": [
+                {"Name": "FunctionName", "Value": service.function.function},
+                {"Name": "Resource", "Value": f"{service.function.function}:{service.function.alias}"},
+            ],
+            "Statistic": "Sum",
+            "EvaluationPeriods": 2,
+            "Threshold": 10.0,
+            "TreatMissingData": "notBreaching",
+        }
+    return base | {
+        "Namespace": "AWS/ECS",
+        "MetricName": "CPUUtilization",
+        "Statistic": "Average",
+        "EvaluationPeriods": 3,
+        "Threshold": 80.0,
+    }
+
+
+def _traffic_parameters(runtime: Any, environment: str, service: str, test: str) -> None:
+    """What workload/bootstrap.sh puts in SSM before the workload stack's first create: the weights the stack's
+    listeners read (blue 100, green 0) and the colour its test listener reaches."""
+    ssm = runtime.client("ssm")
+    for colour, value in (("blue", "100"), ("green", "0"), ("test", test)):
+        ssm.put_parameter(Name=f"/deckwatch/{environment}/traffic/{service}/{colour}", Value=value, Type="String")
 
 
 def _drill_network(network: Any, ec2: Any, rds: Any, vpc: str, subnets: list[str]) -> None:

@@ -56,6 +56,56 @@ class LambdaTarget(Strict):
     alias: Name
 
 
+class AnalysisMetric(Strict):
+    """One figure compared between the canary and the stable colour in each interval (Flagger's metric checks)."""
+
+    name: Literal["error_rate", "latency_p99", "unhealthy_hosts"] = Field(
+        description="error_rate: failed requests / requests (ALB: HTTPCode_Target_5XX_Count / RequestCount per "
+        "target group; Lambda: Errors / Invocations per version); latency_p99: seconds (ALB TargetResponseTime p99; "
+        "Lambda Duration p99); unhealthy_hosts: the target group's UnHealthyHostCount maximum (ECS only)."
+    )
+    max: float | None = Field(default=None, ge=0, description="Absolute limit on the canary's figure.")
+    max_relative: float | None = Field(
+        default=None,
+        ge=1,
+        description="Limit relative to the stable colour in the same interval: canary <= stable x max_relative + "
+        "min_delta (skipped when the stable colour has no figure).",
+    )
+    min_delta: float = Field(
+        default=0.0, ge=0, description="Slack of the relative limit, so that a stable figure near 0 fails no canary."
+    )
+
+
+def _default_metrics() -> list[AnalysisMetric]:
+    return [
+        AnalysisMetric(name="error_rate", max=0.05, max_relative=2.0, min_delta=0.01),
+        AnalysisMetric(name="latency_p99", max_relative=1.5, min_delta=0.05),
+        AnalysisMetric(name="unhealthy_hosts", max=0),
+    ]
+
+
+class Analysis(Strict):
+    """Canary analysis during every bake: the new colour against the stable one, interval by interval, on the
+    target group's (or version's) own figures, which load-balancer-wide alarms cannot see at a small share."""
+
+    enabled: bool = True
+    interval_minutes: int = Field(default=5, ge=1, le=60, description="Length of one analysis interval.")
+    min_requests: int = Field(
+        default=20,
+        ge=1,
+        description="Requests (Lambda: invocations) the canary must receive in an interval for its figures to "
+        "count; fewer is 'no data': the canary did not receive traffic.",
+    )
+    failed_intervals: int = Field(default=1, ge=1, description="Consecutive failing intervals that roll back.")
+    no_data_intervals: int = Field(
+        default=2,
+        ge=1,
+        description="Consecutive intervals without data that roll back; meanwhile the canary does not advance "
+        "(an interval without data does not count towards the bake).",
+    )
+    metrics: list[AnalysisMetric] = Field(default_factory=_default_metrics)
+
+
 class Rollout(Strict):
     strategy: Literal["canary", "linear", "all_at_once"] = "canary"
     steps: list[Annotated[int, Field(ge=1, le=100)]] = Field(
@@ -71,6 +121,7 @@ class Rollout(Strict):
     stable_timeout_minutes: int = Field(
         default=15, ge=1, le=180, description="The idle colour must be stable with healthy targets within this."
     )
+    analysis: Analysis = Field(default_factory=Analysis)
 
     @field_validator("steps")
     @classmethod

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from deckwatch.local.mock_services.ecs import EcsState
     from deckwatch.local.mock_services.elbv2 import ElbState
     from deckwatch.local.mock_services.faults import FaultState
+    from deckwatch.local.mock_services.traffic import TrafficState
 
 
 def _factory(module: str, name: str) -> Any:
@@ -43,6 +44,7 @@ class Mocks:
     elbv2: ElbState = field(default_factory=_factory("elbv2", "ElbState"))
     faults: FaultState = field(default_factory=_factory("faults", "FaultState"))
     awslambda: LambdaState = field(default_factory=_factory("awslambda", "LambdaState"))
+    traffic: TrafficState = field(default_factory=_factory("traffic", "TrafficState"))
 
 
 _detached: Mocks | None = None

@@ -181,9 +181,8 @@ def _alb_minute(state: TrafficState, svc: Any, minute: int) -> list[dict[str, An
     from moto.ecs.models import ecs_backends
     from moto.elbv2.models import elbv2_backends
 
-    from deckwatch.local.runtime import ACCOUNT, REGION
-
     from deckwatch.local.mock_services import current
+    from deckwatch.local.runtime import ACCOUNT, REGION
 
     elb, ecs = elbv2_backends[ACCOUNT][REGION], ecs_backends[ACCOUNT][REGION]
     unhealthy_groups = current().elbv2.unhealthy

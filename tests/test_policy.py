@@ -62,7 +62,9 @@ def test_staging_example_names_the_sample_resources() -> None:
     assert policy.cost.anomaly_monitor == "shop-staging-services"
     assert [t.resource for t in policy.drills.targets] == ["shop-staging-db"]
     assert policy.remediation.rules[0].alarm.name == "shop-staging-web-cpu-high"
-    assert policy.remediation.rules[1].alarm.prefix == "shop-staging-db-free-storage"
+    assert policy.remediation.rules[0].service == "web"
+    assert policy.remediation.rules[1].alarm.pattern == "shop-staging-web-*-cpu-high"
+    assert policy.remediation.rules[2].alarm.prefix == "shop-staging-db-free-storage"
 
 
 def test_every_error_has_its_path_and_line() -> None:

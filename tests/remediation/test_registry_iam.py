@@ -112,5 +112,11 @@ def test_example_policies_rules_name_valid_runbook_parameters() -> None:
     from deckwatch.policy import example, load_file
 
     for env in ("dev", "staging", "prod"):
-        for rule in load_file(example(env)).policy.remediation.rules:
-            runbooks.get(rule.runbook).validate(None, dict(rule.parameters))
+        policy = load_file(example(env)).policy
+        for rule in policy.remediation.rules:
+            params = dict(rule.parameters)
+            if rule.service is not None:  # filled in with the live colour's names at run time
+                svc = policy.service(rule.service)
+                assert svc is not None and svc.ecs is not None
+                params |= {"cluster": svc.ecs.cluster, "service": svc.ecs.services.blue}
+            runbooks.get(rule.runbook).validate(None, params)

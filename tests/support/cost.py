@@ -48,13 +48,13 @@ def console(name: str) -> dict[str, Any]:
 
 
 def capacity(rt: LocalAWS) -> dict[str, Any]:
+    from deckwatch.cost.savings import ecs_targets
+
     ecs, rds = rt.client("ecs"), rt.client("rds")
     savings = rt.policy.policy.cost.savings
     out: dict[str, Any] = {}
-    for ref in savings.ecs_services:
-        out[ref.service] = ecs.describe_services(cluster=ref.cluster, services=[ref.service])["services"][0][
-            "desiredCount"
-        ]
+    for cluster, service in ecs_targets(rt.policy.policy):
+        out[service] = ecs.describe_services(cluster=cluster, services=[service])["services"][0]["desiredCount"]
     for db in savings.rds_instances:
         out[db] = rds.describe_db_instances(DBInstanceIdentifier=db)["DBInstances"][0]["DBInstanceStatus"]
     return out

@@ -211,12 +211,24 @@ def policy_problems(inv: Inventory, policy: dict) -> list[str]:
                 any(name.startswith(alarm["prefix"]) for name in inv.alarms),
                 f"{where}.alarm.prefix {alarm['prefix']!r} matches no alarm",
             )
+        if "pattern" in alarm:
+            from fnmatch import fnmatchcase
+
+            need(
+                any(fnmatchcase(name, alarm["pattern"]) for name in inv.alarms),
+                f"{where}.alarm.pattern {alarm['pattern']!r} matches no alarm",
+            )
         if "tag" in alarm:
             key, value = alarm["tag"]["key"], alarm["tag"]["value"]
             need(
                 any(cfn.tag_value(tags, key) == value for tags in inv.alarms.values()),
                 f"{where}.alarm.tag {key}={value} is on no alarm",
             )
+        if "service" in rule:  # the live colour of a policy service: both of its colours must exist
+            svc = next((x for x in policy.get("services") or [] if x.get("name") == rule["service"]), None)
+            need(svc is not None, f"{where}.service {rule['service']!r} is no policy service")
+            for colour, name in ((svc or {}).get("ecs") or {}).get("services", {}).items():
+                need_service(svc["ecs"]["cluster"], name, f"{where}.service ({colour})")
         params = rule.get("parameters") or {}
         if "service" in params:
             need_service(params.get("cluster"), params["service"], f"{where}.parameters")
@@ -262,6 +274,11 @@ def policy_problems(inv: Inventory, policy: dict) -> list[str]:
     savings = cost.get("savings") or {}
     for i, s in enumerate(savings.get("ecs_services") or []):
         need_service(s.get("cluster"), s.get("service"), f"cost.savings.ecs_services[{i}]")
+    for i, name in enumerate(savings.get("services") or []):
+        svc = next((x for x in policy.get("services") or [] if x.get("name") == name), None)
+        need(svc is not None, f"cost.savings.services[{i}] {name!r} is no policy service")
+        for colour, ecs_name in ((svc or {}).get("ecs") or {}).get("services", {}).items():
+            need_service(svc["ecs"]["cluster"], ecs_name, f"cost.savings.services[{i}] ({colour})")
     for db in savings.get("rds_instances") or []:
         need(db in inv.db_instances, f"cost.savings.rds_instances {db!r}")
     return problems
@@ -285,7 +302,7 @@ def test_policy_check_is_not_vacuous(env):
     svc = policy["services"][0]
     assert svc["ecs"]["cluster"] and svc["alb"]["target_groups"] and svc["alarms"] and svc["triggers"]
     assert policy["remediation"]["rules"] and policy["drills"]["targets"]
-    assert policy["cost"]["budget"] and policy["cost"]["savings"]["ecs_services"]
+    assert policy["cost"]["budget"] and policy["cost"]["savings"]["services"]
 
 
 # Each mutation removes or renames one thing a policy depends on; the check must

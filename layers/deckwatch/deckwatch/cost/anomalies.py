@@ -93,7 +93,7 @@ def _act(
         return "notify-only", f"Notified only: savings start at {savings.min_severity} severity."
     if seen.acted:
         return "already-acting", "Savings were already started for this anomaly; see the earlier message."
-    if not savings.ecs_services and not savings.rds_instances:
+    if not savings.services and not savings.ecs_services and not savings.rds_instances:
         return "notify-only", "Notified only: the policy lists no ECS services or RDS instances to stop."
     approval = savings.mode == "approve" or env == "prod"
     name = "cost-" + re.sub(r"[^A-Za-z0-9_-]", "-", detail.anomalyId)[:70]

@@ -16,6 +16,7 @@ from deckwatch.ledger import Action, Record
 if TYPE_CHECKING:
     from deckwatch.context import Services
     from deckwatch.policy import LoadedPolicy
+    from deckwatch.policy.model import Policy
 
 LEASE_SECONDS = 900
 
@@ -100,11 +101,22 @@ def save(
         run.record(f"savings/{policy.environment}", "refused", "production savings need an approval", None)
         raise SavingsRefusedError("production savings need an approval (cost.savings.mode: approve)")
     ecs, rds = deps.clients("ecs"), deps.clients("rds")
-    for ref in policy.cost.savings.ecs_services:
-        _save_ecs(run, ecs, ref.cluster, ref.service, anomaly_id)
+    for cluster, service in ecs_targets(policy):
+        _save_ecs(run, ecs, cluster, service, anomaly_id)
     for db in policy.cost.savings.rds_instances:
         _save_rds(run, rds, db, anomaly_id)
     return run.result()
+
+
+def ecs_targets(policy: Policy) -> list[tuple[str, str]]:
+    """(cluster, ECS service) pairs savings act on: both colours of each policy service, then the listed ones."""
+    out: list[tuple[str, str]] = []
+    for name in policy.cost.savings.services:
+        svc = policy.service(name)
+        if svc is not None and svc.ecs is not None:
+            out += [(svc.ecs.cluster, str(getattr(svc.ecs.services, c))) for c in ("blue", "green")]
+    out += [(ref.cluster, ref.service) for ref in policy.cost.savings.ecs_services]
+    return list(dict.fromkeys(out))
 
 
 def _save_ecs(run: _Run, ecs: Any, cluster: str, service: str, anomaly_id: str | None) -> None:

@@ -87,7 +87,9 @@ def validate(task: ValidateTask, deps: Services) -> dict[str, Any]:
     approval = req.action == "save" and (
         req.approval or policy.environment == "prod" or policy.cost.savings.mode == "approve"
     )
-    targets = [f"ECS {r.cluster}/{r.service}" for r in policy.cost.savings.ecs_services]
+    from deckwatch.cost.savings import ecs_targets
+
+    targets = [f"ECS {cluster}/{service}" for cluster, service in ecs_targets(policy)]
     targets += [f"RDS {db}" for db in policy.cost.savings.rds_instances]
     verb = "Scale to zero / stop" if req.action == "save" else "Resume"
     summary = f"{verb} in {policy.environment}: {', '.join(targets) or 'nothing listed'}."

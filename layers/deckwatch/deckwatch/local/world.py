@@ -80,6 +80,33 @@ def build(runtime: Any, policy: Policy, account: str, region: str) -> dict[str, 
                 Port=svc.alb.test_listener_port,
                 DefaultActions=[{"Type": "forward", "TargetGroupArn": tgs["green"]}],
             )
+    for svc in policy.services:  # each colour's own CPU alarm, as the workload tags them (deckwatch:colour)
+        if svc.ecs is None:
+            continue
+        for colour in ("blue", "green"):
+            name = f"{svc.ecs.cluster}-{svc.name}-{colour}-cpu-high"
+            service_name = str(getattr(svc.ecs.services, colour))
+            cw.put_metric_alarm(
+                AlarmName=name,
+                Namespace="AWS/ECS",
+                MetricName="CPUUtilization",
+                Dimensions=[
+                    {"Name": "ClusterName", "Value": svc.ecs.cluster},
+                    {"Name": "ServiceName", "Value": service_name},
+                ],
+                Statistic="Average",
+                Period=60,
+                EvaluationPeriods=3,
+                Threshold=80.0,
+                ComparisonOperator="GreaterThanThreshold",
+                Tags=[
+                    _MANAGED,
+                    {"Key": "deckwatch:service", "Value": svc.name},
+                    {"Key": "deckwatch:colour", "Value": colour},
+                ],
+            )
+            world["alarms"].append(name)
+            alarm_names.discard(name)
     owner = {a: s for s in policy.services for a in s.alarms}
     for name in sorted(alarm_names):
         cw.put_metric_alarm(AlarmName=name, **_alarm(name, owner.get(name), world), Tags=[_MANAGED])

@@ -162,12 +162,18 @@ class Service(Strict):
 class AlarmMatch(Strict):
     name: Name | None = None
     prefix: Name | None = None
+    pattern: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="A shell-style pattern of alarm names, e.g. 'shop-prod-web-*-cpu-high' (per-colour alarms).",
+    )
     tag: dict[str, str] | None = Field(default=None, description="{key: ..., value: ...} on the alarm.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
-        if sum(x is not None for x in (self.name, self.prefix, self.tag)) != 1:
-            raise ValueError("give exactly one of name, prefix, tag")
+        if sum(x is not None for x in (self.name, self.prefix, self.pattern, self.tag)) != 1:
+            raise ValueError("give exactly one of name, prefix, pattern, tag")
         if self.tag is not None and set(self.tag) != {"key", "value"}:
             raise ValueError("tag needs exactly 'key' and 'value'")
         return self
@@ -193,6 +199,12 @@ Runbook = Literal[
 class RemediationRule(Strict):
     alarm: AlarmMatch
     runbook: Runbook
+    service: str | None = Field(
+        default=None,
+        description="A policy service (services[].name): an ECS runbook acts on the colour that serves its traffic "
+        "now (cluster and service are filled in), and an alarm about its idle colour (tag deckwatch:colour) acts "
+        "on nothing.",
+    )
     parameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
     bounds: Bounds = Field(default_factory=Bounds)
     cooldown_minutes: Minutes = 15
@@ -303,6 +315,11 @@ class EcsRef(Strict):
 
 class Savings(Strict):
     mode: Literal["act", "approve", "notify"] = "notify"
+    services: list[str] = Field(
+        default_factory=list,
+        description="Policy services (services[].name) whose ECS colours are both scaled to zero and resumed exactly "
+        "(whichever serves traffic at the time).",
+    )
     ecs_services: list[EcsRef] = Field(default_factory=list)
     rds_instances: list[Name] = Field(default_factory=list)
     working_hours: str | None = Field(
@@ -354,6 +371,18 @@ class Policy(Strict):
             raise ValueError(f"services[{where}].name: service names must be unique: {', '.join(dupes)}")
         if self.environment == "prod" and self.cost.savings.mode == "act":
             raise ValueError("cost.savings.mode: 'act' is not allowed in prod (use 'approve' or 'notify')")
+        for i, rule in enumerate(self.remediation.rules):
+            if rule.service is None:
+                continue
+            svc = self.service(rule.service)
+            if svc is None or svc.ecs is None:
+                raise ValueError(f"remediation.rules[{i}].service: no ECS service {rule.service!r} in services")
+            if not rule.runbook.startswith("ecs_"):
+                raise ValueError(f"remediation.rules[{i}].service: only ECS runbooks act on a service's live colour")
+        for i, name in enumerate(self.cost.savings.services):
+            found = self.service(name)
+            if found is None or found.ecs is None:
+                raise ValueError(f"cost.savings.services[{i}]: no ECS service {name!r} in services")
         return self
 
     def service(self, name: str) -> Service | None:

@@ -15,9 +15,13 @@ if TYPE_CHECKING:
 
 def match_rule(rules: list[RemediationRule], name: str, tags: dict[str, str] | None) -> RemediationRule | None:
     """First rule that matches; tag rules only match when the alarm's tags are known."""
+    from fnmatch import fnmatchcase
+
     for rule in rules:
         m = rule.alarm
         if (m.name is not None and m.name == name) or (m.prefix is not None and name.startswith(m.prefix)):
+            return rule
+        if m.pattern is not None and fnmatchcase(name, m.pattern):
             return rule
         if m.tag is not None and tags is not None and tags.get(m.tag["key"]) == m.tag["value"]:
             return rule
@@ -35,7 +39,7 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
     rules = policy.remediation.rules
     tags = (
         alarm_tags(deps.clients("cloudwatch"), event.alarm_arn)
-        if any(r.alarm.tag for r in rules) and event.resources
+        if any(r.alarm.tag or r.service for r in rules) and event.resources
         else None
     )
     rule = match_rule(rules, d.alarmName, tags)
@@ -53,6 +57,25 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
         "alarm_kind": kind,
         "state": d.state.value,
     }
+    if rule.service is not None:
+        live, colour = live_colour(deps, rule.service), (tags or {}).get("deckwatch:colour")
+        details |= {"service": rule.service, "live_colour": live, "alarm_colour": colour}
+        if live is None:
+            return _decide(
+                deps,
+                event,
+                decision="refused",
+                reason=f"{d.alarmName}: the live colour of {rule.service} is unknown (no traffic parameters)",
+                details=details,
+            )
+        if colour is not None and colour != live:
+            return _decide(
+                deps,
+                event,
+                decision="ignored",
+                reason=f"{d.alarmName} is about {rule.service}'s idle colour {colour} ({live} serves the traffic)",
+                details=details,
+            )
     if d.state.value == "ALARM":
         return _on_alarm(event, deps, rule, details)
     if d.state.value == "OK":
@@ -81,12 +104,29 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
     )
 
 
+def live_colour(deps: Services, service: str) -> str | None:
+    from deckwatch.cutover import colours
+
+    return colours.live(deps, service)
+
+
+def parameters(rule: RemediationRule, deps: Services) -> dict[str, Any]:
+    """The runbook's parameters: the rule's, with a service's live colour filled in (cluster, service)."""
+    params: dict[str, Any] = dict(rule.parameters)
+    if rule.service is not None:
+        svc = deps.policy().policy.service(rule.service)
+        colour = live_colour(deps, rule.service)
+        if svc is not None and svc.ecs is not None and colour is not None:
+            params |= {"cluster": svc.ecs.cluster, "service": str(getattr(svc.ecs.services, colour))}
+    return params
+
+
 def _resource(rule: RemediationRule, alarm: str, deps: Services) -> str:
     """The resource the rule's runbook acts on (its lock key): one incident per (resource, runbook)."""
     from deckwatch.remediation import runbooks
 
     rb = runbooks.get(rule.runbook)
-    params = rb.validate(None, dict(rule.parameters))
+    params = rb.validate(None, parameters(rule, deps))
     return rb.resource_of(params) or f"alarm:{alarm}"
 
 
@@ -139,7 +179,7 @@ def _on_alarm(event: AlarmEvent, deps: Services, rule: RemediationRule, details:
         "environment": deps.settings.environment,
         "runbook": rule.runbook,
         "target": "",
-        "parameters": dict(rule.parameters),
+        "parameters": parameters(rule, deps),
         "dryRun": deps.policy().policy.dry_run,
         "alarm": alarm,
         "incident": iid,

@@ -14,12 +14,14 @@ TITLE = "cost: anomaly in staging -> alert + reversible scale-down -> resume"
 
 
 def _capacity(rt: LocalAWS) -> str:
+    from deckwatch.cost.savings import ecs_targets
+
     ecs, rds = rt.client("ecs"), rt.client("rds")
     policy = rt.policy.policy.cost.savings
     parts = []
-    for ref in policy.ecs_services:
-        svc = ecs.describe_services(cluster=ref.cluster, services=[ref.service])["services"][0]
-        parts.append(f"{ref.service}={svc['desiredCount']}")
+    for cluster, service in ecs_targets(rt.policy.policy):
+        svc = ecs.describe_services(cluster=cluster, services=[service])["services"][0]
+        parts.append(f"{service}={svc['desiredCount']}")
     for db in policy.rds_instances:
         parts.append(f"{db}={rds.describe_db_instances(DBInstanceIdentifier=db)['DBInstances'][0]['DBInstanceStatus']}")
     return ", ".join(parts)

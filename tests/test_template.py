@@ -276,10 +276,11 @@ def test_every_environment_names_its_stack_and_region_for_every_sam_command(env:
     assert shared["stack_name"] == f"deckwatch-{env}"
     assert shared["region"] == "us-east-1"
     assert shared["language_extensions"] is True  # sam build/validate/local expand the template's Fn::ForEach
+    # global too: sam sync and sam local invoke --config-env <env> run with the environment's parameters
+    assert shared["parameter_overrides"].startswith(f"Environment={env} ")
+    assert shared["tags"] == f"app=deckwatch environment={env}"
     deploy = config[env]["deploy"]["parameters"]
     assert not set(deploy) & set(shared), "said once, in global"
-    assert deploy["parameter_overrides"].startswith(f"Environment={env} ")
-    assert deploy["tags"] == f"app=deckwatch environment={env}"
     assert "CAPABILITY_AUTO_EXPAND" in deploy["capabilities"]  # AWS::LanguageExtensions is a transform too
     assert deploy["confirm_changeset"] is (env == "prod")
 

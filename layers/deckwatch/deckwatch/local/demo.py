@@ -20,7 +20,9 @@ def _say(text: str) -> None:
 
 def run(root: Path, environment: str = "staging") -> int:
     events = root / "events"
-    samples = sorted(p for p in events.glob("*/*.json") if p.parent.name not in ("statemachines", "invalid"))
+    samples = sorted(
+        p for p in events.glob("*/*.json") if p.parent.name not in ("statemachines", "invalid") and _is_event(p)
+    )
     with LocalAWS(root, environment=environment) as rt:
         _say(
             f"embedded AWS up: stack {rt.stack_name}, {len(rt.functions)} functions, {len(rt.rules)} rules, "
@@ -59,3 +61,9 @@ def run(root: Path, environment: str = "staging") -> int:
 
 def _load(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _is_event(path: Path) -> bool:
+    """An EventBridge event or SNS message; not what Step Functions sends a task function (events/README.md)."""
+    doc = _load(path)
+    return isinstance(doc, dict) and ("detail-type" in doc or "Records" in doc or doc.get("Type") == "Notification")

@@ -18,7 +18,20 @@ def _say(text: str) -> None:
     print(f"\n== {text}")
 
 
-def run(root: Path, environment: str = "staging") -> int:
+def run(root: Path, environment: str = "staging", report: Path | None = None) -> int:
+    """The demo; with `report`, also report/index.html from the ledgers of every embedded AWS it ran."""
+    if report is None:
+        return _run(root, environment)
+    from deckwatch.local import html_report
+
+    with html_report.collecting() as ledgers:
+        _run(root, environment)
+    path = html_report.write(report, {env: list(recs.values()) for env, recs in ledgers.items()}, "Deckwatch demo")
+    print(f"\n== report of the demo's ledgers ({', '.join(sorted(ledgers))}): {path}")
+    return 0
+
+
+def _run(root: Path, environment: str) -> int:
     events = root / "events"
     samples = sorted(
         p for p in events.glob("*/*.json") if p.parent.name not in ("statemachines", "invalid") and _is_event(p)

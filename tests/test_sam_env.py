@@ -114,7 +114,8 @@ def test_variables_the_stack_cannot_give_are_named_not_guessed(rt: LocalAWS) -> 
             }
         },
     }
-    result = env_vars(template, DeployedStack.read(rt.client("cloudformation"), "deckwatch-staging"))
+    stack = DeployedStack.read(rt.client("cloudformation"), "deckwatch-staging", lam=rt.client("lambda"))
+    result = env_vars(template, stack)
     assert result.document["NewFunction"] == {
         "JOINED": "staging/b",
         "NAME": "cutover",

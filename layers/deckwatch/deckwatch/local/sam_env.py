@@ -6,8 +6,9 @@ LedgerTable` is in a deployed stack (it passes the logical id, or nothing); an e
 They come from the stack itself, through the caller's AWS configuration: CloudFormation's DescribeStacks (the
 stack's parameters and outputs) and ListStackResources (each resource's physical id), with the intrinsic functions
 of the variable values (Ref, Fn::GetAtt, Fn::Sub, Fn::If, Fn::Join, Fn::FindInMap, Fn::Select, Fn::ImportValue)
-evaluated against them, as CloudFormation did when it deployed them. Not Lambda's GetFunctionConfiguration: the
-functions' environment is encrypted with the stack's KMS key, which a developer may not be allowed to use.
+evaluated against them, as CloudFormation did when it deployed them; an attribute the physical id does not give
+(a function URL) is asked of its service. Not Lambda's GetFunctionConfiguration: the functions' environment is
+encrypted with the stack's KMS key, which a developer may not be allowed to use.
 
 The file is what SAM expects: `{"Parameters": {VAR: value}}` for the variables every function has (Globals) and
 `{FunctionLogicalId: {VAR: value}}` for a function's own; a function's own wins over Parameters, as in SAM.
@@ -40,9 +41,11 @@ class DeployedStack:
     outputs: dict[str, str]
     resources: dict[str, tuple[str, str]]  # logical id -> (resource type, physical id)
     exports: Callable[[], dict[str, str]] = field(default=lambda: {}, repr=False)
+    function_url: Callable[[str], str] | None = field(default=None, repr=False)  # function -> its URL
 
     @classmethod
-    def read(cls, cfn: Any, stack_name: str) -> DeployedStack:
+    def read(cls, cfn: Any, stack_name: str, lam: Any = None) -> DeployedStack:
+        """The stack, through a CloudFormation client (and a Lambda client for function URLs)."""
         stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
         resources: dict[str, tuple[str, str]] = {}
         for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack_name):
@@ -63,6 +66,9 @@ class DeployedStack:
             outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
             resources=resources,
             exports=exports,
+            function_url=None
+            if lam is None
+            else lambda f: str(lam.get_function_url_config(FunctionName=f)["FunctionUrl"]),
         )
 
     @property
@@ -146,6 +152,12 @@ class Resolver:
         if found is None:
             raise UnresolvableError(f"stack {self.stack.name} has no resource {logical}")
         kind, physical = found
+        if kind == "AWS::Lambda::Url" and attribute in ("FunctionUrl", "FunctionArn"):
+            if attribute == "FunctionArn":
+                return physical  # a function URL's physical id is its function's ARN
+            if self.stack.function_url is None:
+                raise UnresolvableError(f"{logical}.FunctionUrl: no Lambda client to ask")
+            return self.stack.function_url(physical)
         if attribute != "Arn":
             raise UnresolvableError(f"{logical}.{attribute}: only Arn attributes are derived from the stack")
         s = self.stack

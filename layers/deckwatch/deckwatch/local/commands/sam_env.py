@@ -38,7 +38,8 @@ def cmd_sam_env(args: argparse.Namespace) -> int:
     stack_name = args.stack or f"deckwatch-{args.env}"
     template = load_yaml(_root(args.root) / "template.yaml")
     try:
-        stack = DeployedStack.read(Clients()("cloudformation"), stack_name)
+        clients = Clients()
+        stack = DeployedStack.read(clients("cloudformation"), stack_name, lam=clients("lambda"))
     except (ClientError, BotoCoreError) as exc:
         raise UsageError(f"cannot read stack {stack_name}: {exc}") from None
     deployed_env = stack.parameters.get("Environment")

@@ -5,7 +5,7 @@ own backends (so the API sees them as AWS would):
   generated as GenerateSecretString asks; Ref is the secret's ARN.
 - AWS::Lambda::Url (the approval links' function URL, which SAM writes for FunctionUrlConfig): moto's function
   URL configuration of the target function; Ref is the function's ARN, GetAtt FunctionUrl its URL (with the
-  trailing slash AWS gives it).
+  trailing slash AWS gives it, which moto's own URLs lack).
 
 moto builds its map of resource types once (`get_model_map`, cached): `install()` clears that cache so the
 types defined here join it.
@@ -117,7 +117,8 @@ class _FunctionUrl(CloudFormationModel):
         props = cloudformation_json["Properties"]
         config = {k: v for k, v in props.items() if k in ("AuthType", "Cors", "InvokeMode")}
         made = lambda_backends[account_id][region_name].create_function_url_config(props["TargetFunctionArn"], config)
-        return cls(made.function.function_arn, made.url.rstrip("/") + "/")
+        made.url = made.url.rstrip("/") + "/"  # as AWS gives it, to GetFunctionUrlConfig too
+        return cls(made.function.function_arn, made.url)
 
     def is_created(self) -> bool:
         return True

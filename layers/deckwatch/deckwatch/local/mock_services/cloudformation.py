@@ -3,12 +3,13 @@ own backends (so the API sees them as AWS would):
 
 - AWS::SecretsManager::Secret (the approval links' HMAC key): a secret in moto's Secrets Manager, its value
   generated as GenerateSecretString asks; Ref is the secret's ARN.
-- AWS::Lambda::Url (the approval links' function URL, which SAM writes for FunctionUrlConfig): moto's function
+- AWS::Lambda::Url (the approval links' function URL, template.yaml ApprovalLinksFunctionUrl): moto's function
   URL configuration of the target function; Ref is the function's ARN, GetAtt FunctionUrl its URL (with the
   trailing slash AWS gives it, which moto's own URLs lack).
 
-moto builds its map of resource types once (`get_model_map`, cached): `install()` clears that cache so the
-types defined here join it.
+moto finds resource types among the subclasses of its CloudFormationModel; these are not subclasses, so that
+they never leak into moto used without an embedded AWS (tests/workload checks moto's own gaps): `install()` wraps
+moto's `get_model_map` to add them only while an embedded AWS runs.
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ import secrets
 import string
 from typing import Any
 
-from moto.core.common_models import CloudFormationModel
 
-
-class _Secret(CloudFormationModel):
+class _Secret:
     def __init__(self, arn: str, name: str) -> None:
         self.arn = arn
         self.name = name
@@ -84,7 +83,7 @@ def _generate(spec: dict[str, Any]) -> str:
     return json.dumps({**json.loads(template), key: text}) if template and key else text
 
 
-class _FunctionUrl(CloudFormationModel):
+class _FunctionUrl:
     def __init__(self, function_arn: str, url: str) -> None:
         self.function_arn = function_arn
         self.url = url
@@ -124,8 +123,23 @@ class _FunctionUrl(CloudFormationModel):
         return True
 
 
+MODELS = (_Secret, _FunctionUrl)
+
+
 def install() -> None:
     from moto.cloudformation import parsing
 
-    parsing.get_model_map.cache_clear()
-    parsing.get_name_type_map.cache_clear()
+    if getattr(parsing.get_model_map, "deckwatch", False):
+        return
+    moto_models = parsing.get_model_map
+
+    def get_model_map() -> dict[str, Any]:
+        from deckwatch.local import moto_patches
+
+        models = moto_models()
+        if moto_patches.HOOKS.runtime is None:
+            return models
+        return {**models, **{m.cloudformation_type(): m for m in MODELS}}
+
+    get_model_map.deckwatch = True  # type: ignore[attr-defined]
+    parsing.get_model_map = get_model_map  # type: ignore[assignment]

@@ -287,6 +287,18 @@ class Policy(Strict):
     version: Literal[1] = Field(description="Policy format version.")
     environment: Environment
     dry_run: bool = Field(default=False, description="Plan and record every action, change nothing.")
+    account: Annotated[str, Field(pattern=r"^\d{12}$")] | None = Field(
+        default=None,
+        description="The AWS account whose events this stack acts on (default: the stack's own account). Events "
+        "from any other account are recorded as ignored and never act.",
+    )
+    regions: list[Region] | None = Field(
+        default=None,
+        min_length=1,
+        description="The regions whose events this stack acts on (default: the stack's own region and the regions "
+        "of drills.dr_networks). Alarms, pipelines, ECS services and DB instances named in this policy are those of "
+        "the stack's own region.",
+    )
     notifications: Notifications = Field(default_factory=Notifications)
     services: list[Service] = Field(default_factory=list)
     remediation: Remediation = Field(default_factory=Remediation)

@@ -27,6 +27,10 @@ EXPECTED = {
     "alarm_events/alarm-ok.json": ("remediation", ALARM + "shop-staging-web-cpu-high", "resolved", False),
     "alarm_events/alarm-insufficient-data.json": ("remediation", ALARM + "shop-staging-web-cpu-high", "notified", True),
     "alarm_events/alarm-composite.json": ("remediation", ALARM + "shop-staging-web-degraded", "ignored", False),
+    # the CloudWatch guide's alarms: no rule in the staging example names them (tests/remediation/test_fidelity.py)
+    "alarm_events/alarm-composite-suppressed.json": ("remediation", ALARM + "ServiceAggregatedAlarm", "ignored", False),
+    "alarm_events/alarm-muted.json": ("remediation", ALARM + "ServerCpuTooHigh", "ignored", False),
+    "alarm_events/alarm-anomaly-band.json": ("remediation", ALARM + "EC2 CPU Utilization Anomaly", "ignored", False),
     "alarm_events/alarm-storage-prefix.json": (
         "remediation",
         ALARM + "shop-staging-db-free-storage-low",

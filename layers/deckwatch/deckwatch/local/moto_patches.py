@@ -118,6 +118,11 @@ _lock = threading.Lock()
 _moto_lock = threading.RLock()
 
 
+def lock() -> threading.RLock:
+    """The lock moto's backends are served under (patch 5), for the runtime's direct changes to them."""
+    return _moto_lock
+
+
 def is_mutating(operation: str) -> bool:
     return not operation.startswith(READ_PREFIXES)
 

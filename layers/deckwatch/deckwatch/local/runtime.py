@@ -428,9 +428,27 @@ class LocalAWS:
             if kind == "sns":
                 self._deliver_sns(doc, report)
             else:
-                self._deliver_event(self._as_put_events(doc), report)
+                event = self._as_put_events(doc)
+                self._world_as_the_event_says(event)
+                self._deliver_event(event, report)
 
         return self._run(report, deliver)
+
+    def _world_as_the_event_says(self, event: dict[str, Any]) -> None:
+        """A replayed event reports a change that happened in AWS: make it true in the embedded AWS first (the alarm
+        is in the state the event says), quietly, so that what Deckwatch reads and waits for afterwards is what AWS
+        would show. Events of other accounts or regions change nothing here."""
+        from deckwatch.local.mock_services import cloudwatch
+
+        if (
+            event.get("source") == "aws.cloudwatch"
+            and event.get("detail-type") == "CloudWatch Alarm State Change"
+            and event.get("account") == ACCOUNT
+            and event.get("region") == REGION
+            and isinstance(event.get("detail"), dict)
+        ):
+            with moto_patches.lock():
+                cloudwatch.put_in_state(ACCOUNT, REGION, event["detail"])
 
     def fire_schedule(self, rule_logical_id: str) -> Report:
         """Deliver the event a schedule rule sends its targets (its constant Input, or a Scheduled Event)."""

@@ -184,6 +184,12 @@ class RemediationRule(Strict):
     approval_required: bool = False
     escalate_to: Target | None = None
     on_insufficient_data: Literal["ignore", "notify"] = "notify"
+    respect_suppression: bool = Field(
+        default=True,
+        description="A state change whose actions CloudWatch holds back - a composite alarm's suppressor "
+        "(state.actionsSuppressedBy: WaitPeriod, ExtensionPeriod, Alarm) or an alarm mute rule whose window holds it "
+        "(muteDetail) - is recorded and neither acts nor pages. false: act on it as on any other.",
+    )
 
 
 class Remediation(Strict):

@@ -28,7 +28,8 @@
    the caller's credentials allow it before moto serves it; a denied call gets AWS's error response. A Step
    Functions execution's own calls (its Lambda tasks) carry moto's fixed engine credentials: the execution's thread
    names its role (`EXECUTION.role_arn`).
-9. Speed, with moto's behaviour unchanged: every botocore session shares one data loader (moto builds sessions to
+9. An output whose Condition does not hold is not exported either (moto exports every output's Export).
+10. Speed, with moto's behaviour unchanged: every botocore session shares one data loader (moto builds sessions to
    list regions, at import and per account; each would read the endpoint and service models again), and an
    ASL definition is parsed once per process (moto parses it at creation and again at every execution start; the
    parsed program holds no per-execution state).
@@ -146,6 +147,7 @@ def apply() -> None:
         _patch_put_events()
         _patch_call_recording()
         _patch_api_calls()
+        _patch_output_conditions()
         _patch_execution_events()
         _applied = True
 
@@ -442,6 +444,27 @@ def _patch_api_calls() -> None:
             CURRENT_CALL.reset(token)
 
     BaseClient._make_api_call = _make_api_call  # type: ignore[attr-defined]
+
+
+def _patch_output_conditions() -> None:
+    from moto.cloudformation.parsing import OutputMap
+
+    original = OutputMap.exports
+
+    def exports(self: Any) -> list[Any]:
+        conditions = self._resource_map.lazy_condition_map
+        kept = {
+            name: value
+            for name, value in (self._output_json_map or {}).items()
+            if "Condition" not in value or conditions[value["Condition"]]
+        }
+        saved, self._output_json_map = self._output_json_map, kept
+        try:
+            return list(original.fget(self))  # type: ignore[attr-defined]
+        finally:
+            self._output_json_map = saved
+
+    OutputMap.exports = property(exports)  # type: ignore[assignment,method-assign]
 
 
 def _patch_cfn_state_machines() -> None:

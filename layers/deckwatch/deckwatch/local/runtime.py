@@ -106,6 +106,7 @@ class LocalAWS:
         self.extra_env: dict[str, str] = {}  # added to every function's environment (local report folders)
         self.template: Template
         self.physical: dict[str, str] = {}
+        self.deployed: set[str] = set()  # logical ids of the resources the stack has
         self.outputs: dict[str, str] = {}
         self.restored_from_snapshot = False
         self._calls: list[dict[str, str]] | None = None
@@ -281,6 +282,7 @@ class LocalAWS:
         s3.create_bucket(Bucket=CODE_BUCKET)
         for logical_id in list(self.template.code_dirs) + list(self.template.resources("AWS::Lambda::LayerVersion")):
             s3.put_object(Bucket=CODE_BUCKET, Key=f"{logical_id}.zip", Body=_placeholder_zip())
+        self._outside_topics()
         cfn = self.client("cloudformation")
         cfn.create_stack(
             StackName=self.stack_name,
@@ -288,6 +290,7 @@ class LocalAWS:
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(self.parameters.items())],
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
         )
+        self.deployed = self._kept_by_conditions()
         for res in cfn.describe_stack_resources(StackName=self.stack_name)["StackResources"]:
             if res.get("PhysicalResourceId"):
                 self.physical[res["LogicalResourceId"]] = res["PhysicalResourceId"]
@@ -308,6 +311,29 @@ class LocalAWS:
             Overwrite=True,
         )
         self.world = world.build(self, self.policy.policy, ACCOUNT, REGION)
+
+    def _kept_by_conditions(self) -> set[str]:
+        """Logical ids of the resources the stack has: those whose Condition holds for its parameters (moto's
+        CloudFormation evaluates them; some types it does not create at all, e.g. AWS::SNS::Subscription)."""
+        from moto.cloudformation.models import cloudformation_backends
+
+        stack = next(s for s in cloudformation_backends[ACCOUNT][REGION].stacks.values() if s.name == self.stack_name)
+        conditions = stack.resource_map.lazy_condition_map
+        return {
+            logical
+            for logical, res in self.template.cfn["Resources"].items()
+            if "Condition" not in res or conditions[res["Condition"]]
+        }
+
+    def _outside_topics(self) -> None:
+        """The topics the stack is deployed to listen to (CostAlertTopicArns) are the world's: they exist before it."""
+        from moto.sns.models import sns_backends
+
+        for arn in filter(None, (a.strip() for a in self.parameters.get("CostAlertTopicArns", "").split(","))):
+            parts = arn.split(":")
+            if len(parts) != 6 or parts[2] != "sns":
+                raise ValueError(f"CostAlertTopicArns: {arn!r} is not an SNS topic ARN")
+            sns_backends[parts[4]][parts[3]].create_topic(parts[5])
 
     def _programs(self) -> dict[str, Any]:
         """The parsed programs of the stack's state machines (parsed when moto's CloudFormation created them)."""
@@ -552,14 +578,21 @@ class LocalAWS:
             "source": "sns",
             "detail-type": sns.get("Subject") or "Notification",
         }
-        topic_name = topic_arn.rsplit(":", 1)[-1]
-        for topic_logical, functions in self.sns.items():
-            if self.physical.get(topic_logical, "").rsplit(":", 1)[-1] == topic_name:
-                report.matched_rules.append(topic_logical)
-                for fn in functions:
-                    self._deliver_to(fn, lambda_event, report)
-        if not report.matched_rules:
-            report.note = f"no function is subscribed to topic {topic_name or '(none)'}"
+        refused = []
+        for sub in self.sns:
+            if sub.logical_id not in self.deployed:
+                continue  # its Condition left it out of this deployment
+            if self.physical.get(sub.topic, sub.topic) != topic_arn:
+                continue
+            if not sub.permitted:  # SNS may not invoke the function: Lambda refuses, the message is not delivered
+                refused.append(sub.function)
+                continue
+            report.matched_rules.append(sub.logical_id)
+            self._deliver_to(sub.function, lambda_event, report)
+        if refused:
+            report.note = f"SNS may not invoke {', '.join(refused)} from {topic_arn} (no AWS::Lambda::Permission)"
+        elif not report.matched_rules:
+            report.note = f"no function is subscribed to topic {topic_arn or '(none)'}"
 
     def _deliver_to(
         self, logical_id: str, event: dict[str, Any], report: Report, dead_letter: str | None = None
@@ -795,6 +828,7 @@ class LocalAWS:
 _DEPLOYED = (
     "template",
     "physical",
+    "deployed",
     "outputs",
     "rules",
     "sns",

@@ -269,7 +269,9 @@ def put_in_state(account: str, region: str, detail: dict[str, Any]) -> bool:
     if alarm is None:
         config = detail.get("configuration") or {}
         rule = config.get("alarmRule")
-        metric: dict[str, Any] = next((m.get("metricStat", {}) for m in config.get("metrics", []) if m.get("metricStat")), {})
+        metric: dict[str, Any] = next(
+            (m.get("metricStat", {}) for m in config.get("metrics", []) if m.get("metricStat")), {}
+        )
         alarm = backend.put_metric_alarm(
             name=name,
             namespace=None if rule else metric.get("metric", {}).get("namespace", "Deckwatch/Replay"),

@@ -587,7 +587,8 @@ class LocalAWS:
             if not sub.permitted:  # SNS may not invoke the function: Lambda refuses, the message is not delivered
                 refused.append(sub.function)
                 continue
-            report.matched_rules.append(sub.logical_id)
+            # what matched: the stack's own topic, or the subscription to a topic from outside the stack
+            report.matched_rules.append(sub.topic if sub.topic in self.physical else sub.logical_id)
             self._deliver_to(sub.function, lambda_event, report)
         if refused:
             report.note = f"SNS may not invoke {', '.join(refused)} from {topic_arn} (no AWS::Lambda::Permission)"

@@ -46,10 +46,15 @@ def local_aws_factory(repo_root: Path) -> Callable[..., AbstractContextManager[L
 
     @contextmanager
     def make(
-        environment: str = "staging", approvals: Approvals = "approve", policy_file: Path | None = None
+        environment: str = "staging",
+        approvals: Approvals = "approve",
+        policy_file: Path | None = None,
+        parameters: dict[str, str] | None = None,
     ) -> Iterator[LocalAWS]:
         assert not _active, "another LocalAWS is still running in this process"
-        rt = LocalAWS(repo_root, environment=environment, approvals=approvals, policy_file=policy_file)
+        rt = LocalAWS(
+            repo_root, environment=environment, approvals=approvals, policy_file=policy_file, parameters=parameters
+        )
         rt.start()
         _active.append(rt)
         try:

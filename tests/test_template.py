@@ -239,7 +239,7 @@ def test_expand_leaves_templates_without_the_transform_alone() -> None:
 @pytest.mark.parametrize(
     ("loop", "message"),
     [
-        (["I", {"Ref": "Names"}, {"${I}Topic": {}}], "only a literal list of strings"),
+        (["I", {"Ref": "Names"}, {"${I}Topic": {}}], "only a literal list of strings or a list parameter"),
         (["I", ["a"]], r"takes \[identifier, collection"),
         (["I", ["a", "a"], {"${I}Topic": {}}], "'aTopic', which is already defined"),
     ],
@@ -257,6 +257,7 @@ def test_outputs_export_the_stacks_resources(template: Template) -> None:
     expected |= {f"{lid}Arn" for lid in _of_type(template, "AWS::Serverless::StateMachine")}
     expected |= {f"{lid}Name" for lid in _of_type(template, "AWS::DynamoDB::Table")}
     expected |= {f"{lid}Arn" for lid in _of_type(template, "AWS::SNS::Topic")}
+    expected |= {"CostAlertTopicArnsSubscribed"}  # with CostAlertTopicArns given (tests/cost/test_topics.py)
     assert set(outputs) == expected
     for name, output in outputs.items():
         assert output["Description"], name

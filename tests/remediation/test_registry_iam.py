@@ -15,7 +15,6 @@ from support.samples import REPO_ROOT
 # KMS, DLQ, notifications (escalations), alarm state (verification), answering its own watch
 CONTROL_PLANE = {
     "dynamodb:PutItem",
-    "dynamodb:ConditionCheckItem",
     "dynamodb:Query",
     "dynamodb:GetItem",
     "dynamodb:UpdateItem",

@@ -35,6 +35,9 @@ class Settings(BaseModel):
     ledger_retention_days: int = Field(default=400, alias="LEDGER_RETENTION_DAYS", ge=1)
     policy_cache_seconds: int = Field(default=60, alias="POLICY_CACHE_SECONDS", ge=0)
     region: str | None = Field(default=None, alias="AWS_REGION", description="Set by Lambda.")
+    account: str | None = Field(
+        default=None, alias="ACCOUNT_ID", description="The stack's account (template.yaml Globals: AWS::AccountId)."
+    )
     metrics_namespace: str = Field(default="Deckwatch", alias="POWERTOOLS_METRICS_NAMESPACE")
     # Per function (see template.yaml); `require` them.
     cutover_state_machine_arn: str | None = Field(default=None, alias="CUTOVER_STATE_MACHINE_ARN")

@@ -35,7 +35,8 @@ def receive[T: BaseModel](
     deps.policy()  # fail loudly on an invalid policy before acting on anything
 
     def _run(event: dict[str, Any]) -> dict[str, Any]:
-        return handle(parsed, deps)
+        elsewhere = _from_elsewhere(parsed, capability, deps)
+        return elsewhere if elsewhere is not None else handle(parsed, deps)
 
     from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
@@ -43,6 +44,32 @@ def receive[T: BaseModel](
         return _idempotent(deps, context)(_run)(event=event)
     except IdempotencyAlreadyInProgressError:
         return {"duplicate": True, "in_progress": True, "event_id": str(event.get("id", ""))}
+
+
+def _from_elsewhere(parsed: BaseModel, capability: Capability, deps: Services) -> dict[str, Any] | None:
+    """An event from another account or region (deckwatch.scope): recorded as ignored, with the reason."""
+    from deckwatch import scope
+    from deckwatch.decisions import record_decision
+
+    inner: Any = getattr(parsed, "root", parsed)  # a union of event models is a RootModel
+    origin = getattr(inner, "origin", None)
+    if origin is None:
+        return None
+    source, account, region = origin
+    why = scope.foreign(deps, source, account, region)
+    if why is None:
+        return None
+    subject = str(inner.origin_subject)
+    record_decision(
+        deps,
+        event_id=str(inner.id),
+        capability=capability,
+        subject=subject,
+        decision="ignored",
+        reason=why,
+        details={"account": account, "region": region, "source": source},
+    )
+    return {"capability": capability, "subject": subject, "decision": "ignored", "reason": why}
 
 
 def parse[T: BaseModel](event: Any, model: type[T], capability: Capability, deps: Services) -> T:

@@ -56,6 +56,21 @@ class CostAlert(BaseModel):
     anomaly: AnomalyDetail | None = None
     budget: budgets.BudgetNotification | None = None
 
+    @property
+    def origin(self) -> tuple[str, str, str]:
+        """(source, account, region): the account the alert is about (an anomaly's accountId, a budget's "AWS
+        Account" line); Cost Anomaly Detection and Budgets have no region of their own."""
+        account = (self.anomaly.model_extra or {}).get("accountId") if self.anomaly is not None else None
+        if self.budget is not None:
+            account = self.budget.account
+        return self.source, str(account or ""), ""
+
+    @property
+    def origin_subject(self) -> str:
+        if self.anomaly is not None:
+            return f"anomaly/{self.anomaly.anomalyId}"
+        return f"budget/{self.budget.budget_name}" if self.budget is not None else self.resources[0]
+
     @model_validator(mode="before")
     @classmethod
     def _recognise(cls, data: Any) -> Any:

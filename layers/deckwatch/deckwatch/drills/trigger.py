@@ -155,7 +155,7 @@ def validate_restore_test(event: BackupEvent, deps: Services, target: DrillTarge
             record_id=f"{event.id}:drills:restore-test-validation",
             environment=deps.settings.environment,
             capability="drills",
-            subject=str(d.sourceResourceArn or d.subject),
+            subject=str(d.sourceResourceArn or event.subject),
             kind="action",
             decision="validation-reported" if reported else "validation-unreported",
             reason=message,

@@ -28,6 +28,16 @@ class Envelope(Lenient):
     resources: list[str] = Field(default_factory=list)
     detail: dict[str, Any]
 
+    @property
+    def origin(self) -> tuple[str, str, str]:
+        """(source, account, region): where the event comes from (deckwatch.scope)."""
+        return self.source, self.account, self.region
+
+    @property
+    def origin_subject(self) -> str:
+        """What a record of the event is about, before a capability reads it: its first resource, or its kind."""
+        return self.resources[0] if self.resources else f"{self.source}/{self.detail_type}"
+
     @field_validator("account", mode="before")
     @classmethod
     def _account_as_text(cls, value: Any) -> str:

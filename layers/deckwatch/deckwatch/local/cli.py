@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("event", help="EventBridge event (or SNS message) JSON file, '-' for stdin")
     _local_args(r)
     r.add_argument("--json", action="store_true", help="print one JSON object instead of a timeline")
+    r.add_argument(
+        "--topic",
+        default=None,
+        metavar="ARN",
+        help="deliver an SNS message as if it arrived on this topic; a topic of the stack's own is used as it is, "
+        "any other is one the stack is deployed to listen to (CostAlertTopicArns)",
+    )
     r.set_defaults(func=cmd_replay)
 
     x = sub.add_parser("execute", help="start a state machine on the embedded AWS with a console input")
@@ -117,6 +124,22 @@ def _local_args(p: argparse.ArgumentParser) -> None:
         help="how the simulated operator answers approval requests",
     )
     p.add_argument("--root", type=Path, default=None, help="repository root (default: found from here)")
+    p.add_argument(
+        "--parameter",
+        dest="parameters",
+        action="append",
+        type=_parameter,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a stack parameter, over samconfig.toml's for --env (repeatable), e.g. CostAlertTopicArns=ARN,ARN",
+    )
+
+
+def _parameter(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key, value
 
 
 # ---------------------------------------------------------------------------------------------- commands ------
@@ -128,6 +151,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
         kind, doc = classify(raw)
     except BadInput as exc:
         raise UsageError(f"{args.event}: {exc}") from None
+    args.parameters = dict(args.parameters)
+    if args.topic is not None:
+        from deckwatch.local.routing import on_topic
+
+        if kind != "sns":
+            raise UsageError(f"{args.event}: --topic delivers SNS messages; this is an EventBridge event")
+        try:
+            doc = on_topic(doc, args.topic)
+        except BadInput as exc:
+            raise UsageError(f"--topic: {exc}") from None
+        if not args.topic.rsplit(":", 1)[-1].startswith(f"deckwatch-{args.env}-"):
+            listened = [t for t in args.parameters.get("CostAlertTopicArns", "").split(",") if t]
+            args.parameters["CostAlertTopicArns"] = ",".join(dict.fromkeys([*listened, args.topic]))
     with _runtime(args) as rt:
         report = rt.replay(doc, kind=kind)
     _show(report, args.json)
@@ -264,7 +300,14 @@ def _runtime(args: argparse.Namespace) -> Any:
         from deckwatch.policy import load_file
 
         load_file(args.policy)  # invalid -> exit 2 with every problem, before starting anything
-    return LocalAWS(_root(args.root), environment=args.env, policy_file=args.policy, approvals=args.approvals)
+    parameters = dict(getattr(args, "parameters", None) or {})
+    return LocalAWS(
+        _root(args.root),
+        environment=args.env,
+        policy_file=args.policy,
+        approvals=args.approvals,
+        parameters=parameters,
+    )
 
 
 def _state_machine(rt: Any, name: str) -> str:

@@ -23,7 +23,13 @@
    bus, as Step Functions does (moto emits none): e.g. a drill stopped from the console is cleaned up by the rule
    that reacts to ABORTED. The status and the event appear together (under the call lock), so the runtime never
    sees an execution ended without its event queued.
-8. Speed, with moto's behaviour unchanged: every botocore session shares one data loader (moto builds sessions to
+8. IAM is enforced (`local/iam.py`): every client call is remembered with its parameters while it is made
+   (`BaseClient._make_api_call`, `CURRENT_CALL`), and the request hook asks the runtime (`HOOKS.authorize`) whether
+   the caller's credentials allow it before moto serves it; a denied call gets AWS's error response. A Step
+   Functions execution's own calls (its Lambda tasks) carry moto's fixed engine credentials: the execution's thread
+   names its role (`EXECUTION.role_arn`).
+9. An output whose Condition does not hold is not exported either (moto exports every output's Export).
+10. Speed, with moto's behaviour unchanged: every botocore session shares one data loader (moto builds sessions to
    list regions, at import and per account; each would read the endpoint and service models again), and an
    ASL definition is parsed once per process (moto parses it at creation and again at every execution start; the
    parsed program holds no per-execution state).
@@ -34,10 +40,11 @@ moto's own.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -80,9 +87,27 @@ class Hooks:
     mocks: Mocks | None = None
     on_call: Callable[[str, str], None] | None = None
     put_event: Callable[[dict[str, Any]], None] | None = None
+    authorize: Callable[[ApiCall, Any], Any] | None = None  # (call, request) -> AWS's error response, or None
 
     def clear(self) -> None:
         self.runtime = self.invoke = self.scheduler = self.mocks = self.on_call = self.put_event = None
+        self.authorize = None
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """A client call being made: botocore's service model, the operation and the caller's parameters."""
+
+    service_model: Any
+    operation: str
+    params: Mapping[str, Any]
+    region: str
+
+
+# The call the current thread is making (set for the duration of BaseClient._make_api_call).
+CURRENT_CALL: contextvars.ContextVar[ApiCall | None] = contextvars.ContextVar("deckwatch_api_call", default=None)
+# The role of the Step Functions execution an actor thread runs (`role_arn`), for the engine's own calls.
+EXECUTION = threading.local()
 
 
 HOOKS = Hooks()
@@ -92,6 +117,11 @@ CONTEXT_SENTINEL = "__deckwatch_context_object__"
 _applied = False
 _lock = threading.Lock()
 _moto_lock = threading.RLock()
+
+
+def lock() -> threading.RLock:
+    """The lock moto's backends are served under (patch 5), for the runtime's direct changes to them."""
+    return _moto_lock
 
 
 def is_mutating(operation: str) -> bool:
@@ -116,6 +146,8 @@ def apply() -> None:
         _patch_cfn_state_machines()
         _patch_put_events()
         _patch_call_recording()
+        _patch_api_calls()
+        _patch_output_conditions()
         _patch_execution_events()
         _applied = True
 
@@ -216,6 +248,7 @@ def _patch_executions() -> None:
 
         def logic() -> None:
             self._deckwatch_thread = threading.get_ident()
+            EXECUTION.role_arn = self._evaluation_details.execution_details.role_arn
             self._execution_logic()
 
         name = self._evaluation_details.execution_details.name
@@ -387,6 +420,13 @@ def _patch_call_recording() -> None:
     def __call__(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:  # noqa: N807
         # event_name is "before-send.<service>.<Operation>"
         parts = event_name.split(".")
+        authorize = HOOKS.authorize
+        call = CURRENT_CALL.get()
+        if authorize is not None and call is not None and parts[2:3] == [call.operation]:
+            with _moto_lock:
+                denied = authorize(call, request)
+            if denied is not None:
+                return denied
         if HOOKS.on_call is not None and len(parts) >= 3 and is_mutating(parts[2]):
             HOOKS.on_call(parts[1], parts[2])
         if parts[1:3] == ["lambda", "Invoke"]:
@@ -395,6 +435,44 @@ def _patch_call_recording() -> None:
             return original(self, event_name, request, **kwargs)
 
     BotocoreStubber.__call__ = __call__  # type: ignore[method-assign]
+
+
+def _patch_api_calls() -> None:
+    """Remember the call a client is making (its parameters, which the request hook cannot read back)."""
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def _make_api_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        meta = self.meta
+        token = CURRENT_CALL.set(ApiCall(meta.service_model, operation_name, api_params, meta.region_name))
+        try:
+            return original(self, operation_name, api_params)
+        finally:
+            CURRENT_CALL.reset(token)
+
+    BaseClient._make_api_call = _make_api_call  # type: ignore[attr-defined]
+
+
+def _patch_output_conditions() -> None:
+    from moto.cloudformation.parsing import OutputMap
+
+    original = OutputMap.exports
+
+    def exports(self: Any) -> list[Any]:
+        conditions = self._resource_map.lazy_condition_map
+        kept = {
+            name: value
+            for name, value in (self._output_json_map or {}).items()
+            if "Condition" not in value or conditions[value["Condition"]]
+        }
+        saved, self._output_json_map = self._output_json_map, kept
+        try:
+            return list(original.fget(self))  # type: ignore[attr-defined]
+        finally:
+            self._output_json_map = saved
+
+    OutputMap.exports = property(exports)  # type: ignore[assignment,method-assign]
 
 
 def _patch_cfn_state_machines() -> None:

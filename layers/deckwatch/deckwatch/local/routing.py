@@ -82,16 +82,41 @@ def _resolve(value: Any, names: dict[str, str]) -> Any:
     return value
 
 
-def sns_subscriptions(template: Template) -> dict[str, list[str]]:
-    """topic logical id -> function logical ids subscribed with protocol lambda."""
-    subs: dict[str, list[str]] = {}
-    for res in template.resources("AWS::SNS::Subscription").values():
+@dataclass(frozen=True)
+class Subscription:
+    """A function subscribed to a topic: the stack's own topic (its logical id) or one named by ARN (a topic from
+    outside the stack, CostAlertTopicArns). SNS invokes the function only if the function's resource policy (an
+    AWS::Lambda::Permission for sns.amazonaws.com from that topic) lets it."""
+
+    logical_id: str
+    topic: str  # the topic's logical id, or its ARN
+    function: str
+    permitted: bool
+
+
+def sns_subscriptions(template: Template) -> list[Subscription]:
+    """Every lambda subscription of the template (whether its Condition holds is the deployment's to say)."""
+    resources = template.cfn["Resources"]
+    permissions = [
+        (_logical(p["Properties"].get("FunctionName")), _topic_of(p["Properties"].get("SourceArn")))
+        for p in template.resources("AWS::Lambda::Permission").values()
+        if p["Properties"].get("Principal") == "sns.amazonaws.com"
+        and p["Properties"].get("Action") == "lambda:InvokeFunction"
+    ]
+    out = []
+    for logical_id, res in resources.items():
+        if res["Type"] != "AWS::SNS::Subscription" or res["Properties"].get("Protocol") != "lambda":
+            continue
         props = res["Properties"]
-        if props.get("Protocol") == "lambda":
-            topic, fn = _logical(props.get("TopicArn")), _logical(props.get("Endpoint"))
-            if topic and fn:
-                subs.setdefault(topic, []).append(fn)
-    return subs
+        topic, fn = _topic_of(props.get("TopicArn")), _logical(props.get("Endpoint"))
+        if topic and fn:
+            out.append(Subscription(logical_id, topic, fn, (fn, topic) in permissions))
+    return out
+
+
+def _topic_of(ref: Any) -> str | None:
+    """A topic's logical id (Ref) or ARN (a literal)."""
+    return ref if isinstance(ref, str) and ref.startswith("arn:") else _logical(ref)
 
 
 def on_failure_destinations(template: Template) -> dict[str, str]:
@@ -133,3 +158,20 @@ def classify(raw: str | bytes) -> tuple[str, dict[str, Any]]:
     if not isinstance(doc.get("detail", {}), dict):
         raise BadInput("not an EventBridge event: detail must be a JSON object")
     return "eventbridge", doc
+
+
+def on_topic(doc: dict[str, Any], topic_arn: str) -> dict[str, Any]:
+    """An SNS message (a Notification, or a Lambda event of SNS records) as delivered from `topic_arn`."""
+    parts = topic_arn.split(":")
+    if len(parts) != 6 or parts[:3] != ["arn", "aws", "sns"] or not parts[5]:
+        raise BadInput(f"{topic_arn!r} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)")
+    out: dict[str, Any] = json.loads(json.dumps(doc))
+    if "Records" in out:
+        for record in out["Records"]:
+            record["Sns"]["TopicArn"] = topic_arn
+            subscription = str(record.get("EventSubscriptionArn", ""))
+            record["EventSubscriptionArn"] = f"{topic_arn}:{subscription.rsplit(':', 1)[-1] or 'local'}"
+    else:
+        out["TopicArn"] = topic_arn
+        out.pop("UnsubscribeURL", None)  # it names the subscription of the topic the message came from
+    return out

@@ -12,8 +12,32 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from deckwatch.config import Environment
+from deckwatch.policy.names import (
+    ALARM_REF,
+    LAMBDA_REF,
+    PIPELINE_REF,
+    RDS_REF,
+    SECRET_REF,
+    ActionName,
+    AlarmName,
+    AliasName,
+    BudgetName,
+    DbIdentifier,
+    DbSubnetGroupName,
+    EcsName,
+    FunctionName,
+    LoadBalancerName,
+    MonitorName,
+    PipelineName,
+    SecretName,
+    SecurityGroupName,
+    TargetGroupName,
+)
 
-Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+=-]*$")]
+# Names of things in a database, not in AWS (tables, columns, the database): PostgreSQL's own identifiers
+SqlName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^\S+$", description="A PostgreSQL name.")]
+# A person or team to escalate to: free text, one line
+Target = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Minutes = Annotated[int, Field(ge=0, le=7 * 24 * 60)]
 Region = Annotated[
     str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$", description="An AWS region, e.g. us-west-2.")
@@ -29,31 +53,36 @@ class Notifications(Strict):
         default_factory=list, description="Addresses subscribed to the notifications topic."
     )
     approvers: list[str] = Field(default_factory=list, description="Who may approve gated actions (informational).")
-    chat_webhook_secret: Name | None = Field(
-        default=None, description="Secrets Manager name of a chat webhook URL (never the URL itself)."
+    chat_webhook_secret: SecretName | None = Field(
+        default=None, description=f"Secrets Manager name of a chat webhook URL (never the URL itself). {SECRET_REF}"
     )
 
 
 class Colours(Strict):
-    blue: Name
-    green: Name
+    blue: EcsName
+    green: EcsName
+
+
+class TargetGroups(Strict):
+    blue: TargetGroupName
+    green: TargetGroupName
 
 
 class EcsTarget(Strict):
-    cluster: Name
+    cluster: EcsName
     services: Colours = Field(description="One ECS service per colour.")
 
 
 class AlbTarget(Strict):
-    load_balancer: Name
+    load_balancer: LoadBalancerName
     listener_port: int = Field(ge=1, le=65535, description="Production listener; forwards to both colours by weight.")
     test_listener_port: int | None = Field(default=None, ge=1, le=65535, description="Reaches the idle colour.")
-    target_groups: Colours
+    target_groups: TargetGroups
 
 
 class LambdaTarget(Strict):
-    function: Name
-    alias: Name
+    function: FunctionName
+    alias: AliasName
 
 
 class AnalysisMetric(Strict):
@@ -113,8 +142,12 @@ class Rollout(Strict):
     )
     bake_minutes: Minutes = 10
     rollback_window_minutes: Minutes = 30
-    on_rollback_hook: Name | None = Field(default=None, description="Lambda function invoked after a rollback.")
-    pre_traffic_check: Name | None = Field(default=None, description="Lambda function run against the test listener.")
+    on_rollback_hook: FunctionName | None = Field(
+        default=None, description=f"Lambda function invoked after a rollback. {LAMBDA_REF}"
+    )
+    pre_traffic_check: FunctionName | None = Field(
+        default=None, description=f"Lambda function run against the test listener. {LAMBDA_REF}"
+    )
     approval_timeout_minutes: int = Field(
         default=60, ge=1, le=7 * 24 * 60, description="Unanswered production approval counts as rejected after this."
     )
@@ -134,8 +167,8 @@ class Rollout(Strict):
 
 
 class PipelineTrigger(Strict):
-    pipeline: Name
-    action: Name
+    pipeline: PipelineName = Field(description=f"A pipeline of the stack's own account and region. {PIPELINE_REF}")
+    action: ActionName
     state: Literal["SUCCEEDED", "STARTED"] = "SUCCEEDED"
 
 
@@ -145,7 +178,9 @@ class Service(Strict):
     ecs: EcsTarget | None = None
     alb: AlbTarget | None = None
     function: LambdaTarget | None = Field(default=None, alias="lambda")
-    alarms: list[Name] = Field(default_factory=list, description="Alarms watched during bake and rollback window.")
+    alarms: list[AlarmName] = Field(
+        default_factory=list, description=f"Alarms watched during bake and rollback window. {ALARM_REF}"
+    )
     rollout: Rollout = Field(default_factory=Rollout)
     require_approval: bool = False
     triggers: list[PipelineTrigger] = Field(default_factory=list)
@@ -160,8 +195,8 @@ class Service(Strict):
 
 
 class AlarmMatch(Strict):
-    name: Name | None = None
-    prefix: Name | None = None
+    name: AlarmName | None = None
+    prefix: AlarmName | None = Field(default=None, description=f"The start of alarm names. {ALARM_REF}")
     pattern: str | None = Field(
         default=None,
         min_length=1,
@@ -210,8 +245,14 @@ class RemediationRule(Strict):
     cooldown_minutes: Minutes = 15
     verify_minutes: Minutes = 10
     approval_required: bool = False
-    escalate_to: Name | None = None
+    escalate_to: Target | None = None
     on_insufficient_data: Literal["ignore", "notify"] = "notify"
+    respect_suppression: bool = Field(
+        default=True,
+        description="A state change whose actions CloudWatch holds back - a composite alarm's suppressor "
+        "(state.actionsSuppressedBy: WaitPeriod, ExtensionPeriod, Alarm) or an alarm mute rule whose window holds it "
+        "(muteDetail) - is recorded and neither acts nor pages. false: act on it as on any other.",
+    )
 
 
 class Remediation(Strict):
@@ -223,8 +264,8 @@ class Remediation(Strict):
 
 
 class DrillNetwork(Strict):
-    db_subnet_group: Name
-    security_group: Name
+    db_subnet_group: DbSubnetGroupName
+    security_group: SecurityGroupName
 
 
 class Objectives(Strict):
@@ -238,9 +279,9 @@ class Assertion(Strict):
 
 
 class DrillChecks(Strict):
-    tables: list[Name] = Field(default_factory=list)
-    row_count_floors: dict[Name, int] = Field(default_factory=dict)
-    freshness: dict[Name, Name] = Field(default_factory=dict, description="table -> timestamp column")
+    tables: list[SqlName] = Field(default_factory=list)
+    row_count_floors: dict[SqlName, int] = Field(default_factory=dict)
+    freshness: dict[SqlName, SqlName] = Field(default_factory=dict, description="table -> timestamp column")
     assertions: list[Assertion] = Field(default_factory=list)
     statement_timeout_ms: int = Field(default=15000, ge=100, le=600000)
 
@@ -251,22 +292,24 @@ class Sampling(Strict):
 
 
 class DrillTarget(Strict):
-    resource: Name = Field(description="DB instance or cluster identifier (or ARN).")
+    resource: DbIdentifier = Field(description=f"DB instance or cluster identifier (or ARN). {RDS_REF}")
     engine: Literal["postgres", "aurora-postgresql"] = Field(
         default="postgres",
         description="postgres: an RDS DB instance; aurora-postgresql: an Aurora cluster (a restore creates the cluster "
         "only, so the drill adds one instance of `instance_class` to it).",
     )
-    instance_class: Name = Field(
-        default="db.t4g.medium", description="Class of the instance a drill adds to a restored Aurora cluster."
+    instance_class: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S+$")] = Field(
+        default="db.t4g.medium",
+        description="Class of the instance a drill adds to a restored Aurora cluster (RDS CreateDBInstance "
+        "DBInstanceClass, e.g. db.r6g.large: no constraint beyond the classes RDS offers).",
     )
     drill_copies: bool = Field(
         default=False,
         description="Also drill COMPLETED cross-region copies, in their destination region (into "
         "drills.dr_networks[<region>]); otherwise copies are recorded only.",
     )
-    database: Name
-    secret: Name = Field(description="Secrets Manager name of the validator's credentials.")
+    database: SqlName
+    secret: SecretName = Field(description=f"Secrets Manager name of the validator's credentials. {SECRET_REF}")
     sampling: Sampling = Field(default_factory=Sampling)
     objectives: Objectives
     checks: DrillChecks = Field(default_factory=DrillChecks)
@@ -309,8 +352,8 @@ class CostThresholds(Strict):
 
 
 class EcsRef(Strict):
-    cluster: Name
-    service: Name
+    cluster: EcsName
+    service: EcsName
 
 
 class Savings(Strict):
@@ -321,7 +364,7 @@ class Savings(Strict):
         "(whichever serves traffic at the time).",
     )
     ecs_services: list[EcsRef] = Field(default_factory=list)
-    rds_instances: list[Name] = Field(default_factory=list)
+    rds_instances: list[DbIdentifier] = Field(default_factory=list)
     working_hours: str | None = Field(
         default=None, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}( [A-Za-z_/]+)?$", description="e.g. '08:00-19:00 Europe/Paris'"
     )
@@ -337,9 +380,9 @@ class Savings(Strict):
 
 
 class Cost(Strict):
-    budget: Name | None = None
+    budget: BudgetName | None = None
     monthly_budget_usd: float | None = Field(default=None, gt=0)
-    anomaly_monitor: Name | None = None
+    anomaly_monitor: MonitorName | None = None
     allocation_tag: dict[str, str] | None = None
     thresholds: CostThresholds = Field(default_factory=CostThresholds)
     savings: Savings = Field(default_factory=Savings)
@@ -355,6 +398,18 @@ class Policy(Strict):
     version: Literal[1] = Field(description="Policy format version.")
     environment: Environment
     dry_run: bool = Field(default=False, description="Plan and record every action, change nothing.")
+    account: Annotated[str, Field(pattern=r"^\d{12}$")] | None = Field(
+        default=None,
+        description="The AWS account whose events this stack acts on (default: the stack's own account). Events "
+        "from any other account are recorded as ignored and never act.",
+    )
+    regions: list[Region] | None = Field(
+        default=None,
+        min_length=1,
+        description="The regions whose events this stack acts on (default: the stack's own region and the regions "
+        "of drills.dr_networks). Alarms, pipelines, ECS services and DB instances named in this policy are those of "
+        "the stack's own region.",
+    )
     notifications: Notifications = Field(default_factory=Notifications)
     services: list[Service] = Field(default_factory=list)
     remediation: Remediation = Field(default_factory=Remediation)

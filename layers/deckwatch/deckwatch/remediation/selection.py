@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from deckwatch import clock
 from deckwatch.decisions import decide
 from deckwatch.events.alarm import AlarmEvent
 
@@ -56,7 +57,18 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
         "alarm": d.alarmName,
         "alarm_kind": kind,
         "state": d.state.value,
+        "state_at": d.state.timestamp or event.time,  # the alarm's own clock; durations use Deckwatch's
     }
+    silenced = d.silenced(d.state.timestamp or event.time) if d.state.value != "OK" else None
+    if silenced and rule.respect_suppression:
+        return _decide(
+            deps,
+            event,
+            decision="suppressed",
+            reason=f"{d.alarmName} {d.state.value}: {silenced}; recorded, no action and no page "
+            "(the rule respects suppression)",
+            details=details | {"silenced": silenced},
+        )
     if rule.service is not None:
         live, colour = live_colour(deps, rule.service), (tags or {}).get("deckwatch:colour")
         details |= {"service": rule.service, "live_colour": live, "alarm_colour": colour}
@@ -153,7 +165,8 @@ def _on_alarm(event: AlarmEvent, deps: Services, rule: RemediationRule, details:
     alarm = {
         "name": d.alarmName,
         "arn": event.alarm_arn,
-        "at": d.state.timestamp or event.time,
+        "at": clock.iso(),  # when Deckwatch learned it: every duration is measured on Deckwatch's one clock
+        "state_at": d.state.timestamp or event.time,
         "event_id": event.id,
         "kind": details["alarm_kind"],
     }
@@ -217,8 +230,7 @@ def _on_ok(event: AlarmEvent, deps: Services, rule: RemediationRule, details: di
         resource = ""
     inc = incidents.get(deps, resource, rule.runbook) if resource else None
     if inc is not None:
-        at = d.state.timestamp or event.time
-        ttm = incidents.seconds_between(str(inc["alarm_at"]), at)
+        ttm = incidents.seconds_between(str(inc["alarm_at"]), clock.iso())  # both on Deckwatch's clock
         details |= {"incident_id": inc["incident_id"], "resource": resource, "time_to_mitigate_seconds": ttm}
         if inc["status"] in ("open", "active", "acted", "verifying") and _run_status(deps, inc) == "RUNNING":
             # the execution is still working: its verification (answered by this event) closes the incident

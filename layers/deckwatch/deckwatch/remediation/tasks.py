@@ -40,7 +40,8 @@ class Strict(BaseModel):
 class AlarmRef(Strict):
     name: str = Field(min_length=1, max_length=255)
     arn: str = ""
-    at: str = Field(default="", description="When the alarm went to ALARM (its state.timestamp).")
+    at: str = Field(default="", description="When Deckwatch learned the ALARM (its clock: durations start here).")
+    state_at: str = Field(default="", description="The alarm's own state.timestamp, for the record.")
     event_id: str = ""
     kind: Literal["metric", "composite"] = "metric"
 

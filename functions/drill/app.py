@@ -5,8 +5,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from deckwatch.context import Services
-from deckwatch.drills.model import DrillTask
-from deckwatch.drills.tasks import handle
+from deckwatch.drills.tasks import handle, task_of
 
 logger = Logger()
 services = Services.lazy()  # from the function's environment, on the first invocation
@@ -14,4 +13,5 @@ services = Services.lazy()  # from the function's environment, on the first invo
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(DrillTask.model_validate({"task": event}).task, services())
+    deps = services()
+    return handle(task_of(event, deps), deps)

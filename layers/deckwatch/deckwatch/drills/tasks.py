@@ -9,6 +9,20 @@ if TYPE_CHECKING:
     from deckwatch.context import Services
     from deckwatch.drills.model import PrepareTask, ScheduledTask, StepTask, StoppedTask, WaitTask
 
+    Task = PrepareTask | StepTask | WaitTask | ScheduledTask | StoppedTask
+
+
+def task_of(event: Any, deps: Services) -> Task:
+    """What the drill function received: a state machine task or schedule tick ({"op": ...}), or the status change
+    event of a stopped drill, which goes through the intake (a malformed one is rejected into the ledger and the
+    DLQ with its reason)."""
+    from deckwatch.drills.model import DrillTask, ExecutionStatusChange
+    from deckwatch.intake import parse
+
+    if isinstance(event, dict) and "op" not in event and ("source" in event or "detail-type" in event):
+        return parse(event, ExecutionStatusChange, "drills", deps).task()
+    return DrillTask.model_validate({"task": event}).task
+
 
 def handle(task: PrepareTask | StepTask | WaitTask | ScheduledTask | StoppedTask, deps: Services) -> dict[str, Any]:
     from deckwatch.drills import aurora, janitor, plan, report, restore, stopped, trigger

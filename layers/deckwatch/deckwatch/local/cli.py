@@ -123,6 +123,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     with _runtime(args) as rt:
         report = rt.replay(doc, kind=kind)
     _show(report, args.json)
+    rejected = [i for i in report.invocations if str(i.get("error") or "").startswith("InvalidEventError: ")]
+    if rejected:  # shown above with the ledger's rejection and the dead letter; bad input all the same
+        first = rejected[0]
+        reason = str(first["error"]).removeprefix("InvalidEventError: ")
+        raise UsageError(
+            f"{args.event}: rejected by {first['function']}: {reason} (the ledger says why; the DLQ has it)"
+        )
     return 0
 
 

@@ -57,6 +57,7 @@ def parse[T: BaseModel](event: Any, model: type[T], capability: Capability, deps
     """`event` as `model`, or InvalidEventError with a one-line reason, recorded first in the ledger (a rejection
     record that always fits DynamoDB). Any JSON value gets one answer or the other."""
     checked = screen(event)
+    _bind(event)
     try:
         if not isinstance(event, dict):
             raise InvalidEventError(f"an event is a JSON object, got {_json_type(event)}")
@@ -66,7 +67,31 @@ def parse[T: BaseModel](event: Any, model: type[T], capability: Capability, deps
     except (ValidationError, InvalidEventError) as exc:
         reason = describe(exc)
         deps.ledger.append(rejection(event, capability, reason, deps.settings.environment, checked.digest))
+        from deckwatch import metrics
+
+        metrics.emit(deps.settings, {"EventsRejected": 1}, Capability=capability)
         raise InvalidEventError(reason) from None
+
+
+def _bind(event: Any) -> None:
+    """The event's id and first resource as keys of every later log line of this invocation."""
+    from deckwatch.logging import bind, logger
+
+    body = event if isinstance(event, dict) else {}
+    resources = body.get("resources")
+    first = resources[0] if isinstance(resources, list) and resources else None
+    bind(
+        event_id=fit(body["id"], MAX_EVENT_ID_BYTES) if _usable(body.get("id")) else None,
+        resource=fit(first, MAX_SUBJECT_BYTES) if _usable(first) else None,
+    )
+    source, detail_type = body.get("source"), body.get("detail-type")
+    logger().info(
+        "event received",
+        extra={
+            "source": fit(source, MAX_LABEL_BYTES) if _usable(source) else None,
+            "detail_type": fit(detail_type, MAX_LABEL_BYTES) if _usable(detail_type) else None,
+        },
+    )
 
 
 def describe(exc: Exception) -> str:

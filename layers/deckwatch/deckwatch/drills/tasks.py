@@ -26,6 +26,10 @@ def task_of(event: Any, deps: Services) -> Task:
 
 def handle(task: PrepareTask | StepTask | WaitTask | ScheduledTask | StoppedTask, deps: Services) -> dict[str, Any]:
     from deckwatch.drills import aurora, janitor, plan, report, restore, stopped, trigger
+    from deckwatch.logging import task as log_task
+
+    drill = (getattr(task, "state", None) or {}).get("drill") or {}
+    log_task(task.op, execution=getattr(task, "execution", None), resource=drill.get("source_arn"))
 
     ops: dict[str, Callable[..., dict[str, Any]]] = {
         "prepare": plan.prepare,

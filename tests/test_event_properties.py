@@ -151,7 +151,7 @@ def test_every_intake_handler_is_covered() -> None:
         text = app.read_text(encoding="utf-8")
         if "receive(" in text:
             models.add(text.split("model=", 1)[1].split(",", 1)[0])
-        if "task_of(" in text:
+        if "stopped_event(" in text:
             models.add("ExecutionStatusChange")
     assert models <= set(INTAKES), models - set(INTAKES)
     assert len(models) == 7

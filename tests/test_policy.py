@@ -151,9 +151,10 @@ def test_dr_regions_of_each_example_are_the_stacks_drill_dr_region(environment: 
     import tomllib
 
     config = tomllib.loads((Path(__file__).parents[1] / "samconfig.toml").read_text(encoding="utf-8"))
-    overrides = dict(
-        p.split("=", 1) for p in config[environment]["deploy"]["parameters"]["parameter_overrides"].split()
-    )
+    # what `sam deploy --config-env <env>` reads: the environment's global section, its deploy section over it
+    sections = config[environment]
+    merged = {**sections["global"]["parameters"], **sections.get("deploy", {}).get("parameters", {})}
+    overrides = dict(p.split("=", 1) for p in merged["parameter_overrides"].split())
     policy = load_file(example(environment)).policy
     assert set(policy.drills.dr_networks) == ({overrides["DrillDrRegion"]} if "DrillDrRegion" in overrides else set())
 

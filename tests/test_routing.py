@@ -147,5 +147,11 @@ def test_every_file_under_events_is_used() -> None:
     used |= {
         p for f in ("cost_alerts", "cost_report", "statemachines/cost_savings") for p in (EVENTS / f).glob("*.json")
     }  # tests/cost
+    used |= {
+        p
+        for f in ("approval", "cutover", "remediation", "drill/inputs", "drill_validator", "cost_actions")
+        for p in (EVENTS / f).glob("*.json")
+    }  # tests/test_task_samples.py
+    used.add(EVENTS / "README.md")  # tests/test_task_samples.py: describes every folder
     on_disk = {p for p in EVENTS.rglob("*") if p.is_file()}
     assert on_disk == used

@@ -74,7 +74,7 @@ def physical_names(template: Template, cfn_type: str, key: str) -> dict[str, str
 def test_every_function_has_an_errors_alarm_net_of_expected_errors(template: Template) -> None:
     found = alarms(template)
     functions = physical_names(template, "AWS::Lambda::Function", "FunctionName")
-    assert len(functions) == 13
+    assert len(functions) == 14
     for name in functions.values():
         alarm = found[f"{name}-errors"]
         queries = {q["Id"]: q for q in alarm["Metrics"]}
@@ -129,7 +129,7 @@ def test_every_own_alarm_is_named_so_that_no_rule_can_match_it(template: Templat
 
     everything = RemediationRule.model_validate({"alarm": {"pattern": "*"}, "runbook": "notify_only"})
     names = sorted(alarms(template))
-    assert len(names) == 13 + 5 + 1
+    assert len(names) == 14 + 5 + 1
     for name in names:
         assert OWN_ALARM_NAMES.match(name), name
         assert match_rule([everything], name, {"deckwatch:runbook": "notify_only"}) is None
@@ -424,7 +424,7 @@ def test_dashboard_searches_exactly_what_the_code_emits(
 def test_dashboard_shows_each_function_state_machine_and_the_dlq(rt: LocalAWS) -> None:
     lines = plain(dashboard(rt))
     functions = [f["logical_id"] for f in rt.functions.values()]
-    assert len(functions) == 13
+    assert len(functions) == 14
     for logical in functions:
         name = rt.physical[logical]
         for metric in ("Errors", "Throttles", "Duration"):

@@ -5,7 +5,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from deckwatch.context import Services
-from deckwatch.drills.tasks import handle, task_of
+from deckwatch.drills.model import DrillTask
+from deckwatch.drills.tasks import handle, stopped_event
 from deckwatch.logging import observe
 
 logger = Logger()
@@ -16,4 +17,4 @@ services = Services.lazy()  # from the function's environment, on the first invo
 @observe(services)  # invalid input -> InvalidEventError without its values; expected errors counted
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deps = services()
-    return handle(task_of(event, deps), deps)
+    return handle(stopped_event(event, deps) or DrillTask.model_validate({"task": event}).task, deps)

@@ -46,6 +46,9 @@ class Settings(BaseModel):
     drill_reports_bucket: str | None = Field(default=None, alias="DRILL_REPORTS_BUCKET")
     drill_ca_bundle: str | None = Field(default=None, alias="DRILL_CA_BUNDLE", description="Another CA bundle.")
     report_bucket: str | None = Field(default=None, alias="REPORT_BUCKET")
+    # Signed approval links (deckwatch.approval_links): the function URL that answers them, and the key's secret.
+    approval_links_url: str | None = Field(default=None, alias="APPROVAL_LINKS_URL")
+    approval_link_key_secret: str | None = Field(default=None, alias="APPROVAL_LINK_KEY_SECRET")
     # Local folders that receive reports as files (the local runtime, `deckwatch demo`); unset in AWS.
     drill_reports_dir: str | None = Field(default=None, alias="DECKWATCH_DRILL_REPORTS_DIR")
     report_dir: str | None = Field(default=None, alias="DECKWATCH_REPORT_DIR")

@@ -7,6 +7,9 @@ keeps them off stdout.
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -42,5 +45,15 @@ def emit(settings: Settings, values: dict[str, float | None], **dimensions: str)
         unit = MetricUnit.Seconds if metric in SECONDS else (MetricUnit.NoUnit if metric in USD else MetricUnit.Count)
         metrics.add_metric(name=metric, unit=unit, value=round(float(value), 3))
     doc: dict[str, Any] = dict(metrics.serialize_metric_set())
-    metrics.flush_metrics()
+    metrics.clear_metrics()
+    if not settings_disabled():
+        # one serialization, printed as it is returned (flush_metrics would serialize again, with a new timestamp)
+        sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")  # stdout is where EMF is read
     return doc
+
+
+def settings_disabled() -> bool:
+    """POWERTOOLS_METRICS_DISABLED, read as Powertools reads it (the local runtime sets it)."""
+    from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
+
+    return bool(resolve_truthy_env_var_choice(env=os.getenv("POWERTOOLS_METRICS_DISABLED", "false")))

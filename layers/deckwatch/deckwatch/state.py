@@ -12,7 +12,7 @@ pk (item kind: class) -- attributes -- expires -- written by:
 - watch#<alarm name> (AlarmWatches) -- watchers: {watch id: token, states, owner, capability, expires_at} --
   with its longest watch -- cutover bakes and rollback windows, remediation verification (deckwatch.watches)
 - approval#<approval id> (PendingApprovals) -- token, execution, environment, capability, subject, summary --
-  at the approval's timeout -- deckwatch.approvals
+  at the approval's timeout -- deckwatch.approvals (read by deckwatch.approval_links' confirmation page)
 - incident#<resource>#<runbook> (OpenIncidents) -- incident_id, status, opener, opened_at, alarm, alarm_at,
   alarm_arns, execution, joined -- after 7 days -- remediation (incidents)
 - cooldown#<runbook>#<resource> (Cooldowns) -- acted_at, until -- a day after the cooldown -- remediation guardrails
@@ -322,6 +322,11 @@ class PendingApprovals:
 
     def claim(self, approval_id: str) -> Item | None:
         return self.table.claim(f"approval#{approval_id}")
+
+    def get(self, approval_id: str) -> Item | None:
+        """A pending request without its token (the approval links' confirmation page), None if not pending."""
+        item = self.table.get(f"approval#{approval_id}")
+        return None if item is None else {k: v for k, v in item.items() if k not in ("pk", "token")}
 
     def pending(self) -> list[Item]:
         """Open requests, each with its `id` (and without its token)."""

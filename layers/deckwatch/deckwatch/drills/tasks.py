@@ -9,19 +9,16 @@ if TYPE_CHECKING:
     from deckwatch.context import Services
     from deckwatch.drills.model import PrepareTask, ScheduledTask, StepTask, StoppedTask, WaitTask
 
-    Task = PrepareTask | StepTask | WaitTask | ScheduledTask | StoppedTask
 
-
-def task_of(event: Any, deps: Services) -> Task:
-    """What the drill function received: a state machine task or schedule tick ({"op": ...}), or the status change
-    event of a stopped drill, which goes through the intake (a malformed one is rejected into the ledger and the
-    DLQ with its reason)."""
-    from deckwatch.drills.model import DrillTask, ExecutionStatusChange
+def stopped_event(event: Any, deps: Services) -> StoppedTask | None:
+    """The status change event of a stopped drill (EventBridge: it has a source, not an op), through the intake: a
+    malformed one is rejected into the ledger and the DLQ with its reason. None for a task or a schedule tick."""
+    from deckwatch.drills.model import ExecutionStatusChange
     from deckwatch.intake import parse
 
     if isinstance(event, dict) and "op" not in event and ("source" in event or "detail-type" in event):
         return parse(event, ExecutionStatusChange, "drills", deps).task()
-    return DrillTask.model_validate({"task": event}).task
+    return None
 
 
 def handle(task: PrepareTask | StepTask | WaitTask | ScheduledTask | StoppedTask, deps: Services) -> dict[str, Any]:

@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="scripted scenarios on the embedded AWS, narrated")
     d.add_argument("--root", type=Path, default=None, help="repository root (default: found from here)")
+    d.add_argument("--report", type=Path, default=None, help="also write the ledgers as an HTML page into this folder")
     d.set_defaults(func=cmd_demo)
 
     pol = sub.add_parser("policy", help="validate, document and publish policies").add_subparsers(
@@ -148,7 +149,7 @@ def cmd_execute(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from deckwatch.local.demo import run
 
-    return run(_root(args.root))
+    return run(_root(args.root), report=args.report)
 
 
 def cmd_policy_validate(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from samtranslator.yaml_helper import intrinsics_multi_constructor
 
 from deckwatch.local.moto_patches import CONTEXT_SENTINEL
 
@@ -18,47 +19,14 @@ CODE_BUCKET = "deckwatch-local-artifacts"
 
 
 class _CfnLoader(yaml.SafeLoader):
-    """YAML loader that understands CloudFormation's short-form intrinsic functions."""
+    """YAML loader that reads CloudFormation's short-form intrinsic functions (`!Ref`, `!Sub`, `!GetAtt A.B`...)
+    with the SAM translator's own constructor, the one its `yaml_parse` uses: any `!Tag` becomes `{"Fn::Tag": ...}`
+    (`Ref` and `Condition` without the prefix), so no tag can be missing from a list. Not `yaml_parse` itself: it
+    registers the constructor on `yaml.SafeLoader` for the whole process, after which every `yaml.safe_load`
+    (the policy loader's among them) would accept a `!Ref` in a policy locally that Lambda rejects."""
 
 
-def _intrinsic(name: str) -> Any:
-    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = loader.construct_scalar(node)
-            if name == "Fn::GetAtt":
-                value = str(value).split(".", 1)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-        return {name: value}
-
-    return construct
-
-
-for _tag in (
-    "Base64",
-    "Cidr",
-    "FindInMap",
-    "GetAtt",
-    "GetAZs",
-    "ImportValue",
-    "Join",
-    "Select",
-    "Split",
-    "Sub",
-    "Transform",
-    "And",
-    "Equals",
-    "If",
-    "Not",
-    "Or",
-    "ToJsonString",
-    "Length",
-):
-    _CfnLoader.add_constructor(f"!{_tag}", _intrinsic(f"Fn::{_tag}"))
-_CfnLoader.add_constructor("!Ref", _intrinsic("Ref"))
-_CfnLoader.add_constructor("!Condition", _intrinsic("Condition"))
+_CfnLoader.add_multi_constructor("!", intrinsics_multi_constructor)
 
 
 def load_yaml(path: Path) -> dict[str, Any]:

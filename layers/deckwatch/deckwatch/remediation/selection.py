@@ -173,6 +173,13 @@ def _on_alarm(event: AlarmEvent, deps: Services, rule: RemediationRule, details:
         "kind": details["alarm_kind"],
     }
     inc, opened = incidents.open_or_join(deps, resource=resource, runbook=rule.runbook, opener=event.id, alarm=alarm)
+    if not opened and _run_status(deps, inc) in ("FAILED", "TIMED_OUT", "ABORTED"):
+        # the incident's run died without closing it: take it over rather than join it
+        incidents.close(deps, resource, rule.runbook, str(inc["incident_id"]))
+        details["replaced_incident"] = str(inc["incident_id"])
+        inc, opened = incidents.open_or_join(
+            deps, resource=resource, runbook=rule.runbook, opener=event.id, alarm=alarm
+        )
     iid = str(inc["incident_id"])
     details |= {"incident_id": iid, "resource": resource, "incident_state": "open"}
     if not opened:
@@ -231,7 +238,7 @@ def _on_ok(event: AlarmEvent, deps: Services, rule: RemediationRule, details: di
         at = d.state.timestamp or event.time
         ttm = incidents.seconds_between(str(inc["alarm_at"]), at)
         details |= {"incident_id": inc["incident_id"], "resource": resource, "time_to_mitigate_seconds": ttm}
-        if inc["status"] in ("open", "active", "acted", "verifying"):
+        if inc["status"] in ("open", "active", "acted", "verifying") and _run_status(deps, inc) == "RUNNING":
             # the execution is still working: its verification (answered by this event) closes the incident
             details["incident_state"] = "open"
             reason += f"; incident {inc['incident_id']} is closed by its verification"
@@ -248,6 +255,22 @@ def _on_ok(event: AlarmEvent, deps: Services, rule: RemediationRule, details: di
         reason=reason,
         details=details,
     )
+
+
+def _run_status(deps: Services, incident: dict[str, Any]) -> str:
+    """The status of the incident's remediation execution (RUNNING when not started yet: it is started right after
+    the incident is opened)."""
+    machine = deps.settings.remediation_state_machine_arn
+    if not machine:
+        return "RUNNING"
+    execution = str(incident.get("execution") or incident["incident_id"])
+    if not execution.startswith("arn:"):
+        execution = f"{machine.replace(':stateMachine:', ':execution:')}:{execution}"
+    sfn = deps.clients("stepfunctions")
+    try:
+        return str(sfn.describe_execution(executionArn=execution)["status"])
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return "RUNNING"
 
 
 def _decide(

@@ -20,7 +20,7 @@ from deckwatch import clock, watches
 from deckwatch.actions import Executor, errors_as
 from deckwatch.config import Environment
 from deckwatch.context import Services
-from deckwatch.errors import InvalidEventError, LockHeldError, LockLostError
+from deckwatch.errors import DeckwatchError, InvalidEventError, LockHeldError, LockLostError
 from deckwatch.intake import describe
 from deckwatch.ledger import Action
 from deckwatch.locks import acquire_or_record
@@ -115,16 +115,32 @@ class CloseTask(Strict):
     verification: dict[str, Any] | None = None
 
 
+class AbandonTask(Strict):
+    """A step failed (Begin, Close, an approval's expiry): leave nothing half-done."""
+
+    op: Literal["abandon"]
+    execution: str
+    run: RunInput
+    plan: dict[str, Any] | None = None  # {"result": PlanDoc} once Begin planned
+    error: dict[str, Any] | None = None
+
+
 class RemediationTask(BaseModel):
-    task: Annotated[BeginTask | ActTask | WatchTask | EscalateTask | CloseTask, Field(discriminator="op")]
+    task: Annotated[BeginTask | ActTask | WatchTask | EscalateTask | CloseTask | AbandonTask, Field(discriminator="op")]
 
 
-def handle(task: BeginTask | ActTask | WatchTask | EscalateTask | CloseTask, deps: Services) -> dict[str, Any]:
+def handle(
+    task: BeginTask | ActTask | WatchTask | EscalateTask | CloseTask | AbandonTask, deps: Services
+) -> dict[str, Any]:
     from deckwatch.logging import task as log_task
 
     plan = getattr(task, "plan", None)
-    run = getattr(task, "run", None)
-    log_task(task.op, execution=task.execution, resource=plan.resource if plan else (run.target if run else None))
+    resource = plan.resource if isinstance(plan, PlanDoc) else ((plan or {}).get("result") or {}).get("resource")
+    log_task(
+        task.op, execution=task.execution, resource=resource or getattr(getattr(task, "run", None), "target", None)
+    )
+    if isinstance(task, AbandonTask):
+        return abandon(task, deps)
     if isinstance(task, BeginTask):
         return begin(task, deps)
     if isinstance(task, ActTask):
@@ -492,3 +508,59 @@ def close(task: CloseTask, deps: Services) -> dict[str, Any]:
         extra={"outcome": outcome, "incident_state": state, "time_to_mitigate_seconds": ttm},
     )
     return {"outcome": outcome, "incident": plan.incident, "incident_state": state, "time_to_mitigate_seconds": ttm}
+
+
+# ----------------------------------------------------------------------------------------------- abandon ------
+def abandon(task: AbandonTask, deps: Services) -> dict[str, Any]:
+    """The way out of a failed step: the lock released, the incident closed as failed (so that the next ALARM
+    opens a new one and acts again, and an OK finds nothing stuck), a ledger record, people told."""
+    run = task.run
+    raw = (task.plan or {}).get("result")
+    plan = PlanDoc.model_validate(raw) if isinstance(raw, dict) else None
+    resource, runbook = (plan.resource, plan.runbook) if plan else (_resource_of(run), run.runbook)
+    iid = plan.incident if plan else (run.incident or "")
+    cause = _cause(task.error)
+    released = False
+    if resource:
+        with contextlib.suppress(LockLostError):  # taken over after expiry, or never ours: nothing to release
+            released = deps.state.leases.release(resource, task.execution)
+        if plan is not None and plan.alarm:
+            watches.cancel(deps, plan.alarm, _name(task.execution))
+    closed = incidents.close(deps, resource, runbook, iid) if resource and iid else None
+    incidents.record(
+        deps,
+        record_id=f"{_name(task.execution)}:incident-abandoned",
+        iid=iid,
+        subject=resource or f"console:{_name(task.execution)}",
+        kind="incident",
+        decision="incident-failed",
+        reason=f"a step failed ({cause or 'unknown error'}): lock released, incident closed as failed",
+        execution=task.execution,
+        details={
+            "resource": resource,
+            "runbook": runbook,
+            "alarm": plan.alarm if plan else "",
+            "outcome": "failed",
+            "incident_state": "closed" if closed is not None else "absent",
+            "lock_released": released,
+            "error": task.error or {},
+        },
+    )
+    deps.notifier.publish(
+        subject=f"remediation FAILED: {runbook} on {resource or '?'}",
+        text=f"Incident {iid or '(none)'}: a step failed and the run was abandoned.\n{cause}",
+        capability="remediation",
+        environment=deps.settings.environment,
+        severity="critical",
+        data={"incident": iid, "execution": task.execution, "error": task.error or {}},
+    )
+    return {"abandoned": True, "incident": iid, "lock_released": released}
+
+
+def _resource_of(run: RunInput) -> str:
+    """The resource a run would have locked (Begin failed before its plan), or "" when it cannot be told."""
+    try:
+        rb = runbooks.get(run.runbook)
+        return rb.resource_of(rb.validate(run.target or None, dict(run.parameters)))
+    except (ValidationError, ValueError, DeckwatchError):
+        return ""

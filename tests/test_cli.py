@@ -71,6 +71,8 @@ def test_unknown_source_is_processed_and_says_no_rule_matched(capsys: pytest.Cap
 
 
 def test_known_source_with_missing_fields_is_rejected_by_its_handler(capsys: pytest.CaptureFixture[str]) -> None:
+    """Bad input all the same (exit 2, one line), once its handler has rejected it as AWS would: the report of what
+    happened is printed, with the ledger's rejection and the dead letter."""
     code, out, err = run(
         capsys,
         "replay",
@@ -81,7 +83,10 @@ def test_known_source_with_missing_fields_is_rejected_by_its_handler(capsys: pyt
         "--root",
         str(REPO_ROOT),
     )
-    assert code == 0, err
+    assert code == 2
+    line = one_line_without_traceback(err)
+    assert line.startswith(f"deckwatch: {INVALID / 'alarm-missing-fields.json'}: rejected by AlarmEventsFunction: ")
+    assert "detail.alarmName" in line
     report = json.loads(out)
     assert set(report) >= {"event", "environment", "matched_rules", "invocations", "executions", "aws_calls", "ledger"}
     (invocation,) = report["invocations"]

@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Respo
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from deckwatch import approval_links
 from deckwatch.context import Services
+from deckwatch.logging import observe
 
 logger = Logger()
 services = Services.lazy()  # from the function's environment, on the first invocation
@@ -36,5 +37,6 @@ def answer() -> Response[str]:
 
 
 @logger.inject_lambda_context(clear_state=True)  # the event is not logged: its query string carries signatures
+@observe(services)  # invalid input -> InvalidEventError without its values; expected errors counted
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -54,6 +54,9 @@ class ApprovalTask(BaseModel):
 
 
 def handle_task(task: RequestTask | ExpireTask, deps: Services) -> dict[str, Any]:
+    from deckwatch.logging import task as log_task
+
+    log_task(task.op, execution=task.execution, resource=task.request.subject)  # never the task token
     if isinstance(task, RequestTask):
         return request(task, deps)
     return expire(task, deps)

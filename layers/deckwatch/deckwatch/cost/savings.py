@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import clock, locks
+from deckwatch import clock, locks, metrics
 from deckwatch.actions import Executor
 from deckwatch.cost.actions import RDS_HOURLY, fargate_hourly
 from deckwatch.cost.errors import SavingsRefusedError
@@ -183,6 +183,12 @@ def _apply(run: _Run, key: str, action: Action, change: dict[str, Any], anomaly_
             run.skip(key, "already stopped by an earlier savings action (resume restores that one)")
             return
         run.call(action)
+        hourly = change.get("estimated_hourly_usd")
+        metrics.emit(
+            run.deps.settings,
+            {"SavingsActions": 1, "SavingsHourlyUsd": hourly if isinstance(hourly, int | float) else None},
+            Kind=str(change["kind"]),
+        )
         run.changed.append({"resource": key, **change})
         run.record(
             key,
@@ -246,6 +252,7 @@ def _restore(run: _Run, key: str, change: dict[str, Any], action: Action, needed
         if needed:
             run.call(action)
         run.deps.state.savings.forget(key)
+        metrics.emit(run.deps.settings, {"Resumes": 1, "SavingsUsd": saved_usd}, Kind=str(change.get("kind", "ecs")))
         run.changed.append(
             {"resource": key, **action.parameters, "hours_stopped": hours, "estimated_savings_usd": saved_usd}
         )

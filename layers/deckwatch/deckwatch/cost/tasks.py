@@ -72,6 +72,10 @@ class CostTask(BaseModel):
 
 
 def handle(task: ValidateTask | SaveTask | DeclinedTask, deps: Services) -> dict[str, Any]:
+    from deckwatch.logging import task as log_task
+
+    resources = task.request.resources
+    log_task(task.op, execution=task.execution, resource=",".join(resources) if resources else None)
     if task.request.environment != deps.settings.environment:
         raise InvalidEventError(f"{task.request.environment} savings sent to the {deps.settings.environment} stack")
     if isinstance(task, ValidateTask):

@@ -41,7 +41,15 @@ def handle(task: CutoverTask, deps: Services) -> dict[str, Any]:
     from deckwatch.cutover import steps
     from deckwatch.cutover.model import Cutover
     from deckwatch.errors import InvalidEventError
+    from deckwatch.logging import task as log_task
 
+    doc = task.cutover or task.input or {}
+    service = doc.get("service")
+    log_task(
+        task.op,
+        execution=task.execution or str(doc.get("execution") or "") or None,
+        resource=f"service/{service}" if isinstance(service, str) else None,
+    )
     if task.op == "begin":
         if task.input is None or task.execution is None:
             raise InvalidEventError("begin needs input and execution")

@@ -28,7 +28,7 @@ class MuteDetail(Lenient):
 
 
 class AlarmDetail(Lenient):
-    alarmName: str = Field(min_length=1)  # noqa: N815
+    alarmName: str = Field(min_length=1, max_length=255)  # noqa: N815 - CloudWatch's limit on an alarm name
     state: AlarmState
     previousState: AlarmState | None = None  # noqa: N815
     configuration: dict[str, Any] = Field(default_factory=dict)

@@ -167,6 +167,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     with _runtime(args) as rt:
         report = rt.replay(doc, kind=kind)
     _show(report, args.json)
+    rejected = [i for i in report.invocations if str(i.get("error") or "").startswith("InvalidEventError: ")]
+    if rejected:  # shown above with the ledger's rejection and the dead letter; bad input all the same
+        first = rejected[0]
+        reason = str(first["error"]).removeprefix("InvalidEventError: ")
+        raise UsageError(
+            f"{args.event}: rejected by {first['function']}: {reason} (the ledger says why; the DLQ has it)"
+        )
     return 0
 
 
@@ -190,11 +197,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_policy_validate(args: argparse.Namespace) -> int:
     from deckwatch.policy import load_file
+    from deckwatch.policy.loader import MAX_PARAMETER_BYTES
 
     failed = 0
     for f in args.files:
         try:
-            lp = load_file(f)
+            lp = load_file(f, max_bytes=MAX_PARAMETER_BYTES)  # what `push` could store
             print(f"{f}: ok ({lp.policy.environment}, version {lp.version})")
         except PolicyError as exc:
             failed += 1
@@ -212,14 +220,15 @@ def cmd_policy_schema(args: argparse.Namespace) -> int:
 def cmd_policy_push(args: argparse.Namespace) -> int:
     from deckwatch.aws import Clients
     from deckwatch.policy import load_file
+    from deckwatch.policy.loader import MAX_PARAMETER_BYTES, decode
 
-    lp = load_file(args.file)
+    lp = load_file(args.file, max_bytes=MAX_PARAMETER_BYTES)  # the Advanced tier's limit: refused here, not by SSM
     if lp.policy.environment != args.env:
         raise UsageError(f"{args.file} is the {lp.policy.environment} policy, not {args.env}'s")
     name = f"/deckwatch/{args.env}/policy"
     Clients()("ssm").put_parameter(
         Name=name,
-        Value=args.file.read_text(encoding="utf-8"),
+        Value=decode(args.file.read_bytes(), str(args.file)),
         Type="SecureString",
         KeyId=args.key_id or f"alias/deckwatch-{args.env}",
         Overwrite=True,

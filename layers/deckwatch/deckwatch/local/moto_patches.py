@@ -1,7 +1,8 @@
 """Every patch Deckwatch applies to moto, in one place (moto is pinned exactly in pyproject.toml).
 
 1. Lambda functions run in-process from their real handler code instead of in Docker
-   (`LambdaFunction._invoke_lambda`, the single place moto invokes code).
+   (`LambdaFunction._invoke_lambda`, the single place moto invokes code); `LambdaFunction.invoke` tells the runtime
+   the invocation type, so that an asynchronous Invoke that fails reaches the function's on-failure destination.
 2. Step Functions executions run as actors of the runtime's scheduler (`local/scheduler.py`): each in one thread
    (a Task state's body runs inline, not in a thread of its own), Wait states and retry intervals block in
    simulated time instead of sleeping, and StopExecution wakes a blocked execution. botocore's own retry sleeps
@@ -156,13 +157,33 @@ def _patch_lambda() -> None:
     from moto.awslambda.models import LambdaFunction
 
     original = LambdaFunction._invoke_lambda
+    original_invoke = LambdaFunction.invoke
 
     def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
         if HOOKS.invoke is None:
             return original(self, event)
         return HOOKS.invoke(self, event)
 
+    def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> Any:
+        # which kind of Invoke runs the handler: an asynchronous one ("Event") that fails goes to the function's
+        # on-failure destination, as Lambda does (the runtime reads it in HOOKS.invoke)
+        _INVOCATION.type = (request_headers or {}).get("X-Amz-Invocation-Type", "RequestResponse")
+        try:
+            return original_invoke(self, body, request_headers, response_headers)
+        finally:
+            _INVOCATION.type = None
+
     LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+    LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+
+
+_INVOCATION = threading.local()
+
+
+def invocation_type() -> str | None:
+    """The InvocationType of the Lambda Invoke running on this thread ("Event", "RequestResponse"), or None when
+    the runtime itself runs the handler (its deliveries) or moto invokes it otherwise (a Step Functions task)."""
+    return getattr(_INVOCATION, "type", None)
 
 
 def shared_loader() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from deckwatch.local.template import Template
 
 MAX_EVENT_BYTES = 256 * 1024
+MAX_RESOURCE_CHARS = 2048  # PutEventsRequestEntry.Resources: each at most 2048 characters
 
 
 class BadInput(Exception):  # noqa: N818 - a user-facing condition, reported in one line with exit code 2
@@ -132,31 +133,51 @@ def on_failure_destinations(template: Template) -> dict[str, str]:
 
 
 def classify(raw: str | bytes) -> tuple[str, dict[str, Any]]:
-    """('eventbridge' | 'sns', document) or BadInput naming the problem."""
-    size = len(raw.encode() if isinstance(raw, str) else raw)
+    """('eventbridge' | 'sns', document) or BadInput naming the problem: what AWS would refuse to deliver at all
+    (not JSON, NaN, nested beyond what Deckwatch reads, a resource longer than PutEvents accepts, an SNS delivery
+    without its record). What AWS would deliver reaches the handlers, which reject what they cannot read."""
+    from deckwatch.intake import MAX_DEPTH, screen
+
+    size = len(raw.encode(errors="replace") if isinstance(raw, str) else raw)
     if size > MAX_EVENT_BYTES:
         raise BadInput(f"event is {size} bytes; EventBridge accepts at most {MAX_EVENT_BYTES}")
     try:
-        doc = json.loads(raw)
+        doc = json.loads(raw, parse_constant=_not_json)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadInput(f"not valid JSON: {exc}") from None
+    except ValueError as exc:  # parse_constant: NaN, Infinity, -Infinity
+        raise BadInput(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadInput(f"not an event: nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(doc, dict):
         raise BadInput(f"an event is a JSON object, got a JSON {type(doc).__name__}")
+    problem = screen(doc).problem
+    if problem:
+        raise BadInput(f"not an event: {problem}")
     if doc.get("Type") == "Notification" and "TopicArn" in doc:
+        if not isinstance(doc["TopicArn"], str) or not isinstance(doc.get("Message"), str):
+            raise BadInput("not an SNS message: TopicArn and Message must be strings")
         return "sns", doc
     records = doc.get("Records")
-    if (
-        isinstance(records, list)
-        and records
-        and isinstance(records[0], dict)
-        and records[0].get("EventSource") == "aws:sns"
-    ):
+    if isinstance(records, list) and records and isinstance(records[0], dict) and "EventSource" in records[0]:
+        if records[0].get("EventSource") != "aws:sns":
+            raise BadInput(f"not an SNS delivery: EventSource is {str(records[0].get('EventSource'))[:64]!r}")
+        if len(records) != 1:
+            raise BadInput(f"not an SNS delivery: SNS invokes a function with one record, got {len(records)}")
+        if not isinstance(records[0].get("Sns"), dict):
+            raise BadInput("not an SNS delivery: Records[0] has no Sns object")
         return "sns", doc
     missing = [k for k in ("source", "detail-type") if not isinstance(doc.get(k), str) or not doc.get(k)]
     if missing:
         raise BadInput(f"not an EventBridge event: missing {' and '.join(missing)}")
     if not isinstance(doc.get("detail", {}), dict):
         raise BadInput("not an EventBridge event: detail must be a JSON object")
+    resources = doc.get("resources", [])
+    if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
+        raise BadInput("not an EventBridge event: resources must be a list of strings")
+    for i, arn in enumerate(resources):
+        if len(arn) > MAX_RESOURCE_CHARS:
+            raise BadInput(f"resources[{i}] is {len(arn)} characters; PutEvents accepts at most {MAX_RESOURCE_CHARS}")
     return "eventbridge", doc
 
 
@@ -175,3 +196,7 @@ def on_topic(doc: dict[str, Any], topic_arn: str) -> dict[str, Any]:
         out["TopicArn"] = topic_arn
         out.pop("UnsubscribeURL", None)  # it names the subscription of the topic the message came from
     return out
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")

@@ -651,6 +651,16 @@ class LocalAWS:
             raise RuntimeError(f"no local code for {fn_model.function_name}")
         payload = json.loads(event) if isinstance(event, str) else event
         outcome = self.invoke(fn_model.function_name, payload)
+        if moto_patches.invocation_type() == "Event":  # asynchronous (e.g. `deckwatch dlq redrive`): as Lambda does
+            logical = self.functions[fn_model.function_name]["logical_id"]
+            if self._report is not None:
+                self._report.invocations.append(
+                    {"function": logical, "status": "ok" if outcome.ok else "error", "error": outcome.error}
+                )
+            if not outcome.ok and logical in self.on_failure:
+                dead = self._dead_letter(logical, payload, outcome)
+                if self._report is not None:
+                    self._report.dead_letters.append(dead)
         return json.dumps(outcome.payload, default=str), not outcome.ok, ""
 
     def _dead_letter(self, logical_id: str, event: dict[str, Any], outcome: Outcome) -> dict[str, Any]:

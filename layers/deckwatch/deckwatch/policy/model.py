@@ -39,13 +39,16 @@ SqlName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^\S+$", d
 # A person or team to escalate to: free text, one line
 Target = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Minutes = Annotated[int, Field(ge=0, le=7 * 24 * 60)]
+# Deckwatch's own alarms (template.yaml: deckwatch-<env>-...): never remediated by Deckwatch itself.
+OWN_ALARM_NAMES = re.compile(r"^deckwatch-(dev|staging|prod)-")
 Region = Annotated[
     str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$", description="An AWS region, e.g. us-west-2.")
 ]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no NaN or infinity (YAML's .nan, .inf, 1e999): no threshold or budget means anything as one
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Notifications(Strict):
@@ -211,6 +214,9 @@ class AlarmMatch(Strict):
             raise ValueError("give exactly one of name, prefix, pattern, tag")
         if self.tag is not None and set(self.tag) != {"key", "value"}:
             raise ValueError("tag needs exactly 'key' and 'value'")
+        own = next((x for x in (self.name, self.prefix) if x is not None and OWN_ALARM_NAMES.match(x)), None)
+        if own is not None:
+            raise ValueError(f"{own!r} names Deckwatch's own alarms (deckwatch-<env>-...), which it never remediates")
         return self
 
 

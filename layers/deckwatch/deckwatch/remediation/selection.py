@@ -15,9 +15,14 @@ if TYPE_CHECKING:
 
 
 def match_rule(rules: list[RemediationRule], name: str, tags: dict[str, str] | None) -> RemediationRule | None:
-    """First rule that matches; tag rules only match when the alarm's tags are known."""
+    """First rule that matches; tag rules only match when the alarm's tags are known. No rule ever matches one of
+    Deckwatch's own alarms (deckwatch-<env>-...: its failures, for people to look at)."""
     from fnmatch import fnmatchcase
 
+    from deckwatch.policy.model import OWN_ALARM_NAMES
+
+    if OWN_ALARM_NAMES.match(name):
+        return None
     for rule in rules:
         m = rule.alarm
         if (m.name is not None and m.name == name) or (m.prefix is not None and name.startswith(m.prefix)):
@@ -35,8 +40,18 @@ def alarm_tags(cw: Any, alarm_arn: str) -> dict[str, str]:
 
 
 def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
+    from deckwatch.policy.model import OWN_ALARM_NAMES
+
     policy = deps.policy().policy
     d = event.detail
+    if OWN_ALARM_NAMES.match(d.alarmName):
+        return _decide(
+            deps,
+            event,
+            decision="ignored",
+            reason=f"{d.alarmName} is one of Deckwatch's own alarms: never remediated by Deckwatch (operators are "
+            "notified by the alarm itself)",
+        )
     rules = policy.remediation.rules
     tags = (
         alarm_tags(deps.clients("cloudwatch"), event.alarm_arn)
@@ -188,6 +203,9 @@ def _on_alarm(event: AlarmEvent, deps: Services, rule: RemediationRule, details:
             reason=f"{d.alarmName} in ALARM joins open incident {iid} ({inc.get('status')}): no second action",
             details=details,
         )
+    from deckwatch import metrics
+
+    metrics.emit(deps.settings, {"IncidentsOpened": 1}, Runbook=rule.runbook)
     result = _decide(
         deps,
         event,
@@ -237,7 +255,10 @@ def _on_ok(event: AlarmEvent, deps: Services, rule: RemediationRule, details: di
             details["incident_state"] = "open"
             reason += f"; incident {inc['incident_id']} is closed by its verification"
         elif incidents.close(deps, resource, rule.runbook, str(inc["incident_id"])) is not None:
+            from deckwatch import metrics
+
             details |= {"incident_state": "closed", "outcome": f"resolved-after-{inc['status']}"}
+            metrics.emit(deps.settings, {"IncidentsClosed": 1}, Runbook=rule.runbook, Outcome=details["outcome"])
             reason += f": incident {inc['incident_id']} resolved ({inc['status']} before), {ttm}s after the alarm"
     return _decide(
         deps,

@@ -138,6 +138,13 @@ class RemediationTask(BaseModel):
 def handle(
     task: BeginTask | ActTask | WatchTask | EscalateTask | CloseTask | AbandonTask, deps: Services
 ) -> dict[str, Any]:
+    from deckwatch.logging import task as log_task
+
+    plan = getattr(task, "plan", None)
+    resource = plan.resource if isinstance(plan, PlanDoc) else ((plan or {}).get("result") or {}).get("resource")
+    log_task(
+        task.op, execution=task.execution, resource=resource or getattr(getattr(task, "run", None), "target", None)
+    )
     if isinstance(task, AbandonTask):
         return abandon(task, deps)
     if isinstance(task, BeginTask):
@@ -503,6 +510,16 @@ def close(task: CloseTask, deps: Services) -> dict[str, Any]:
     else:
         incidents.set_status(deps, plan.resource, plan.runbook, plan.incident, outcome)
     state = "closed" if closes else "open"
+    if closes:
+        from deckwatch import metrics
+
+        mitigated_in = float(ttm) if outcome == "mitigated" and ttm is not None else None
+        metrics.emit(
+            deps.settings,
+            {"IncidentsClosed": 1, "TimeToMitigate": mitigated_in},
+            Runbook=plan.runbook,
+            Outcome=outcome,
+        )
     reason = {
         "mitigated": f"{plan.alarm} back to OK after the action" + (f" ({ttm:.0f}s after the alarm)" if ttm else ""),
         "refused": plan.reason,

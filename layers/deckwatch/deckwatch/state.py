@@ -479,6 +479,15 @@ class CutoverControls:
             returns="ALL_NEW",
         )
 
+    def extend(self, service: str, execution: str, ttl: int) -> None:
+        """Keep this execution's item for `ttl` more seconds (a cutover paused until its next window)."""
+        self.table.update(
+            f"cutover#{service}",
+            "SET #expires_at = :exp",
+            condition="execution = :e",
+            values={":exp": _now() + ttl, ":e": execution},
+        )
+
     def mark_rollback(self, service: str, execution: str, reason: str, source: str) -> bool:
         return (
             self.table.update(

@@ -3,8 +3,8 @@
 1. Lambda functions run in-process from their real handler code instead of in Docker
    (`LambdaFunction._invoke_lambda`, the single place moto invokes code).
 2. Step Functions executions run as actors of the runtime's scheduler (`local/scheduler.py`): each in one thread
-   (a Task state's body runs inline, not in a thread of its own), Wait states and retry intervals block in
-   simulated time instead of sleeping, and StopExecution wakes a blocked execution. botocore's own retry sleeps
+   (a Task state's body runs inline, not in a thread of its own), Wait states (Seconds or Timestamp, counted from
+   the simulated clock) and retry intervals block in simulated time instead of sleeping, and StopExecution wakes a blocked execution. botocore's own retry sleeps
    move the simulated clock on.
 3. State machines created by moto's CloudFormation land in the backend that executes them (moto's
    CloudFormation writes to the non-executing backend even when `execute_state_machine` is on), with the
@@ -328,6 +328,31 @@ def _patch_waits() -> None:
             scheduler.block(Waiter(f"Wait state of {wait_seconds}s"), wait_seconds)  # StopExecution wakes it
 
     WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
+
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
+
+    original_seconds = Timestamp._get_wait_seconds
+
+    def _get_wait_seconds(self: Any, env: Any) -> int:
+        """A Wait until a timestamp counts from the simulated clock (moto subtracts its naive local now from the
+        UTC timestamp, which is also wrong wherever local time is not UTC)."""
+        scheduler = HOOKS.scheduler
+        if scheduler is None:
+            return int(original_seconds(self, env))
+        self.string.eval(env=env)
+        text: str = env.stack.pop()
+        moment = self._from_timestamp_string(timestamp=text)
+        if moment is None:
+            from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+                FailureEventException,
+            )
+
+            raise FailureEventException(self._create_failure_event(env, text))
+        import calendar
+
+        return int(calendar.timegm(moment.timetuple()) - scheduler.clock.time())
+
+    Timestamp._get_wait_seconds = _get_wait_seconds  # type: ignore[method-assign]
 
 
 def _patch_callbacks() -> None:

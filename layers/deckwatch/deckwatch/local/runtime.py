@@ -85,12 +85,14 @@ class LocalAWS:
         environment: str = "dev",
         policy_file: Path | None = None,
         approvals: Approvals = "approve",
+        start: float | None = None,
     ) -> None:
         self.root = root
         self.environment = environment
         self.policy_file = policy_file
         self.approvals = approvals
-        self.clock = clock.SimulatedClock()
+        # simulated time starts now, or at `start` (epoch seconds): a release on a Friday at 17:00 in Paris
+        self.clock = clock.SimulatedClock(start)
         self.scheduler = Scheduler(self.clock)
         self.mocks = Mocks()
         self.runner = FunctionRunner()

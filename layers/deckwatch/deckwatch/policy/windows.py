@@ -125,7 +125,7 @@ class Window(_Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
-        if _clock(self.from_, "from", end=False) is None:
+        if self.from_.strip() == "24:00":
             raise ValueError('from: "24:00" is the end of a day, not a start')
         end = self.end
         if end is not None and end <= self.start:
@@ -269,6 +269,6 @@ class Maintenance(_Strict):
     @model_validator(mode="after")
     def _when(self) -> Self:
         if not self.windows and not self.periods:
-            raise ValueError("give windows or periods: when is this maintenance?")
+            raise _bad("give windows or periods: when is this maintenance?")
         no_overlap(self.windows, "windows")
         return self

@@ -20,8 +20,8 @@ def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def paris(*when: int) -> datetime:
-    return datetime(*when, tzinfo=PARIS).astimezone(UTC)  # type: ignore[misc]
+def paris(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=PARIS).astimezone(UTC)
 
 
 def test_inside_and_outside_a_weekday_window() -> None:

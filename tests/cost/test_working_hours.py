@@ -20,8 +20,8 @@ PARIS = ZoneInfo("Europe/Paris")
 TICK = "CostActionsFunctionWorkingHours"
 
 
-def paris(*when: int) -> float:
-    return datetime(*when, tzinfo=PARIS).timestamp()  # type: ignore[misc]
+def paris(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float:
+    return datetime(year, month, day, hour, minute, tzinfo=PARIS).timestamp()
 
 
 @pytest.fixture(scope="module")

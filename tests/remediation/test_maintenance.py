@@ -152,5 +152,3 @@ def test_bad_maintenance_requests_exit_2_in_one_line(
     assert code == 2 and out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in err
-
-

@@ -69,15 +69,15 @@ def covering(deps: Services, keys: Iterable[str], at: datetime | None = None) ->
                 until=clock.iso(float(entry["until"])),
             )
     for i, m in enumerate(deps.policy().policy.maintenance):
-        pattern = next((p for p in m.resources if any(fnmatchcase(k, p) for k in wanted)), None)
-        if pattern is None:
+        matched = next((p for p in m.resources if any(fnmatchcase(k, p) for k in wanted)), None)
+        if matched is None:
             continue
         verdict = windows.check(m.windows, now) if m.windows else None
         if verdict is not None and verdict.open:
-            return Entry(pattern, m.reason, f"policy maintenance[{i}]", window=verdict.window)
+            return Entry(matched, m.reason, f"policy maintenance[{i}]", window=verdict.window)
         period = windows.active(m.periods, now)
         if period is not None:
-            return Entry(pattern, m.reason, f"policy maintenance[{i}]", window=period.label())
+            return Entry(matched, m.reason, f"policy maintenance[{i}]", window=period.label())
     return None
 
 

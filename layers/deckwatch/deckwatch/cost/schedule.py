@@ -47,10 +47,20 @@ def tick(deps: Services) -> dict[str, Any]:
         stamp = windows.iso(verdict.opens_at or now).replace(":", "")
         name = f"{NIGHT}{stamp}"
         if savings.mode == "notify":
-            _record(deps, loaded.version, name, "notify-only", "outside working hours: notify mode takes no savings", verdict)
+            _record(
+                deps,
+                loaded.version,
+                name,
+                "notify-only",
+                "outside working hours: notify mode takes no savings",
+                verdict,
+            )
             return {"acted": False, "reason": "notify mode"}
         request = {"action": "save", "approval": savings.mode == "approve" or env == "prod"}
-        decision, why = "savings-scheduled", f"outside working hours until {verdict.opens_at and windows.iso(verdict.opens_at)}"
+        decision, why = (
+            "savings-scheduled",
+            f"outside working hours until {verdict.opens_at and windows.iso(verdict.opens_at)}",
+        )
     request |= {
         "environment": env,
         "dryRun": policy.dry_run,

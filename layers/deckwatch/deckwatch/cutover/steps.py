@@ -300,8 +300,7 @@ def _gate(deps: Services, c: Cutover, svc: Service, inp: CutoverInput, raw: dict
         if answer is None and not c.dry_run:
             c.action, c.request = "override", raw
             c.summary = (
-                f"EMERGENCY release of {c.service} in {c.environment} ({_what(c)}) during the {label}. "
-                f"Reason: {reason}"
+                f"EMERGENCY release of {c.service} in {c.environment} ({_what(c)}) during the {label}. Reason: {reason}"
             )
             _record(deps, c, "override-requested", "override-requested", c.summary, details={"window": c.window})
             return c

@@ -4,8 +4,8 @@
    (`LambdaFunction._invoke_lambda`, the single place moto invokes code).
 2. Step Functions executions run as actors of the runtime's scheduler (`local/scheduler.py`): each in one thread
    (a Task state's body runs inline, not in a thread of its own), Wait states (Seconds or Timestamp, counted from
-   the simulated clock) and retry intervals block in simulated time instead of sleeping, and StopExecution wakes a blocked execution. botocore's own retry sleeps
-   move the simulated clock on.
+   the simulated clock) and retry intervals block in simulated time instead of sleeping, and StopExecution wakes
+   a blocked execution. botocore's own retry sleeps move the simulated clock on.
 3. State machines created by moto's CloudFormation land in the backend that executes them (moto's
    CloudFormation writes to the non-executing backend even when `execute_state_machine` is on), with the
    context-object paths (`$$.`) intact (moto's Fn::Sub uses string.Template, which reads `$$` as an escape:

@@ -151,7 +151,8 @@ class Service(Strict):
     require_approval: bool = False
     triggers: list[PipelineTrigger] = Field(default_factory=list)
     release: Release | None = Field(
-        default=None, description="This service's release windows and freezes (fields set here replace the environment's)."
+        default=None,
+        description="This service's release windows and freezes (fields set here replace the environment's).",
     )
 
     @model_validator(mode="after")
@@ -298,7 +299,8 @@ class Drills(Strict):
     targets: list[DrillTarget] = Field(default_factory=list)
     windows: list[Window] = Field(
         default_factory=list,
-        description="When drills may start (scheduled and backup-triggered), e.g. outside business hours; none: any time.",
+        description="When drills may start (scheduled and backup-triggered), e.g. outside business hours; "
+        "none: any time.",
     )
 
     @model_validator(mode="after")
@@ -401,8 +403,9 @@ class Policy(Strict):
                 raise ValueError(f"cost.savings.services[{i}]: no ECS service {name!r} in services")
         for i, m in enumerate(self.maintenance):
             for j, key in enumerate(m.resources):
-                if key.startswith("service:") and "*" not in key and self.service(key.split(":", 1)[1]) is None:
-                    raise ValueError(f"maintenance[{i}].resources[{j}]: no service {key.split(':', 1)[1]!r} in services")
+                name = key.split(":", 1)[1]
+                if key.startswith("service:") and "*" not in key and self.service(name) is None:
+                    raise ValueError(f"maintenance[{i}].resources[{j}]: no service {name!r} in services")
         return self
 
     def service(self, name: str) -> Service | None:

@@ -67,7 +67,7 @@ def test_release_triggered_friday_evening_waits_until_monday_morning(rt: LocalAW
     report = run(rt, console_input("staging-image.json", image=image("friday-1")))
     execution = only_execution(report)
     assert execution["status"] == "SUCCEEDED", execution
-    assert execution["path"][:5] == ["Begin", "Route", "WaitForWindow", "Begin", "Route"]
+    assert execution["path"][:6] == ["Begin", "Route", "WaitForWindow", "Begin", "Route", "Deploy"]  # waited once
     waiting = record(report, "waiting-for-window")
     assert local(waiting["time"]).strftime("%a %H:%M") == "Fri 17:00"
     assert waiting["details"]["window"]["opens_at"] == "2027-03-22T08:00:00Z"  # Monday 09:00 CET
@@ -168,6 +168,18 @@ def test_a_rejected_emergency_override_refuses_the_release(rt: LocalAWS) -> None
     assert execution["path"] == ["Begin", "Route", "EmergencyOverride", "OverrideDeclined", "Begin", "ReleaseRefused"]
     assert "emergency override rejected" in record(report, "refused")["reason"]
     assert weights(rt) == before
+
+
+def test_an_unanswered_emergency_override_expires_and_refuses(rt: LocalAWS) -> None:
+    rt.approvals = "timeout"
+    try:
+        report = run(rt, console_input("staging-emergency-override.json", image=image("frozen-3")))
+    finally:
+        rt.approvals = "approve"
+    execution = only_execution(report)
+    assert execution["path"][-3:] == ["OverrideDeclined", "Begin", "ReleaseRefused"]
+    assert [r["decision"] for r in report.ledger if r["kind"] == "approval"] == ["requested", "expired"]
+    assert "emergency override expired" in record(report, "refused")["reason"]
 
 
 def test_a_rollback_during_a_freeze_happens_at_once(rt: LocalAWS) -> None:

@@ -42,9 +42,21 @@ def rules(policy: Policy, svc: Service) -> Rules:
 
 def override_answer(deps: Services, execution: str) -> str | None:
     """The answer to this execution's emergency-override approval, read from the ledger (never from the
-    execution's input, which whoever starts it writes): approved, rejected, expired, or None (not answered)."""
+    execution's input, which whoever starts it writes): approved, rejected, expired, unanswered (requested, and
+    the state machine came back without an answer: it timed out), or None (not requested yet)."""
     aid = approvals.approval_id(execution, OVERRIDE)
     for verdict in ("approved", "rejected", "expired"):
         if deps.ledger.get(f"approval:{aid}:{verdict}") is not None:
             return verdict
-    return None
+    return "unanswered" if deps.ledger.get(f"approval:{aid}:requested") is not None else None
+
+
+def expire_override(deps: Services, execution: str, environment: str, subject: str, summary: str) -> None:
+    """Record the unanswered override approval as expired (and drop it), as the approval gate does on a timeout."""
+    request = approvals.ApprovalRequest(
+        environment=environment,  # type: ignore[arg-type]
+        capability="cutover",
+        subject=subject,
+        summary=summary[:2000],
+    )
+    approvals.expire(approvals.ExpireTask(op="expire", execution=execution, request=request, purpose=OVERRIDE), deps)

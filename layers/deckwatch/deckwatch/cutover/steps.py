@@ -297,6 +297,9 @@ def _gate(deps: Services, c: Cutover, svc: Service, inp: CutoverInput, raw: dict
         reason = inp.emergency_override.reason
         c.window |= {"override": reason}
         answer = gate.override_answer(deps, c.execution)
+        if answer == "unanswered":  # the approval timed out: its expiry is recorded here, where it is read
+            gate.expire_override(deps, c.execution, c.environment, c.subject, c.summary or label)
+            answer = "expired"
         if answer is None and not c.dry_run:
             c.action, c.request = "override", raw
             c.summary = (
@@ -376,9 +379,11 @@ def check_window(c: Cutover, deps: Services) -> Cutover:
     if opening.opens_at is None:  # no window any more (the policy changed): nothing to wait for
         c.hold_until, c.next, c.window = None, "shift", verdict.doc()
         return c
-    c.hold_until, c.next = windows.iso(opening.opens_at), "hold"
+    c.hold_until = windows.iso(opening.opens_at)
     c.window = verdict.doc() | {"resumes_at": c.hold_until, "window": opening.window}
-    if c.weight > 0:
+    c.next = "hold"  # no traffic on the new colour yet: a Wait state until the window opens
+    if c.weight > 0:  # traffic on it: bake on, watched and analysed, an hour at a time
+        c.next = "bake"
         c.wait_seconds = max(1, min(3600, int((opening.opens_at - now).total_seconds())))
     _extend(deps, c, int((opening.opens_at - now).total_seconds()))
     local = windows.describe(opening, zone).split(" opens ", 1)[-1]
@@ -617,7 +622,7 @@ def after_bake(c: Cutover, deps: Services) -> Cutover:
     _record(deps, c, f"baked:{c.step_index}", "baked", f"{c.weight}% on {c.new} for {c.bake_seconds // 60} min")
     c.step_index += 1
     if c.step_index < len(c.steps):
-        c.next = "shift"
+        c.next = "check_window" if c.check_window else "shift"
     else:
         c.next = "window" if c.window_seconds > 0 else "finish"
     return c

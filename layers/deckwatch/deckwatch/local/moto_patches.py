@@ -349,8 +349,10 @@ def _patch_waits() -> None:
 
             raise FailureEventException(self._create_failure_event(env, text))
         import calendar
+        import math
 
-        return int(calendar.timegm(moment.timetuple()) - scheduler.clock.time())
+        # rounded up: Step Functions moves on at the timestamp or after it, never a fraction of a second before
+        return math.ceil(calendar.timegm(moment.timetuple()) - scheduler.clock.time())
 
     Timestamp._get_wait_seconds = _get_wait_seconds  # type: ignore[method-assign]
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -162,10 +162,7 @@ def check(windows: Sequence[WeeklyLike], at: datetime, horizon_days: int = 14) -
     return Verdict(open=False, at=at)
 
 
-P = TypeVar("P", bound=PeriodLike)
-
-
-def active(periods: Sequence[P], at: datetime) -> P | None:
+def active[P: PeriodLike](periods: Sequence[P], at: datetime) -> P | None:
     """The first of `periods` that covers `at`, or None."""
     for p in periods:
         span = period_interval(p)

@@ -56,6 +56,6 @@ def run(root: Path) -> None:
             _say(f"   {when:%a %H:%M %Z}  {rec['decision']:<19} {rec['reason'][:150]}")
         waits = execution["path"].index("WaitForWindow") + 1 if "WaitForWindow" in execution["path"] else 0
         _say(
-            f"   execution {execution['status']}: {' -> '.join(execution['path'][:waits + 2])} -> ... "
+            f"   execution {execution['status']}: {' -> '.join(execution['path'][: waits + 2])} -> ... "
             f"({execution['transitions']} states, {report.simulated_seconds / 3600:.1f} simulated hours)"
         )

@@ -157,6 +157,32 @@ def test_duplicate_delivery_is_processed_once(rt: LocalAWS) -> None:
     assert ("dynamodb", "TransactWriteItems") not in ops(second)
 
 
+def test_a_copy_arriving_while_the_first_is_in_progress_is_a_duplicate_not_a_failure(rt: LocalAWS) -> None:
+    """Two Lambda instances get the same event at once: the second finds the first's INPROGRESS idempotency
+    record. It answers "duplicate" (no error, so no DLQ message and no DLQ alarm); the first does the work."""
+    from deckwatch.events.alarm import AlarmEvent
+    from deckwatch.intake import receive
+    from deckwatch.local.functions import new_context
+
+    event = load_event(EVENTS / "alarm_events/alarm-metric.json")
+    ctx = new_context("deckwatch-alarm-events", "arn:aws:lambda:us-east-1:123456789012:function:x", 512, 30)
+    seen: dict[str, Any] = {}
+    with rt.control_plane() as deps:
+
+        def first_copy(parsed: AlarmEvent, _deps: Any) -> dict[str, Any]:
+            seen["second"] = receive(event, ctx, deps, model=AlarmEvent, capability="remediation", handle=second_copy)
+            return {"handled": parsed.detail.alarmName}
+
+        def second_copy(parsed: AlarmEvent, _deps: Any) -> dict[str, Any]:
+            raise AssertionError("the second copy must not be handled")
+
+        first = receive(event, ctx, deps, model=AlarmEvent, capability="remediation", handle=first_copy)
+        third = receive(event, ctx, deps, model=AlarmEvent, capability="remediation", handle=second_copy)
+    assert first == {"handled": event["detail"]["alarmName"]}
+    assert seen["second"] == {"duplicate": True, "in_progress": True, "event_id": event["id"]}
+    assert third == first  # once done, a copy gets the stored answer
+
+
 def test_duplicate_alert_is_not_published_twice(rt: LocalAWS) -> None:
     event = load_event(EVENTS / "backup_events/backup-job-failed.json")
     assert ("sns", "Publish") in ops(replay(rt, event))

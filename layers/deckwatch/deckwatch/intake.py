@@ -3,7 +3,9 @@
 - A malformed event is recorded in the ledger with the reason and rejected with InvalidEventError; the function's
   on-failure destination (the DLQ, template.yaml) keeps the event and the error. Nothing is lost.
 - An invalid policy raises PolicyError before anything acts.
-- Each event is handled once per id (Powertools idempotency on `id`): EventBridge delivers at least once.
+- Each event is handled once per id (Powertools idempotency on `id`): EventBridge delivers at least once. A copy
+  that arrives while the first is still being handled is a duplicate too, not a failure: the first copy answers
+  for the event (its own failure, if any, goes to the DLQ), so this one must not land there and alarm.
 """
 
 from __future__ import annotations
@@ -35,7 +37,12 @@ def receive[T: BaseModel](
     def _run(event: dict[str, Any]) -> dict[str, Any]:
         return handle(parsed, deps)
 
-    return _idempotent(deps, context)(_run)(event=event)
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+    try:
+        return _idempotent(deps, context)(_run)(event=event)
+    except IdempotencyAlreadyInProgressError:
+        return {"duplicate": True, "in_progress": True, "event_id": str(event.get("id", ""))}
 
 
 def parse[T: BaseModel](event: Any, model: type[T], capability: Capability, deps: Services) -> T:

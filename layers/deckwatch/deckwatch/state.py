@@ -291,21 +291,21 @@ class AlarmWatches:
         item = self.table.get(f"watch#{alarm}")
         return dict(item.get("watchers", {})) if item else {}
 
-    def remove(self, alarm: str, watch_id: str) -> None:
-        """Stop watching (idempotent)."""
+    def remove(self, alarm: str, watch_id: str, token: str | None = None) -> None:
+        """Stop watching (idempotent). With `token`, only if the watcher still waits with that token: a watcher
+        registered again under the same id (the next bake interval) is not the one that was answered."""
         if self.table.get(f"watch#{alarm}") is None:
             return
-        self.table.update(f"watch#{alarm}", "REMOVE #watchers.#w", names={"#w": watch_id})
-
-    def claim(self, alarm: str, watch_id: str) -> bool:
-        """Remove the watcher if it is still there: one answer per watcher, whoever comes first."""
-        done = self.table.update(
-            f"watch#{alarm}",
-            "REMOVE #watchers.#w",
-            condition="attribute_exists(#watchers.#w)",
-            names={"#w": watch_id},
-        )
-        return done is not None
+        if token is None:
+            self.table.update(f"watch#{alarm}", "REMOVE #watchers.#w", names={"#w": watch_id})
+        else:
+            self.table.update(
+                f"watch#{alarm}",
+                "REMOVE #watchers.#w",
+                condition="#watchers.#w.#token = :token",
+                values={":token": token},
+                names={"#w": watch_id},
+            )
 
 
 class PendingApprovals:

@@ -112,6 +112,9 @@ def _check_abort(deps: Services, c: Cutover) -> None:
 
 
 def _release(deps: Services, c: Cutover) -> None:
+    """The end of every path: no watcher, no lease, no control record of this execution is left."""
+    for phase in ("bake", "window"):
+        _stop_watching(deps, c, phase)
     router = _router(deps, c)
     for key in router.lock_keys():
         with contextlib.suppress(LockLostError):  # taken over after expiry: not ours to release any more
@@ -175,7 +178,7 @@ def begin(raw: dict[str, Any], execution: str, deps: Services) -> dict[str, Any]
     if held_back is not None:
         return held_back.doc()
     router = router_for(svc, deps.clients, c.environment, c.dry_run)
-    held: list[str] = []
+    held: list[str] = []  # acquired in this call, for the reader: _let_go releases whatever is ours
     try:
         for key in router.lock_keys():
             locks.acquire_or_record(
@@ -191,12 +194,52 @@ def begin(raw: dict[str, Any], execution: str, deps: Services) -> dict[str, Any]
             held.append(key)
         c = _plan(deps, c, router, strategy)
     except BaseException as exc:
-        for key in held:
-            deps.state.leases.release(key, execution)
+        # every key, not only those acquired: a lease whose write succeeded but whose answer was lost is ours too
+        _let_go(deps, router.lock_keys(), svc.name, execution)
         if not isinstance(exc, LockHeldError):
             _record(deps, c, "begin-failed", "failed", f"{type(exc).__name__}: {exc}")
         raise
+    del held
     return c.doc()
+
+
+def _let_go(deps: Services, keys: list[str], service: str, execution: str) -> list[str]:
+    """Release the leases `execution` holds among `keys` and close its control record; returns the released."""
+    released = []
+    for key in keys:
+        holder = deps.state.leases.holder(key)
+        if holder is not None and holder["owner"] == execution:
+            with contextlib.suppress(LockLostError):
+                deps.state.leases.release(key, execution)
+                released.append(key)
+    control.close(deps, service, execution)
+    return released
+
+
+def abandon(raw: dict[str, Any], execution: str, cause: dict[str, Any] | None, deps: Services) -> dict[str, Any]:
+    """Begin failed, and its own clean-up may not have run (the function timed out, a call's answer was lost):
+    release what this execution holds, and record why it did not start (the same record Begin writes)."""
+    name = raw.get("service") if isinstance(raw, dict) else None
+    svc = deps.policy().policy.service(str(name)) if name else None
+    if svc is None:
+        return {"released": []}
+    router = router_for(svc, deps.clients, deps.settings.environment, True)
+    released = _let_go(deps, router.lock_keys(), svc.name, execution)
+    reason, text, _ = classify(cause or {})
+    deps.ledger.append(
+        Record(
+            record_id=f"{execution.rsplit(':', 1)[-1]}:begin-failed",
+            environment=deps.settings.environment,
+            capability="cutover",
+            subject=f"service/{svc.name}",
+            kind="decision",
+            decision="failed",
+            reason=text,
+            execution_arn=execution,
+            details={"released": released, "reason": reason},
+        )
+    )
+    return {"released": released}
 
 
 def _plan(deps: Services, c: Cutover, router: TrafficRouter, strategy: str) -> Cutover:
@@ -474,8 +517,13 @@ def shift(c: Cutover, deps: Services) -> Cutover:
     _check_alarms(deps, c, "before the shift")
     weight = c.steps[c.step_index]
     router = _router(deps, c)
-    changed = router.shift(c.stable, c.new, weight)
-    _record_actions(deps, c, f"shift:{c.step_index}", router)
+    # the intent first: if this step dies between the listener change and its records, the ledger still says
+    # what was being done (and the rollback records the weight it observes)
+    _record(deps, c, f"shift-intent:{c.step_index}", "intent", f"{c.new} to {weight}%", kind="intent")
+    try:
+        changed = router.shift(c.stable, c.new, weight)
+    finally:
+        _record_actions(deps, c, f"shift:{c.step_index}", router)
     c.weight = weight
     c.baked_seconds = c.failed_intervals = c.no_data_intervals = 0
     c.wait_seconds = min(c.interval_seconds, c.bake_seconds)
@@ -630,10 +678,14 @@ def after_bake(c: Cutover, deps: Services) -> Cutover:
 
 # ---------------------------------------------------------------------------------------------- endings -------
 def finish(c: Cutover, deps: Services) -> Cutover:
+    """100% on the new colour and the rollback window passed: scale the old colour down, record, release. Its
+    failures are retried by the state machine, then reported by `cleanup_pending`: the cutover has succeeded."""
     _stop_watching(deps, c, "window")
     router = _router(deps, c)
-    router.scale_down(c.stable)
-    _record_actions(deps, c, "scale-down", router)
+    try:
+        router.scale_down(c.stable)
+    finally:
+        _record_actions(deps, c, "scale-down", router)
     duration = clock.now_epoch() - c.started_at
     _record(
         deps,
@@ -649,25 +701,65 @@ def finish(c: Cutover, deps: Services) -> Cutover:
     return c
 
 
+def cleanup_pending(c: Cutover, cause: dict[str, Any], deps: Services) -> Cutover:
+    """Finish failed after its retries: the new colour serves 100% and the window passed, so the cutover has
+    succeeded; what was left (the old colour still running) is recorded and notified as a warning."""
+    _, text, _ = classify(cause)
+    duration = clock.now_epoch() - c.started_at
+    _record(
+        deps,
+        c,
+        "cleanup-failed",
+        "cleanup-failed",
+        f"{c.stable} could not be scaled down: {text}",
+        details={"cause": cause, "left_running": c.stable},
+    )
+    _record(
+        deps,
+        c,
+        "completed",
+        "completed",
+        f"{c.new} serves 100% with {c.image or c.revision}; clean-up pending: {c.stable} still runs",
+        details={"duration_seconds": round(duration, 3), "cleanup_pending": True},
+    )
+    metrics.emit(deps.settings, {"CutoverDuration": duration, "CutoverCompleted": 1}, Service=c.service)
+    _release(deps, c)
+    _notify(
+        deps,
+        c,
+        "completed, clean-up pending",
+        f"{c.summary}\nCompleted in {duration / 60:.1f} min, but {c.stable} could not be scaled down ({text}). "
+        "Traffic is not affected; scale it down when the cause is fixed.",
+        severity="warning",
+        duration_seconds=duration,
+    )
+    return c
+
+
 def rollback(c: Cutover, cause: dict[str, Any], deps: Services) -> Cutover:
-    """100% to the stable slot FIRST, then scale the new slot down, record why, run the hook, notify, release."""
+    """100% to the stable slot FIRST, then scale the new slot down, record why, run the hook, notify, release.
+    Idempotent (the state machine retries it): each call observes before it acts."""
     router = _router(deps, c)
     started = clock.now_epoch()
-    router.shift(c.stable, c.new, 0)
+    before = router.observe().weights.get(c.new, 0) if not c.dry_run else c.weight
+    try:
+        router.shift(c.stable, c.new, 0)
+    finally:
+        _record_actions(deps, c, "rollback:restore", router)
     restored = clock.now_epoch()
-    _record_actions(deps, c, "rollback:restore", router)
     reason, text, at = classify(cause)
     if c.new != c.stable:
-        router.scale_down(c.new)
-        _record_actions(deps, c, "rollback:scale-down", router)
-    for phase in ("bake", "window"):
-        _stop_watching(deps, c, phase)
+        try:
+            router.scale_down(c.new)
+        finally:
+            _record_actions(deps, c, "rollback:scale-down", router)
     since = at if at is not None else started
     ttr = max(0.0, restored - since)
     details = {
         "reason": reason,
         "cause": cause,
-        "weight_at_rollback": c.weight,
+        "weight_at_rollback": before,  # observed on the listener, not what the plan says the last step set
+        "planned_weight": c.weight,
         "step": c.step_index,
         "time_to_rollback_seconds": round(ttr, 3),
         "restore_seconds": round(restored - started, 3),

@@ -21,6 +21,8 @@ Op = Literal[
     "finish",
     "rollback",
     "release",
+    "abandon",
+    "cleanup_pending",
 ]
 
 
@@ -45,6 +47,10 @@ def handle(task: CutoverTask, deps: Services) -> dict[str, Any]:
         if task.input is None or task.execution is None:
             raise InvalidEventError("begin needs input and execution")
         return steps.begin(task.input, task.execution, deps)
+    if task.op == "abandon":
+        if task.input is None or task.execution is None:
+            raise InvalidEventError("abandon needs input and execution")
+        return steps.abandon(task.input, task.execution, task.cause, deps)
     if task.cutover is None:
         raise InvalidEventError(f"{task.op} needs the cutover document")
     c = Cutover.model_validate(task.cutover)
@@ -56,6 +62,8 @@ def handle(task: CutoverTask, deps: Services) -> dict[str, Any]:
         return steps.rollback(c, task.cause or {}, deps).doc()
     if task.op == "release":
         return steps.release(c, task.cause, deps).doc()
+    if task.op == "cleanup_pending":
+        return steps.cleanup_pending(c, task.cause or {}, deps).doc()
     step = {
         "deploy": steps.deploy,
         "check_stable": steps.check_stable,

@@ -86,9 +86,16 @@ def _parser() -> argparse.ArgumentParser:
         a.add_argument("--actor", default=None, help="who answers (default: the caller's IAM identity)")
         a.set_defaults(func=cmd_answer, approve=verb == "approve")
 
-    led = sub.add_parser("ledger", help="read the ledger (real AWS)")
+    led = sub.add_parser("ledger", help="read the ledger, or verify its hash chains (real AWS)")
+    led.add_argument(
+        "action",
+        nargs="?",
+        choices=("show", "verify"),
+        default="show",
+        help="show records (default), or verify every chain (or --subject's): exit 1 on any finding",
+    )
     led.add_argument("--env", choices=ENVIRONMENTS, required=True)
-    group = led.add_mutually_exclusive_group(required=True)
+    group = led.add_mutually_exclusive_group()
     group.add_argument("--subject")
     group.add_argument("--capability", choices=("core", "cutover", "remediation", "drills", "cost"))
     group.add_argument("--since", help="ISO time: everything since then")
@@ -200,6 +207,10 @@ def cmd_answer(args: argparse.Namespace) -> int:
 def cmd_ledger(args: argparse.Namespace) -> int:
     from deckwatch.local import account
 
+    if args.action == "verify":
+        return _ledger_verify(args)
+    if not (args.subject or args.capability or args.since):
+        raise UsageError("ledger: one of --subject, --capability or --since is required")
     deps = account.services(args.env)
     if args.subject:
         records = deps.ledger.by_subject(args.subject)
@@ -210,6 +221,19 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     for rec in records:
         print(json.dumps(rec, sort_keys=True, default=str))
     return 0
+
+
+def _ledger_verify(args: argparse.Namespace) -> int:
+    from deckwatch.ledger import verify
+    from deckwatch.local import account
+
+    if args.capability or args.since:
+        raise UsageError("ledger verify: only --subject narrows it")
+    checked, findings = verify(account.services(args.env).ledger, args.subject)
+    for finding in findings:
+        print(f"{finding.problem}: {finding.subject}: {finding.detail}")
+    print(f"ledger {args.env}: {checked} records checked, {len(findings)} findings")
+    return 1 if findings else 0
 
 
 # ---------------------------------------------------------------------------------------------- helpers -------

@@ -361,7 +361,11 @@ def _patch_callbacks() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
         StateTaskServiceCallback,
     )
-    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackConsumerTimeout,
+        CallbackEndpoint,
+        CallbackNotifyConsumerError,
+    )
 
     original = StateTaskServiceCallback._wait_for_task_token_timeout
 
@@ -383,6 +387,10 @@ def _patch_callbacks() -> None:
     original_interrupt = CallbackEndpoint.interrupt_all
 
     def notify(self: Any, outcome: Any) -> None:
+        if self.get_outcome() is not None:
+            # AWS answers a second SendTaskSuccess/Failure for a token with TaskTimedOut ("Provided task does not
+            # exist anymore"); moto would overwrite the first answer
+            raise CallbackNotifyConsumerError(callback_consumer_error=CallbackConsumerTimeout())
         original_notify(self, outcome)
         waiter = getattr(self, "_deckwatch_waiter", None)
         if waiter is not None and HOOKS.scheduler is not None:

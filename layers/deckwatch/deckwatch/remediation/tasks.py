@@ -22,10 +22,15 @@ from deckwatch.config import Environment
 from deckwatch.context import Services
 from deckwatch.errors import DeckwatchError, InvalidEventError, LockHeldError, LockLostError
 from deckwatch.intake import describe
-from deckwatch.ledger import Action
+from deckwatch.ledger import Action, Kind
 from deckwatch.locks import acquire_or_record
-from deckwatch.remediation import guardrails, incidents, runbooks
-from deckwatch.remediation.errors import RunbookAccessDeniedError, RunbookFailedError, RunbookThrottledError
+from deckwatch.remediation import guardrails, incidents, observe, runbooks
+from deckwatch.remediation.errors import (
+    RunbookAccessDeniedError,
+    RunbookError,
+    RunbookFailedError,
+    RunbookThrottledError,
+)
 
 
 class Strict(BaseModel):
@@ -343,24 +348,56 @@ def act(task: ActTask, deps: Services) -> dict[str, Any]:
         ),
     )
     for i, action in enumerate(plan.actions):
-        executor.call(action.service, action.operation, **action.parameters)
-        incidents.record(
-            deps,
-            record_id=f"{_name(task.execution)}:act:{i}",
-            iid=plan.incident,
-            subject=plan.resource,
-            kind="action",
-            decision="planned" if plan.dry_run else "acted",
-            reason=f"{action.service}:{action.operation}" + (" (dry-run: not called)" if plan.dry_run else ""),
-            execution=task.execution,
-            action=action,
-            dry_run=plan.dry_run,
-            outcome="planned" if plan.dry_run else "done",
-            details={"resource": plan.resource, "runbook": plan.runbook, "alarm": plan.alarm or ""},
-        )
+        _act_once(deps, task, executor, i, action)
     if not plan.dry_run:
         incidents.set_status(deps, plan.resource, plan.runbook, plan.incident, "acted")
     return {"calls": 0 if plan.dry_run else len(plan.actions), "dry_run": plan.dry_run, "at": started}
+
+
+def _act_once(deps: Services, task: ActTask, executor: Executor, i: int, action: Action) -> None:
+    """One call of the plan: the intent recorded before it, the observed outcome after it. A call that got no
+    answer is settled by reading the world (remediation.observe): applied counts as done, whatever the error."""
+    plan = task.plan
+    name = _name(task.execution)
+    details = {"resource": plan.resource, "runbook": plan.runbook, "alarm": plan.alarm or ""}
+
+    def rec(key: str, decision: str, kind: Kind, outcome: str, reason: str, **more: Any) -> None:
+        incidents.record(
+            deps,
+            record_id=f"{name}:{key}:{i}",
+            iid=plan.incident,
+            subject=plan.resource,
+            kind=kind,
+            decision=decision,
+            reason=reason,
+            execution=task.execution,
+            action=action,
+            dry_run=plan.dry_run,
+            outcome=outcome,
+            details=details | more,
+        )
+
+    call = f"{action.service}:{action.operation}"
+    if plan.dry_run:
+        executor.call(action.service, action.operation, **action.parameters)
+        rec("act", "planned", "action", "planned", f"{call} (dry-run: not called)")
+        return
+    rec("intent", "intent", "intent", "pending", f"about to call {call}")
+    try:
+        executor.call(action.service, action.operation, **action.parameters)
+    except RunbookError:
+        done = executor.performed[-1]
+        if done.outcome == "unknown":
+            seen = observe.applied(deps.clients, action)
+            if seen is not None:
+                executor.resolve(seen, "re-read")
+                done = executor.performed[-1]
+        if done.outcome == "done":
+            rec("act", "acted", "action", "done", f"{call} (no answer; the re-read shows it applied)", note=done.error)
+            return
+        rec("act-failed", "action-failed", "action", done.outcome, f"{call}: {done.error}")
+        raise
+    rec("act", "acted", "action", "done", call)
 
 
 def _cooldown_minutes(deps: Services, plan: PlanDoc) -> int:

@@ -40,6 +40,9 @@ class RequestTask(BaseModel):
     task_token: str = Field(min_length=1, alias="taskToken")
     execution: str
     request: ApprovalRequest
+    # a second approval in one execution (a cutover's emergency override before its production approval) has
+    # its own id, so that each keeps its own requested/approved records
+    purpose: str | None = Field(default=None, pattern=r"^[a-z][a-z-]{0,39}$")
 
 
 class ExpireTask(BaseModel):
@@ -47,6 +50,7 @@ class ExpireTask(BaseModel):
     op: Literal["expire"]
     execution: str
     request: ApprovalRequest
+    purpose: str | None = Field(default=None, pattern=r"^[a-z][a-z-]{0,39}$")
 
 
 class ApprovalTask(BaseModel):
@@ -62,9 +66,10 @@ def handle_task(task: RequestTask | ExpireTask, deps: Services) -> dict[str, Any
     return expire(task, deps)
 
 
-def approval_id(execution_arn: str) -> str:
-    """Short, stable per execution: a redelivered task for the same execution reuses the same id."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, execution_arn).hex[:12]
+def approval_id(execution_arn: str, purpose: str | None = None) -> str:
+    """Short, stable per execution (and purpose): a redelivered task for the same execution reuses the same id."""
+    name = execution_arn if purpose is None else f"{execution_arn}#{purpose}"
+    return uuid.uuid5(uuid.NAMESPACE_URL, name).hex[:12]
 
 
 def request(task: RequestTask, deps: Services) -> dict[str, Any]:
@@ -72,7 +77,7 @@ def request(task: RequestTask, deps: Services) -> dict[str, Any]:
     if req.environment != deps.settings.environment:
         # a prod approval must never be granted through the staging stack's gate
         raise InvalidEventError(f"approval for {req.environment} sent to the {deps.settings.environment} stack")
-    aid = approval_id(task.execution)
+    aid = approval_id(task.execution, task.purpose)
     expires = int(clock.now_epoch()) + req.timeout_seconds
     deps.state.approvals.put(
         aid,
@@ -135,7 +140,7 @@ def _links(deps: Services, req: ApprovalRequest, aid: str, expires: int) -> dict
 
 
 def expire(task: ExpireTask, deps: Services) -> dict[str, Any]:
-    aid = approval_id(task.execution)
+    aid = approval_id(task.execution, task.purpose)
     deps.state.approvals.drop(aid)
     _record(deps, task.request, aid, task.execution, "expired", "nobody answered in time: counts as rejected")
     return {"approval_id": aid, "decision": "expired"}

@@ -26,6 +26,9 @@ pk (item kind: class) -- attributes -- expires -- written by:
 - cost#anomaly#<anomaly id> (CostAnomalies) -- severity, severity_rank, impact, first_seen, last_seen, environment,
   acted, execution -- 90 days after the last sighting -- cost
 - cost#saved#<resource key> (SavedChanges) -- resource, execution, change (JSON) -- when resumed -- cost savings
+- maintenance#all (MaintenanceEntries) -- entries: {resource key or pattern: reason, until, started_by,
+  started_at} -- never (one item; an entry ends at its `until`, pruned at the next write) -- `deckwatch
+  maintenance` (read by every capability through deckwatch.maintenance)
 
 Values go in and come out as plain Python (str, int, float, bool, set, list, dict): DynamoDB's typed attribute
 maps never leave this module.
@@ -479,6 +482,15 @@ class CutoverControls:
             returns="ALL_NEW",
         )
 
+    def extend(self, service: str, execution: str, ttl: int) -> None:
+        """Keep this execution's item for `ttl` more seconds (a cutover paused until its next window)."""
+        self.table.update(
+            f"cutover#{service}",
+            "SET #expires_at = :exp",
+            condition="execution = :e",
+            values={":exp": _now() + ttl, ":e": execution},
+        )
+
     def mark_rollback(self, service: str, execution: str, reason: str, source: str) -> bool:
         return (
             self.table.update(
@@ -625,6 +637,51 @@ class SavedChanges:
         self.table.delete(f"cost#saved#{resource}")
 
 
+class MaintenanceEntries:
+    """Planned maintenance started by hand (`deckwatch maintenance start`): one item holding every entry, so that
+    the alarm path asks with one read whether a resource is under maintenance (a pattern entry matches many)."""
+
+    PK = "maintenance#all"
+
+    def __init__(self, table: StateTable) -> None:
+        self.table = table
+
+    def all(self) -> dict[str, Item]:
+        """Entries whose `until` is still ahead, by resource key or pattern."""
+        item = self.table.get(self.PK) or {}
+        now = _now()
+        return {k: v for k, v in dict(item.get("entries", {})).items() if int(v.get("until", 0)) > now}
+
+    def start(self, resource: str, entry: Item) -> None:
+        self.table.update(self.PK, "SET #entries = if_not_exists(#entries, :empty)", values={":empty": {}})
+        self.table.update(self.PK, "SET #entries.#r = :e", values={":e": entry}, names={"#r": resource})
+        self._prune()
+
+    def stop(self, resource: str) -> Item | None:
+        """Remove the entry; the entry it was, or None if there was none (running or not)."""
+        old = self.table.update(
+            self.PK,
+            "REMOVE #entries.#r",
+            condition="attribute_exists(#entries.#r)",
+            names={"#r": resource},
+            returns="UPDATED_OLD",
+        )
+        return None if old is None else dict(old.get("entries", {})).get(resource)
+
+    def _prune(self) -> None:
+        item = self.table.get(self.PK) or {}
+        now = _now()
+        for key, entry in dict(item.get("entries", {})).items():
+            if int(entry.get("until", 0)) <= now:
+                self.table.update(
+                    self.PK,
+                    "REMOVE #entries.#r",
+                    condition="#entries.#r.#until <= :now",
+                    values={":now": now},
+                    names={"#r": key},
+                )
+
+
 # ------------------------------------------------------------------ the store ------------------------------------
 class StateStore:
     """Every item kind of the state table, on one table client."""
@@ -644,6 +701,7 @@ class StateStore:
         self.drill_schedule = DrillSchedule(self.table)
         self.anomalies = CostAnomalies(self.table)
         self.savings = SavedChanges(self.table)
+        self.maintenance = MaintenanceEntries(self.table)
 
     @property
     def table_name(self) -> str:

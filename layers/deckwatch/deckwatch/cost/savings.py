@@ -102,10 +102,33 @@ def save(
         raise SavingsRefusedError("production savings need an approval (cost.savings.mode: approve)")
     ecs, rds = deps.clients("ecs"), deps.clients("rds")
     for cluster, service in ecs_targets(policy):
-        _save_ecs(run, ecs, cluster, service, anomaly_id)
+        if not _under_maintenance(run, locks.resource_key("ecs", cluster, service), _services_of(policy, service)):
+            _save_ecs(run, ecs, cluster, service, anomaly_id)
     for db in policy.cost.savings.rds_instances:
-        _save_rds(run, rds, db, anomaly_id)
+        if not _under_maintenance(run, locks.resource_key("rds", db), []):
+            _save_rds(run, rds, db, anomaly_id)
     return run.result()
+
+
+def _services_of(policy: Policy, ecs_service: str) -> list[str]:
+    """service:<name> of the policy services one of whose colours is `ecs_service`."""
+    return [
+        f"service:{s.name}"
+        for s in policy.services
+        if s.ecs is not None and ecs_service in (s.ecs.services.blue, s.ecs.services.green)
+    ]
+
+
+def _under_maintenance(run: _Run, key: str, aliases: list[str]) -> bool:
+    """A resource under planned maintenance is left alone (skipped, with the maintenance, in the ledger)."""
+    from deckwatch import maintenance
+
+    under = maintenance.covering(run.deps, [key, *aliases])
+    if under is None:
+        return False
+    run.skipped.append({"resource": key, "reason": under.describe()})
+    run.record(key, "skipped", under.describe(), None, maintenance=under.doc())
+    return True
 
 
 def ecs_targets(policy: Policy) -> list[tuple[str, str]]:

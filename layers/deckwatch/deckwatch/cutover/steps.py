@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from deckwatch import clock, locks, metrics, watches
@@ -17,6 +18,7 @@ from deckwatch.cutover.errors import (
     DeploymentFailedError,
     NotStableYetError,
     PreTrafficCheckFailedError,
+    ReleaseRefusedError,
     RollbackRequestedError,
     TargetNotFoundError,
     UnhealthyTargetsError,
@@ -172,6 +174,9 @@ def begin(raw: dict[str, Any], execution: str, deps: Services) -> dict[str, Any]
         started_at=clock.now_epoch(),
         policy_version=loaded.version,
     )
+    held_back = _gate(deps, c, svc, inp, raw)  # windows and freezes, before anything is locked or changed
+    if held_back is not None:
+        return held_back.doc()
     router = router_for(svc, deps.clients, c.environment, c.dry_run)
     held: list[str] = []  # acquired in this call, for the reader: _let_go releases whatever is ours
     try:
@@ -283,6 +288,7 @@ def _plan(deps: Services, c: Cutover, router: TrafficRouter, strategy: str) -> C
         "pre_traffic_check": c.pre_traffic_check,
         "alarms": c.alarms,
         "pipeline_execution_id": c.pipeline_execution_id,
+        "window": c.window,
     }
     if c.dry_run:
         c.action = "dry_run"
@@ -306,6 +312,142 @@ def _plan(deps: Services, c: Cutover, router: TrafficRouter, strategy: str) -> C
     _record(deps, c, "plan", "planned", c.summary, details=plan)
     _notify(deps, c, "started", c.summary, plan=plan)
     return c
+
+
+# ---------------------------------------------------------------------------------------------- windows -------
+def _gate(deps: Services, c: Cutover, svc: Service, inp: CutoverInput, raw: dict[str, Any]) -> Cutover | None:
+    """Release windows and change freezes (cutover.gate), before anything is locked or changed: None to go on
+    now; the cutover to return when it waits for its window (nothing held meanwhile: other capabilities may act
+    on the service) or asks for an emergency override; ReleaseRefusedError (recorded, notified) when refused.
+    A dry run records what the gate would do and plans on."""
+    from deckwatch import windows
+    from deckwatch.cutover import gate
+
+    r = gate.rules(deps.policy().policy, svc)
+    now = clock.now()
+    zone = r.windows[0].timezone if r.windows else None
+    freeze = windows.active(r.freezes, now)
+    if freeze is not None:
+        label = freeze.label()
+        c.window = {"freeze": label, "at": windows.iso(now)}
+        if inp.emergency_override is None or freeze.emergency_override is None:
+            how = (
+                "its policy allows no emergency override"
+                if freeze.emergency_override is None
+                else "an emergency release names its reason (emergencyOverride.reason) and is approved"
+            )
+            return _refuse(deps, c, f"change freeze {label}: {how}")
+        reason = inp.emergency_override.reason
+        c.window |= {"override": reason}
+        answer = gate.override_answer(deps, c.execution)
+        if answer == "unanswered":  # the approval timed out: its expiry is recorded here, where it is read
+            gate.expire_override(deps, c.execution, c.environment, c.subject, c.summary or label)
+            answer = "expired"
+        if answer is None and not c.dry_run:
+            c.action, c.request = "override", raw
+            c.summary = (
+                f"EMERGENCY release of {c.service} in {c.environment} ({_what(c)}) during the {label}. Reason: {reason}"
+            )
+            _record(deps, c, "override-requested", "override-requested", c.summary, details={"window": c.window})
+            return c
+        if answer not in ("approved", None):
+            return _refuse(deps, c, f"emergency override {answer}: {label} stands")
+        c.window |= {"approval": answer or "dry-run"}
+        _record(
+            deps,
+            c,
+            "freeze-overridden",
+            "freeze-overridden",
+            f"{label} lifted for this release (approved emergency: {reason}); windows do not hold it either",
+            details={"window": c.window},
+        )
+        return None
+    verdict = windows.check(r.windows, now)
+    c.window = verdict.doc()
+    if verdict.open:
+        c.check_window = bool(r.windows) and r.bake_crossing_end == "pause"
+        return None
+    if r.outside_window == "refuse":
+        return _refuse(deps, c, f"triggered {windows.describe(verdict, zone)} (outside_window: refuse)")
+    opening = windows.next_open(r.windows, r.freezes, now)
+    if opening.opens_at is None:
+        return _refuse(deps, c, "no release window opens within a year outside the freezes")
+    c.window_opens_at = windows.iso(opening.opens_at)
+    c.window = verdict.doc() | {"opens_at": c.window_opens_at, "window": opening.window, "outside_window": "wait"}
+    local = windows.describe(opening, zone).split(" opens ", 1)[-1]
+    text = (
+        f"planned: {c.service} {_what(c)} was triggered outside its release windows; "
+        f"it waits for {opening.window}, which opens {local}, and starts then"
+    )
+    _record(deps, c, f"waiting:{c.window_opens_at}", "waiting-for-window", text, details={"window": c.window})
+    if c.dry_run:
+        return None
+    c.action, c.request = "wait", raw
+    _notify(deps, c, f"waiting for its window ({local})", text, window=c.window)
+    return c
+
+
+def _what(c: Cutover) -> str:
+    return c.image or next(iter(c.target.values()), "")
+
+
+def _refuse(deps: Services, c: Cutover, why: str) -> Cutover | None:
+    _record(deps, c, "refused", "refused", why, kind="refusal", details={"window": c.window})
+    if c.dry_run:
+        return None
+    _notify(deps, c, "REFUSED", f"{c.service} {_what(c)}: not released: {why}", "warning", window=c.window)
+    raise ReleaseRefusedError(why)
+
+
+def check_window(c: Cutover, deps: Services) -> Cutover:
+    """Before a shift (bake_crossing_end: pause): shift now if this step's bake ends before the window closes, or
+    when the pause that waited for this window is over; otherwise hold the traffic where it is until the next
+    window opens (still watched, and analysed, when the new colour has traffic already), the locks renewed."""
+    from deckwatch import windows
+    from deckwatch.cutover import gate
+
+    _check_abort(deps, c)
+    r = gate.rules(deps.policy().policy, _service(deps, c.service))
+    zone = r.windows[0].timezone if r.windows else None
+    now = clock.now()
+    verdict = windows.check(r.windows, now)
+    resumed = c.hold_until is not None and now >= windows.parse_instant(c.hold_until)
+    fits = verdict.closes_at is None or now + timedelta(seconds=c.bake_seconds) <= verdict.closes_at
+    if verdict.open and (fits or resumed):
+        if c.hold_until is not None:
+            _record(deps, c, f"resumed:{c.step_index}:{c.hold_until}", "resumed", windows.describe(verdict, zone))
+        c.hold_until, c.next, c.window = None, "shift", verdict.doc()
+        return c
+    opening = windows.next_open(r.windows, [], verdict.closes_at if verdict.open and verdict.closes_at else now)
+    if opening.opens_at is None:  # no window any more (the policy changed): nothing to wait for
+        c.hold_until, c.next, c.window = None, "shift", verdict.doc()
+        return c
+    c.hold_until = windows.iso(opening.opens_at)
+    c.window = verdict.doc() | {"resumes_at": c.hold_until, "window": opening.window}
+    c.next = "hold"  # no traffic on the new colour yet: a Wait state until the window opens
+    if c.weight > 0:  # traffic on it: bake on, watched and analysed, an hour at a time
+        c.next = "bake"
+        c.wait_seconds = max(1, min(3600, int((opening.opens_at - now).total_seconds())))
+    _extend(deps, c, int((opening.opens_at - now).total_seconds()))
+    local = windows.describe(opening, zone).split(" opens ", 1)[-1]
+    why = (
+        f"the {c.bake_seconds // 60}-min bake of step {c.step_index + 1} would end after the window closes"
+        if verdict.open
+        else "the release window is closed"
+    )
+    held = f"{c.weight}% on {c.new}" + (" (watched and analysed)" if c.weight else "")
+    text = f"paused: {why}; {held} until {opening.window} opens {local}"
+    _record(deps, c, f"paused:{c.step_index}:{c.hold_until}", "paused", text, details={"window": c.window})
+    _notify(deps, c, f"paused until {local}", text, window=c.window)
+    return c
+
+
+def _extend(deps: Services, c: Cutover, seconds: int) -> None:
+    """A pause outlasts the lease begin took: renew the locks and the control item for it."""
+    lease = seconds + _lease_seconds(c)
+    for key in _router(deps, c).lock_keys():
+        deps.state.leases.acquire(key, c.execution, "cutover", lease)
+    deps.state.cutovers.extend(c.service, c.execution, lease)
 
 
 # ---------------------------------------------------------------------------------------------- deploy --------
@@ -385,7 +527,14 @@ def shift(c: Cutover, deps: Services) -> Cutover:
     c.weight = weight
     c.baked_seconds = c.failed_intervals = c.no_data_intervals = 0
     c.wait_seconds = min(c.interval_seconds, c.bake_seconds)
-    _record(deps, c, f"shifted:{c.step_index}", "shifted", f"{c.new} {weight}%, {c.stable} {100 - weight}%")
+    _record(
+        deps,
+        c,
+        f"shifted:{c.step_index}",
+        "shifted",
+        f"{c.new} {weight}%, {c.stable} {100 - weight}%",
+        details={"window": c.window} if c.window else None,
+    )
     if changed:
         _notify(
             deps,
@@ -454,6 +603,7 @@ def analyze(c: Cutover, deps: Services) -> Cutover:
         canary, stable = analysis.measure(deps, svc, _router(deps, c), c.new, c.stable, end - interval, end)
         verdict = analysis.judge(policy, canary, stable)
         n = c.baked_seconds // max(1, c.interval_seconds) + c.no_data_intervals + c.failed_intervals
+        step = f"{c.step_index}" if c.hold_until is None else f"{c.step_index}:paused"
         if verdict.outcome == "passed":
             c.baked_seconds += interval
             c.failed_intervals = c.no_data_intervals = 0
@@ -465,7 +615,7 @@ def analyze(c: Cutover, deps: Services) -> Cutover:
         _record(
             deps,
             c,
-            f"analysis:{c.step_index}:{n}",
+            f"analysis:{step}:{n}",
             f"analysis-{verdict.outcome}",
             f"{c.weight}% on {c.new}: " + ("; ".join(verdict.failures) or "within the limits"),
             details={"interval_seconds": interval, "step": c.step_index, **verdict.doc()},
@@ -480,7 +630,13 @@ def analyze(c: Cutover, deps: Services) -> Cutover:
                 f"{c.new} at {c.weight}% received too little traffic to judge in {c.no_data_intervals} "
                 f"consecutive interval(s) ({verdict.failures[0]})"
             )
-    if c.baked_seconds >= c.bake_seconds:
+    if c.baked_seconds >= c.bake_seconds and c.hold_until is not None:  # a pause (check_window): bake on
+        from deckwatch import windows
+
+        left = (windows.parse_instant(c.hold_until) - clock.now()).total_seconds()
+        c.next = "bake" if left > 0 else "check_window"
+        c.wait_seconds = max(1, min(3600, int(left)))
+    elif c.baked_seconds >= c.bake_seconds:
         c.next = "after_bake"
     else:
         c.next = "bake"
@@ -514,7 +670,7 @@ def after_bake(c: Cutover, deps: Services) -> Cutover:
     _record(deps, c, f"baked:{c.step_index}", "baked", f"{c.weight}% on {c.new} for {c.bake_seconds // 60} min")
     c.step_index += 1
     if c.step_index < len(c.steps):
-        c.next = "shift"
+        c.next = "check_window" if c.check_window else "shift"
     else:
         c.next = "window" if c.window_seconds > 0 else "finish"
     return c

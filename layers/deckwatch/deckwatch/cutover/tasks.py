@@ -17,6 +17,7 @@ Op = Literal[
     "watch",
     "analyze",
     "after_bake",
+    "check_window",
     "finish",
     "rollback",
     "release",
@@ -78,6 +79,7 @@ def handle(task: CutoverTask, deps: Services) -> dict[str, Any]:
         "shift": steps.shift,
         "analyze": steps.analyze,
         "after_bake": steps.after_bake,
+        "check_window": steps.check_window,
         "finish": steps.finish,
     }[task.op]
     return step(c, deps).doc()

@@ -4,9 +4,9 @@
    (`LambdaFunction._invoke_lambda`, the single place moto invokes code); `LambdaFunction.invoke` tells the runtime
    the invocation type, so that an asynchronous Invoke that fails reaches the function's on-failure destination.
 2. Step Functions executions run as actors of the runtime's scheduler (`local/scheduler.py`): each in one thread
-   (a Task state's body runs inline, not in a thread of its own), Wait states and retry intervals block in
-   simulated time instead of sleeping, and StopExecution wakes a blocked execution. botocore's own retry sleeps
-   move the simulated clock on.
+   (a Task state's body runs inline, not in a thread of its own), Wait states (Seconds or Timestamp, counted from
+   the simulated clock) and retry intervals block in simulated time instead of sleeping, and StopExecution wakes
+   a blocked execution. botocore's own retry sleeps move the simulated clock on.
 3. State machines created by moto's CloudFormation land in the backend that executes them (moto's
    CloudFormation writes to the non-executing backend even when `execute_state_machine` is on), with the
    context-object paths (`$$.`) intact (moto's Fn::Sub uses string.Template, which reads `$$` as an escape:
@@ -382,6 +382,33 @@ def _patch_waits() -> None:
             scheduler.block(Waiter(f"Wait state of {wait_seconds}s"), wait_seconds)  # StopExecution wakes it
 
     WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
+
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
+
+    original_seconds = Timestamp._get_wait_seconds
+
+    def _get_wait_seconds(self: Any, env: Any) -> int:
+        """A Wait until a timestamp counts from the simulated clock (moto subtracts its naive local now from the
+        UTC timestamp, which is also wrong wherever local time is not UTC)."""
+        scheduler = HOOKS.scheduler
+        if scheduler is None:
+            return int(original_seconds(self, env))
+        self.string.eval(env=env)
+        text: str = env.stack.pop()
+        moment = self._from_timestamp_string(timestamp=text)
+        if moment is None:
+            from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+                FailureEventException,
+            )
+
+            raise FailureEventException(self._create_failure_event(env, text))
+        import calendar
+        import math
+
+        # rounded up: Step Functions moves on at the timestamp or after it, never a fraction of a second before
+        return math.ceil(calendar.timegm(moment.timetuple()) - scheduler.clock.time())
+
+    Timestamp._get_wait_seconds = _get_wait_seconds  # type: ignore[method-assign]
 
 
 def _patch_callbacks() -> None:

@@ -92,6 +92,7 @@ class LocalAWS:
         policy_file: Path | None = None,
         approvals: Approvals = "approve",
         parameters: dict[str, str] | None = None,
+        start: float | None = None,
     ) -> None:
         self.root = root
         self.environment = environment
@@ -99,7 +100,8 @@ class LocalAWS:
         self.approvals = approvals
         # the stack's parameters: as samconfig.toml deploys the environment, then these
         self.parameters = {**deployed_parameters(root, environment), **(parameters or {}), "Environment": environment}
-        self.clock = clock.SimulatedClock()
+        # simulated time starts now, or at `start` (epoch seconds): a release on a Friday at 17:00 in Paris
+        self.clock = clock.SimulatedClock(start)
         self.scheduler = Scheduler(self.clock)
         self.mocks = Mocks()
         self.runner = FunctionRunner()

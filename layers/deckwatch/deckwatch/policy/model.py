@@ -33,6 +33,7 @@ from deckwatch.policy.names import (
     SecurityGroupName,
     TargetGroupName,
 )
+from deckwatch.policy.windows import Maintenance, Release, Window
 
 # Names of things in a database, not in AWS (tables, columns, the database): PostgreSQL's own identifiers
 SqlName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^\S+$", description="A PostgreSQL name.")]
@@ -187,6 +188,10 @@ class Service(Strict):
     rollout: Rollout = Field(default_factory=Rollout)
     require_approval: bool = False
     triggers: list[PipelineTrigger] = Field(default_factory=list)
+    release: Release | None = Field(
+        default=None,
+        description="This service's release windows and freezes (fields set here replace the environment's).",
+    )
 
     @model_validator(mode="after")
     def _target_matches_kind(self) -> Self:
@@ -341,6 +346,11 @@ class Drills(Strict):
         "(checked hourly by the drill schedule rule; none: no periodic drills).",
     )
     targets: list[DrillTarget] = Field(default_factory=list)
+    windows: list[Window] = Field(
+        default_factory=list,
+        description="When drills may start (scheduled and backup-triggered), e.g. outside business hours; "
+        "none: any time.",
+    )
 
     @model_validator(mode="after")
     def _network_when_targets(self) -> Self:
@@ -371,8 +381,10 @@ class Savings(Strict):
     )
     ecs_services: list[EcsRef] = Field(default_factory=list)
     rds_instances: list[DbIdentifier] = Field(default_factory=list)
-    working_hours: str | None = Field(
-        default=None, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}( [A-Za-z_/]+)?$", description="e.g. '08:00-19:00 Europe/Paris'"
+    working_hours: list[Window] = Field(
+        default_factory=list,
+        description="Weekly windows of working hours: outside them (nights, weekends) the savings are taken on a "
+        "schedule, and resumed when they open (in 'approve' mode, each night asks for an approval).",
     )
     min_severity: Literal["medium", "high"] = Field(
         default="high", description="Anomaly severity from which savings are taken (or proposed, in 'approve' mode)."
@@ -421,6 +433,12 @@ class Policy(Strict):
     remediation: Remediation = Field(default_factory=Remediation)
     drills: Drills = Field(default_factory=Drills)
     cost: Cost = Field(default_factory=Cost)
+    release: Release = Field(
+        default_factory=Release, description="When cutovers may shift traffic: windows, freezes (every service)."
+    )
+    maintenance: list[Maintenance] = Field(
+        default_factory=list, description="Planned maintenance of named resources, weekly or dated."
+    )
 
     @model_validator(mode="after")
     def _unique_service_names(self) -> Self:
@@ -444,6 +462,11 @@ class Policy(Strict):
             found = self.service(name)
             if found is None or found.ecs is None:
                 raise ValueError(f"cost.savings.services[{i}]: no ECS service {name!r} in services")
+        for i, m in enumerate(self.maintenance):
+            for j, key in enumerate(m.resources):
+                name = key.split(":", 1)[1]
+                if key.startswith("service:") and "*" not in key and self.service(name) is None:
+                    raise ValueError(f"maintenance[{i}].resources[{j}]: no service {name!r} in services")
         return self
 
     def service(self, name: str) -> Service | None:

@@ -103,6 +103,10 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
                 reason=f"{d.alarmName} is about {rule.service}'s idle colour {colour} ({live} serves the traffic)",
                 details=details,
             )
+    if d.state.value != "OK":
+        held = _under_maintenance(event, deps, rule, details)
+        if held is not None:
+            return held
     if d.state.value == "ALARM":
         return _on_alarm(event, deps, rule, details)
     if d.state.value == "OK":
@@ -127,6 +131,38 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
         event,
         decision="ignored",
         reason=f"{d.alarmName} INSUFFICIENT_DATA ignored by policy",
+        details=details,
+    )
+
+
+def _under_maintenance(
+    event: AlarmEvent, deps: Services, rule: RemediationRule, details: dict[str, Any]
+) -> dict[str, Any] | None:
+    """An alarm (ALARM or INSUFFICIENT_DATA) about a resource under planned maintenance is recorded with the
+    maintenance, and neither remediated nor paged; an incident open on the resource shows it in its timeline."""
+    from pydantic import ValidationError
+
+    from deckwatch import maintenance
+    from deckwatch.remediation import incidents
+
+    d = event.detail
+    try:
+        resource = _resource(rule, d.alarmName, deps)
+    except (ValidationError, ValueError):
+        resource = ""
+    keys = [f"alarm:{d.alarmName}", resource, f"service:{rule.service}" if rule.service else ""]
+    under = maintenance.covering(deps, keys)
+    if under is None:
+        return None
+    details = details | {"maintenance": under.doc(), "resource": resource}
+    inc = incidents.get(deps, resource, rule.runbook) if resource else None
+    if inc is not None:
+        details["incident_id"] = inc["incident_id"]
+    return _decide(
+        deps,
+        event,
+        decision="under-maintenance",
+        reason=f"{d.alarmName} {d.state.value}: not remediated, not paged: {under.describe()}",
         details=details,
     )
 

@@ -235,6 +235,11 @@ def begin(task: BeginTask, deps: Services) -> dict[str, Any]:
     cooling = guardrails.cooldown_refusal(deps, rb.name, resource)
     if cooling:
         return refuse(cooling)
+    from deckwatch import maintenance
+
+    under = maintenance.covering(deps, [resource, f"alarm:{alarm}" if alarm else ""])
+    if under is not None:  # started while the incident opened, or a console run: people are working on it
+        return refuse(under.describe())
     ctx = runbooks.PlanContext(deps=deps, policy=policy, bounds=bounds, alarm=alarm)
     try:
         plan = rb.plan(params, ctx)

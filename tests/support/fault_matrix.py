@@ -123,19 +123,23 @@ def run_case(rt: LocalAWS, wf: Workflow, case: Case) -> Result:
     served = PERSISTENT - faults.pending_faults() if case.persistent else 1 - faults.pending_faults()
     traced = faults.trace(on=False)
     faults.clear_faults()
-    problems += invariants(rt, reports, traced)
+    problems += invariants(rt, reports, traced, deletes_fail=case.persistent and case.operation == "DeleteItem")
     for check in wf.checks:
         problems += check(rt, reports)
     return Result(case, problems, time.monotonic() - started, served, rt.clock.simulated_seconds - sim_started)
 
 
 # ------------------------------------------------------------------------------------------ invariants --------
-def invariants(rt: LocalAWS, reports: list[Report], traced: list[faults.Traced]) -> list[str]:
+def invariants(
+    rt: LocalAWS, reports: list[Report], traced: list[faults.Traced], deletes_fail: bool = False
+) -> list[str]:
+    """Every promise, after a case. `deletes_fail`: every DynamoDB delete of one function failed all run long
+    (a refused one, or one applied whose answer never came: its caller failed either way)."""
     return [
         *nothing_running(),
         *traffic_whole(rt),
-        *nothing_stranded(rt, traced),
-        *no_drill_database(rt),
+        *nothing_stranded(rt, traced, deletes_fail),
+        *no_drill_database(rt, traced),
         *ledger_verifies(rt),
         *changes_recorded(rt, traced),
         *bad_release_bounded(),
@@ -169,10 +173,13 @@ def _state_items(rt: LocalAWS) -> list[dict[str, Any]]:
 LEASE_BACKSTOP_SECONDS = 8 * 3600
 
 
-def nothing_stranded(rt: LocalAWS, traced: Sequence[faults.Traced] = ()) -> list[str]:
+def nothing_stranded(rt: LocalAWS, traced: Sequence[faults.Traced] = (), deletes_fail: bool = False) -> list[str]:
     now = clock.now_epoch()
-    running = {arn for _, arn, _, status in moto_patches.executions(ACCOUNT, REGION) if status == "RUNNING"}
-    release_failed = any(t.operation == "DeleteItem" and not t.applied for t in traced)
+    statuses = {}  # by ARN and by name (an incident names its execution by name)
+    for _, arn, name, status in moto_patches.executions(ACCOUNT, REGION):
+        statuses[arn] = statuses[name] = status
+    running = {arn for arn, status in statuses.items() if status == "RUNNING"}
+    release_failed = deletes_fail or any(t.operation == "DeleteItem" and not t.applied for t in traced)
     out = []
     for item in _state_items(rt):
         pk = str(item["pk"])
@@ -193,6 +200,9 @@ def nothing_stranded(rt: LocalAWS, traced: Sequence[faults.Traced] = ()) -> list
             pk.startswith("incident#")
             and item.get("status") in ("open", "active", "acted", "verifying")
             and item.get("execution") not in running
+            # closing deletes the item: when every delete was refused, an incident whose run failed is the one the
+            # next alarm takes over and the next OK closes (remediation.selection._dead)
+            and not (release_failed and statuses.get(str(item.get("execution"))) in ("FAILED", "TIMED_OUT", "ABORTED"))
         ):
             out.append(f"incident {pk} stuck in {item.get('status')}")
     return out
@@ -225,11 +235,25 @@ def traffic_whole(rt: LocalAWS) -> list[str]:
     return out
 
 
-def no_drill_database(rt: LocalAWS) -> list[str]:
+def no_drill_database(rt: LocalAWS, traced: Sequence[faults.Traced] = ()) -> list[str]:
+    """No drill database left; the one exception is a database RDS refused to delete every time it was asked
+    (DeleteDBInstance denied for the whole run: nothing can delete it then), which the ledger must name as a
+    clean-up left incomplete, so that a person is told."""
     rds = rt.client("rds")
     left = [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]]
     left += [c["DBClusterIdentifier"] for c in rds.describe_db_clusters()["DBClusters"]]
-    return [f"drill database {name} left running" for name in left if "drill" in name]
+    deletes = [t for t in traced if t.operation in ("DeleteDBInstance", "DeleteDBCluster")]
+    refused = bool(deletes) and not any(t.applied for t in deletes)
+    told = refused and any(r["decision"] == "cleanup-incomplete" for r in _ledger_records(rt))
+    return [f"drill database {name} left running" for name in left if "drill" in name and not told]
+
+
+def _ledger_records(rt: LocalAWS) -> list[dict[str, Any]]:
+    """Every record since the day before the world's clock started (by_time queries a day at a time)."""
+    from deckwatch.ledger import Ledger
+
+    since = datetime.fromtimestamp(rt.clock.time() - rt.clock.simulated_seconds - 86400, UTC).date().isoformat()
+    return Ledger(rt.physical["LedgerTable"], client=rt.client("dynamodb")).by_time(since)
 
 
 def ledger_verifies(rt: LocalAWS) -> list[str]:
@@ -240,7 +264,6 @@ def ledger_verifies(rt: LocalAWS) -> list[str]:
 
 
 def changes_recorded(rt: LocalAWS, traced: list[faults.Traced]) -> list[str]:
-    from deckwatch.ledger import Ledger
 
     applied = {
         (faults._norm(t.service), t.operation)
@@ -250,9 +273,7 @@ def changes_recorded(rt: LocalAWS, traced: list[faults.Traced]) -> list[str]:
         and moto_patches.is_mutating(t.operation)
         and t.operation not in WORKLOAD_NOT_CHANGES
     }
-    # from the day before the world's clock started (one query per day: "2000-01-01" cost 10,000 queries a case)
-    since = datetime.fromtimestamp(rt.clock.time() - rt.clock.simulated_seconds - 86400, UTC).date().isoformat()
-    records = Ledger(rt.physical["LedgerTable"], client=rt.client("dynamodb")).by_time(since)
+    records = _ledger_records(rt)
     recorded = {
         (faults._norm(r["action"]["service"]), r["action"]["operation"])
         for r in records

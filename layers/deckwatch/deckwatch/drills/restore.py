@@ -10,6 +10,7 @@ from deckwatch import clock
 from deckwatch.actions import Executor
 from deckwatch.drills.common import record
 from deckwatch.drills.plan import drill_tags
+from deckwatch.errors import ActionError
 from deckwatch.ledger import Action
 
 if TYPE_CHECKING:
@@ -145,8 +146,22 @@ def cleanup(task: StepTask, deps: Services) -> dict[str, Any]:
     existed = _exists(rds, drill.instance_id)
     if existed:
         params = {"DBInstanceIdentifier": drill.instance_id, "SkipFinalSnapshot": True, "DeleteAutomatedBackups": True}
-        Executor(deps.clients, dry_run=False).call("rds", "DeleteDBInstance", region=drill.region, **params)
         action: Action | None = Action(service="rds", operation="DeleteDBInstance", parameters=params)
+        try:
+            Executor(deps.clients, dry_run=False).call("rds", "DeleteDBInstance", region=drill.region, **params)
+        except ActionError as exc:
+            # told before the state machine retries (and the janitor after it): a running drill database costs
+            # money and holds restored data, so its name is in the ledger at once
+            record(
+                deps,
+                drill,
+                "cleanup-failed",
+                decision="cleanup-incomplete",
+                reason=f"{drill.instance_id} could not be deleted: {exc}; the janitor retries every hour",
+                action=action,
+                outcome="still-present",
+            )
+            raise
     else:
         action = None
     gone = not _exists(rds, drill.instance_id, deleting_counts_as_gone=True)

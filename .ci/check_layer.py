@@ -98,8 +98,26 @@ def check(layer: Path) -> list[tuple[str, str | None]]:
     wrong = [str(p.relative_to(py)) for p in native if "aarch64" not in p.name]
     report("native extensions are arm64", f"not aarch64: {wrong}" if wrong else None if native else "no .so found")
 
+    report("bytecode for every module (CPython 3.13, unchecked-hash)", _bytecode(py))
     report("imports without deckwatch/local, moto, SAM translator", _imports(py))
     return results
+
+
+def _bytecode(py: Path) -> str | None:
+    """Every .py has its cpython-313 .pyc, hash-based and unchecked (flags 0b01): Lambda's /opt is read-only, so
+    a module without it is compiled at every cold start."""
+    missing, checked = [], []
+    for source in py.rglob("*.py"):
+        pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+        if not pyc.is_file():
+            missing.append(str(source.relative_to(py)))
+            continue
+        flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+        if flags != 0b01:
+            checked.append(str(pyc.relative_to(py)))
+    if missing or checked:
+        return f"no .pyc for {sorted(missing)[:5]} ({len(missing)}); not unchecked-hash: {sorted(checked)[:5]}"
+    return None
 
 
 _IMPORTS = r"""

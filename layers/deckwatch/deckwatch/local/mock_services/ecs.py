@@ -52,8 +52,10 @@ def install() -> None:
         def update_service(self: Any, service_properties: dict[str, Any]) -> Any:
             wants_td = service_properties.get("task_definition")
             wants_count = service_properties.get("desired_count")
+            before = _current_task_definition(self, service_properties)
             service = original_update(self, service_properties)
-            if wants_td is not None or wants_count is not None:
+            # ECS starts a deployment for a new task definition or count; the same revision again is no change
+            if (wants_td is not None and service.task_definition != before) or wants_count is not None:
                 _begin(service)
             return service
 
@@ -66,6 +68,14 @@ def install() -> None:
         EC2ContainerServiceBackend.update_service = update_service  # type: ignore[method-assign]
         EC2ContainerServiceBackend.describe_services = describe_services  # type: ignore[method-assign,assignment]
         _installed = True
+
+
+def _current_task_definition(backend: Any, props: dict[str, Any]) -> str | None:
+    try:
+        service = backend._get_service(props.get("cluster", "default"), str(props["service"]).split("/")[-1])
+    except Exception:  # noqa: BLE001 - moto raises its own not-found error in update_service itself
+        return None
+    return str(service.task_definition)
 
 
 def _now() -> float:

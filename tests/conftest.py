@@ -12,7 +12,7 @@ import pytest
 from support.samples import REPO_ROOT
 
 if TYPE_CHECKING:
-    from deckwatch.local.runtime import Approvals, LocalAWS
+    from deckwatch.local.runtime import Approvals, LocalAWS, World
 
 _active: list[object] = []
 
@@ -46,10 +46,13 @@ def local_aws_factory(repo_root: Path) -> Callable[..., AbstractContextManager[L
 
     @contextmanager
     def make(
-        environment: str = "staging", approvals: Approvals = "approve", policy_file: Path | None = None
+        environment: str = "staging",
+        approvals: Approvals = "approve",
+        policy_file: Path | None = None,
+        world: World = "policy",
     ) -> Iterator[LocalAWS]:
         assert not _active, "another LocalAWS is still running in this process"
-        rt = LocalAWS(repo_root, environment=environment, approvals=approvals, policy_file=policy_file)
+        rt = LocalAWS(repo_root, environment=environment, approvals=approvals, policy_file=policy_file, world=world)
         rt.start()
         _active.append(rt)
         try:

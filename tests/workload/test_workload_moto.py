@@ -547,6 +547,51 @@ def test_ecs_service_properties_gap_is_real_and_patched():
             assert {"key": "deckwatch:colour", "value": "blue"} in service["tags"]
 
 
+_UPDATE_MICRO = """
+Parameters:
+  Path: {Type: String}
+  Image: {Type: String}
+Resources:
+  Vpc: {Type: AWS::EC2::VPC, Properties: {CidrBlock: 10.0.0.0/16}}
+  Group: {Type: AWS::ElasticLoadBalancingV2::TargetGroup, Properties: {Name: tg, Port: 80, Protocol: HTTP,
+          VpcId: !Ref Vpc, HealthCheckPath: !Ref Path}}
+  Task:
+    Type: AWS::ECS::TaskDefinition
+    Properties: {Family: f, ContainerDefinitions: [{Name: web, Image: !Ref Image, Memory: 512}]}
+Outputs:
+  Group: {Value: !Ref Group}
+"""
+
+
+def test_update_gaps_are_real_and_patched():
+    """update-without-model and task-definition-update: an update of a target group and a task definition."""
+    assert {"update-without-model", "task-definition-update"} <= set(moto_cfn.GAPS)
+
+    def update(name: str) -> tuple[dict[str, str], str | None, str]:
+        cf = boto3.client("cloudformation", region_name=REGION)
+        params = [{"ParameterKey": "Path", "ParameterValue": "/a"}, {"ParameterKey": "Image", "ParameterValue": "v1"}]
+        cf.create_stack(StackName=name, TemplateBody=_UPDATE_MICRO, Parameters=params)
+        params = [{"ParameterKey": "Path", "ParameterValue": "/b"}, {"ParameterKey": "Image", "ParameterValue": "v2"}]
+        cf.update_stack(StackName=name, TemplateBody=_UPDATE_MICRO, Parameters=params)
+        stack = cf.describe_stacks(StackName=name)["Stacks"][0]
+        outputs = {o["OutputKey"]: o.get("OutputValue") for o in stack.get("Outputs", [])}
+        ecs = boto3.client("ecs", region_name=REGION)
+        container = ecs.describe_task_definition(taskDefinition="f")["taskDefinition"]["containerDefinitions"][0]
+        group = boto3.client("elbv2", region_name=REGION).describe_target_groups(Names=["tg"])["TargetGroups"][0]
+        return outputs, container.get("image"), group["HealthCheckPath"]
+
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with moto_cfn.moto_as_is():
+            outputs, image, path = update("unpatched")
+            assert "targetgroup/tg/" not in str(outputs.get("Group")) and image is None and path == "/a"
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with moto_cfn.patched():
+            outputs, image, path = update("patched")
+            assert "targetgroup/tg/" in str(outputs["Group"]) and image == "v2" and path == "/b"
+
+
 def test_template_is_plain_yaml_moto_can_read():
     """moto parses the YAML itself; the short forms it mangles are covered by moto_cfn (getatt-dotted-attribute)."""
     assert yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=cfn.CfnLoader)["Resources"]

@@ -37,11 +37,14 @@ if TYPE_CHECKING:
     from deckwatch.context import Services
 
 Approvals = Literal["approve", "reject", "timeout"]
+World = Literal["policy", "workload"]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 # What the deployed snapshot depends on, besides the policy: the template, what it points to, and the code that
 # builds the world (relative to the repository and to this package).
 SNAPSHOT_INPUTS = ("template.yaml", "statemachines/*.asl.json")
+# ... and, for the world built from the workload stack (`world="workload"`), the workload's own files.
+WORKLOAD_INPUTS = ("workload/template.yaml", "workload/samconfig.toml", "workload/generate.py")
 
 
 @dataclass
@@ -85,11 +88,13 @@ class LocalAWS:
         environment: str = "dev",
         policy_file: Path | None = None,
         approvals: Approvals = "approve",
+        world: World = "policy",
     ) -> None:
         self.root = root
         self.environment = environment
         self.policy_file = policy_file
         self.approvals = approvals
+        self.world_kind: World = world  # "policy": world.build from the policy; "workload": workload/template.yaml
         self.clock = clock.SimulatedClock()
         self.scheduler = Scheduler(self.clock)
         self.mocks = Mocks()
@@ -198,8 +203,9 @@ class LocalAWS:
         import moto
 
         package = Path(__file__).resolve().parent
-        parts: list[str | bytes] = [self.environment, str(self.root.resolve()), moto.__version__]
-        files = [p for pattern in SNAPSHOT_INPUTS for p in sorted(self.root.glob(pattern))]
+        parts: list[str | bytes] = [self.environment, str(self.root.resolve()), moto.__version__, self.world_kind]
+        inputs = SNAPSHOT_INPUTS + (WORKLOAD_INPUTS if self.world_kind == "workload" else ())
+        files = [p for pattern in inputs for p in sorted(self.root.glob(pattern))]
         files += sorted(package.rglob("*.py")) + sorted((package.parent / "policy").rglob("*.py"))
         for path in files:
             parts += [str(path), path.read_bytes()]
@@ -265,7 +271,12 @@ class LocalAWS:
             Type="SecureString",
             Overwrite=True,
         )
-        self.world = world.build(self, self.policy.policy, ACCOUNT, REGION)
+        if self.world_kind == "workload":
+            from deckwatch.local import workload_world
+
+            self.world = workload_world.build(self, self.root, self.environment, ACCOUNT, REGION)
+        else:
+            self.world = world.build(self, self.policy.policy, ACCOUNT, REGION)
 
     def _programs(self) -> dict[str, Any]:
         """The parsed programs of the stack's state machines (parsed when moto's CloudFormation created them)."""

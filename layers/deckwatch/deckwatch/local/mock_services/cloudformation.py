@@ -76,6 +76,14 @@ GAPS = {
     "used; LoadBalancers, NetworkConfiguration, CapacityProviderStrategy and Tags are ignored (services are not "
     "registered with their target groups), and a missing DesiredCount creates 0 tasks where CloudFormation starts "
     "1.",
+    "update-without-model": "On UpdateStack a modified resource whose model has no update_from_cloudformation_json "
+    "(AWS::ElasticLoadBalancingV2::TargetGroup, security group rules...) becomes None in the stack's resource map: "
+    "every later Ref to it resolves to nothing (a listener updated next loses its target groups). Patched: the "
+    "resource stays; a target group applies its health-check properties and tags as CloudFormation does "
+    "(ModifyTargetGroup, AddTags); other such types keep their previous properties.",
+    "task-definition-update": "AWS::ECS::TaskDefinition: an update registers the new revision with the template's "
+    "ContainerDefinitions as written (PascalCase keys, where create converts them), so its containers have no image; "
+    "CloudFormation registers a proper new revision (a replacement).",
     "skipped-required-types": "AWS::CloudWatch::Alarm, AWS::CodePipeline::Pipeline, AWS::Backup::BackupVault, "
     "AWS::Backup::BackupPlan, AWS::Budgets::Budget and AWS::SecretsManager::Secret have no CloudFormation model: "
     "moto warns, creates nothing, and the stack still reports CREATE_COMPLETE.",
@@ -762,6 +770,30 @@ def _ecs_update(original: Callable[..., Any]) -> Callable[..., Any]:
     return update_from_cloudformation_json
 
 
+def _update_target_group(group: Any, resource_json: dict[str, Any], account_id: str, region_name: str) -> None:
+    """What CloudFormation does in place for a target group: ModifyTargetGroup with the health-check properties,
+    and the tags."""
+    from moto.elbv2.models import elbv2_backends
+
+    backend = elbv2_backends[account_id][region_name]
+    props = resource_json.get("Properties", {})
+    matcher = props.get("Matcher") or {}
+    backend.modify_target_group(
+        group.arn,
+        health_check_proto=props.get("HealthCheckProtocol"),
+        health_check_port=props.get("HealthCheckPort"),
+        health_check_path=props.get("HealthCheckPath"),
+        health_check_interval=props.get("HealthCheckIntervalSeconds"),
+        health_check_timeout=props.get("HealthCheckTimeoutSeconds"),
+        healthy_threshold_count=props.get("HealthyThresholdCount"),
+        unhealthy_threshold_count=props.get("UnhealthyThresholdCount"),
+        http_codes=matcher.get("HttpCode"),
+        health_check_enabled=props.get("HealthCheckEnabled"),
+    )
+    if props.get("Tags"):
+        backend.add_tags([group.arn], props["Tags"])
+
+
 # ------------------------------------------------------------------ installation ---------------------------------
 def install() -> None:
     """Patch moto's CloudFormation once per process (idempotent); every patch defers to moto while not active()."""
@@ -791,6 +823,8 @@ def _install() -> None:
     original_tg_getatt = getattr(elbv2_models.FakeTargetGroup, "get_cfn_attribute", None)
     original_diff = parsing.ResourceMap.build_resource_diff
     original_model_map = parsing.get_model_map
+    original_parse_and_update = parsing.parse_and_update_resource
+    original_td_update = ecs_models.TaskDefinition.update_from_cloudformation_json
     original_ecs_create = ecs_models.Service.create_from_cloudformation_json
     original_ecs_update = ecs_models.Service.update_from_cloudformation_json
 
@@ -802,6 +836,20 @@ def _install() -> None:
         return {**models, **{m.cloudformation_type(): m for m in MODELS}}
 
     parsing.get_model_map = get_model_map  # type: ignore[assignment]
+
+    # update-without-model
+    def parse_and_update_resource(
+        logical_id: str, resource_json: dict[str, Any], resources_map: Any, account_id: str, region_name: str
+    ) -> Any:
+        updated = original_parse_and_update(logical_id, resource_json, resources_map, account_id, region_name)
+        if updated is not None or not active():
+            return updated
+        original = resources_map._parsed_resources.get(logical_id)
+        if isinstance(original, elbv2_models.FakeTargetGroup):
+            _update_target_group(original, parsing.clean_json(resource_json, resources_map), account_id, region_name)
+        return original
+
+    parsing.parse_and_update_resource = parse_and_update_resource
 
     # fn-cidr, getatt-dotted-attribute
     def clean_json(resource_json: Any, resources_map: Any) -> Any:
@@ -943,6 +991,34 @@ def _install() -> None:
 
     elbv2_models.FakeLoadBalancer.get_cfn_attribute = lb_getatt  # type: ignore[method-assign,assignment]
     elbv2_models.FakeTargetGroup.get_cfn_attribute = tg_getatt  # type: ignore[attr-defined]
+
+    # task-definition-update
+    def td_update(
+        cls: Any,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        if not active():
+            return original_td_update(
+                original_resource=original_resource,
+                new_resource_name=new_resource_name,
+                cloudformation_json=cloudformation_json,
+                account_id=account_id,
+                region_name=region_name,
+            )
+        # a replacement: a new revision registered as create registers one; the old one deregistered
+        made = ecs_models.TaskDefinition.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+        ecs_models.ecs_backends[account_id][region_name].deregister_task_definition(original_resource.arn)
+        return made
+
+    ecs_models.TaskDefinition.update_from_cloudformation_json = classmethod(  # type: ignore[method-assign,assignment]
+        td_update
+    )
 
     # ecs-service-properties
     ecs_models.Service.create_from_cloudformation_json = classmethod(  # type: ignore[method-assign,assignment]

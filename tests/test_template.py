@@ -255,6 +255,7 @@ def test_outputs_export_the_stacks_resources(template: Template) -> None:
     expected |= {f"{lid}Arn" for lid in _of_type(template, "AWS::Serverless::StateMachine")}
     expected |= {f"{lid}Name" for lid in _of_type(template, "AWS::DynamoDB::Table")}
     expected |= {f"{lid}Arn" for lid in _of_type(template, "AWS::SNS::Topic")}
+    expected |= {"DrillValidatorRoleArn", "PipelineEventsRoleArn"}  # the workload stack's key policies name them
     assert set(outputs) == expected
     for name, output in outputs.items():
         assert output["Description"], name

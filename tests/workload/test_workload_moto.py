@@ -16,6 +16,7 @@ nothing) are moto_cfn.SKIPPED, each with the reason its absence changes nothing 
 
 from __future__ import annotations
 
+import ast
 import copy
 import importlib.util
 import ipaddress
@@ -72,7 +73,8 @@ def _parameters(cert: str, cdn_cert: str) -> dict[str, str]:
         "Environment": ENV,
         "CertificateArn": cert,
         "CloudFrontCertificateArn": cdn_cert,
-        "DeckwatchTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:deckwatch-{ENV}",
+        "DeckwatchTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:deckwatch-{ENV}-notifications",
+        "DeckwatchCostAlertsTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:deckwatch-{ENV}-cost-alerts",
         "DeckwatchCutoverStateMachineArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:deckwatch-{ENV}-cutover",
         "DeckwatchDrillValidatorRoleArn": f"arn:aws:iam::{ACCOUNT}:role/deckwatch-{ENV}-drill-validator",
         "DeckwatchPipelineEventsRoleArn": f"arn:aws:iam::{ACCOUNT}:role/deckwatch-{ENV}-pipeline-events",
@@ -592,6 +594,79 @@ def test_update_gaps_are_real_and_patched():
             assert "targetgroup/tg/" in str(outputs["Group"]) and image == "v2" and path == "/b"
 
 
+_ROLE_MICRO = """
+Parameters:
+  Bucket: {Type: String, Default: ""}
+Conditions:
+  HasBucket: !Not [!Equals [!Ref Bucket, ""]]
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}]
+      Policies:
+        - PolicyName: read
+          PolicyDocument:
+            Statement:
+              - Effect: Allow
+                Action: s3:GetObject
+                Resource:
+                  - arn:aws:s3:::always/*
+                  - !If [HasBucket, !Sub "arn:aws:s3:::${Bucket}/*", !Ref AWS::NoValue]
+"""
+
+
+def test_parameter_and_role_update_gaps_are_real_and_patched():
+    """parameter-update, role-update and novalue-in-list: a role whose inline policy names a bucket parameter,
+    created without it (the workload is deployed after the control plane), updated with it."""
+    assert {"parameter-update", "role-update", "novalue-in-list"} <= set(moto_cfn.GAPS)
+
+    def resources(name: str) -> list:
+        cf = boto3.client("cloudformation", region_name=REGION)
+        cf.create_stack(StackName=name, TemplateBody=_ROLE_MICRO, Capabilities=["CAPABILITY_IAM"])
+        params = [{"ParameterKey": "Bucket", "ParameterValue": "artifacts"}]
+        cf.update_stack(StackName=name, TemplateBody=_ROLE_MICRO, Parameters=params, Capabilities=["CAPABILITY_IAM"])
+        role = cf.describe_stack_resource(StackName=name, LogicalResourceId="Role")["StackResourceDetail"]
+        doc = boto3.client("iam").get_role_policy(RoleName=role["PhysicalResourceId"], PolicyName="read")
+        policy = doc["PolicyDocument"]  # moto returns the document CloudFormation gave it as Python's repr
+        policy = ast.literal_eval(policy) if isinstance(policy, str) else policy
+        return policy["Statement"][0]["Resource"]
+
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with moto_cfn.moto_as_is():
+            assert resources("unpatched") == ["arn:aws:s3:::always/*", None]
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with moto_cfn.patched():
+            assert resources("patched") == ["arn:aws:s3:::always/*", "arn:aws:s3:::artifacts/*"]
+
+
+def test_kms_key_policy_gap_is_real_and_patched():
+    template = """
+Resources:
+  Key:
+    Type: AWS::KMS::Key
+    Properties: {KeyPolicy: {Version: "2012-10-17", Statement: []}}
+"""
+
+    def policy(name: str) -> object:
+        cf = boto3.client("cloudformation", region_name=REGION)
+        cf.create_stack(StackName=name, TemplateBody=template)
+        key = cf.describe_stack_resource(StackName=name, LogicalResourceId="Key")["StackResourceDetail"]
+        kms = boto3.client("kms", region_name=REGION)
+        return kms.get_key_policy(KeyId=key["PhysicalResourceId"], PolicyName="default")["Policy"]
+
+    assert "kms-key-policy" in moto_cfn.GAPS
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with moto_cfn.moto_as_is():
+            assert isinstance(policy("unpatched"), dict)
+        with moto_cfn.patched():
+            assert json.loads(str(policy("patched"))) == {"Version": "2012-10-17", "Statement": []}
+
+
 def test_template_is_plain_yaml_moto_can_read():
     """moto parses the YAML itself; the short forms it mangles are covered by moto_cfn (getatt-dotted-attribute)."""
     assert yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=cfn.CfnLoader)["Resources"]
@@ -599,6 +674,10 @@ def test_template_is_plain_yaml_moto_can_read():
 
 def test_unpatched_moto_gaps_are_as_documented(world):
     """moto_cfn.UNPATCHED, as observed; a moto upgrade that fixes one makes this fail (then drop the entry)."""
-    assert set(moto_cfn.UNPATCHED) == {"rds-subnet-group-ref", "join-novalue"}
+    assert set(moto_cfn.UNPATCHED) == {"rds-subnet-group-ref"}
     assert world["outputs"]["DrillSubnetGroupName"].startswith("<moto.rds.models.DBSubnetGroup object")
-    assert world["outputs"]["DatabaseAlarms"].endswith(",None")
+
+
+def test_novalue_is_dropped_from_lists(world):
+    """novalue-in-list: outside prod the replica-lag alarm does not exist and leaves no 'None' behind."""
+    assert world["outputs"]["DatabaseAlarms"] == f"shop-{ENV}-db-connections-high,shop-{ENV}-db-free-storage-low"

@@ -139,6 +139,7 @@ def control_plane_parameters(runtime: Any) -> dict[str, str]:
 
     return {
         "DeckwatchTopicArn": str(out["NotificationsTopicArn"]),
+        "DeckwatchCostAlertsTopicArn": str(out["CostAlertsTopicArn"]),
         "DeckwatchCutoverStateMachineArn": str(out["CutoverStateMachineArn"]),
         "DeckwatchDrillValidatorRoleArn": role_arn("DrillValidatorRoleArn", "DrillValidatorFunctionRole"),
         "DeckwatchPipelineEventsRoleArn": role_arn("PipelineEventsRoleArn", "PipelineEventsFunctionRole"),
@@ -164,7 +165,35 @@ def build(runtime: Any, root: Path, environment: str, account: str, region: str)
     if stack["StackStatus"] != "CREATE_COMPLETE":
         raise RuntimeError(f"workload stack {name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    give_control_plane(runtime, outputs)
     return describe(runtime, root, environment, name, params, outputs)
+
+
+def give_control_plane(runtime: Any, outputs: dict[str, str]) -> None:
+    """The deploy order's last step: the control plane again, with the workload's outputs it takes as parameters
+    (its pipeline-events function's grant on the workload's artifact bucket). Its roles stay what the workload's
+    key policies name."""
+    import json
+
+    iam = runtime.client("iam")
+    before = {lid: iam.get_role(RoleName=runtime.physical[lid])["Role"]["Arn"] for lid in _ROLES}
+    cfn = runtime.client("cloudformation")
+    cfn.update_stack(
+        StackName=runtime.stack_name,
+        TemplateBody=json.dumps(runtime.template.cfn),
+        Parameters=[
+            {"ParameterKey": "Environment", "ParameterValue": runtime.environment},
+            {"ParameterKey": "PipelineArtifactBucket", "ParameterValue": outputs["ArtifactBucketName"]},
+        ],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    status = cfn.describe_stacks(StackName=runtime.stack_name)["Stacks"][0]["StackStatus"]
+    after = {lid: iam.get_role(RoleName=runtime.physical[lid])["Role"]["Arn"] for lid in _ROLES}
+    if status != "UPDATE_COMPLETE" or after != before:
+        raise RuntimeError(f"control plane update with the workload's outputs: {status}, roles {before} -> {after}")
+
+
+_ROLES = ("DrillValidatorFunctionRole", "PipelineEventsFunctionRole")
 
 
 def describe(

@@ -43,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import re
 import secrets
 import string
 import threading
@@ -57,6 +58,8 @@ GAPS = {
     "enclosing Fn::Select fails with KeyError (every subnet of the VPC).",
     "kms-key-tags": "AWS::KMS::Key Tags in CloudFormation's Key/Value shape raise KeyError 'TagKey' (moto's KMS "
     "tagging expects the KMS API's TagKey/TagValue).",
+    "kms-key-policy": "AWS::KMS::Key KeyPolicy is kept as the template's object, so GetKeyPolicy answers an object "
+    "where KMS answers the policy document as a JSON string.",
     "listener-forward-config": "AWS::ElasticLoadBalancingV2::Listener: a forward action with ForwardConfig (weighted "
     "target groups) and no TargetGroupArn raises KeyError 'TargetGroupArn'; moto's ELBv2 API itself supports it.",
     "rds-parameter-group-ref": "AWS::RDS::DBParameterGroup has no physical_resource_id, so !Ref returns the model "
@@ -66,9 +69,12 @@ GAPS = {
     "skipped-type-references": "A resource of a type moto skips resolves to None: Fn::GetAtt on it (also inside "
     "Fn::Sub) fails the stack ('references undefined resource'), and an output's Fn::GetAtt on it raises "
     "AttributeError in validate_outputs. Patched: such references resolve to a placeholder string.",
-    "ssm-parameter-update": "On UpdateStack moto re-resolves AWS::SSM::Parameter::Value<...> parameters but decides "
-    "which resources to update by comparing the raw parameter values (the SSM names), so a changed SSM value never "
-    "reaches a resource. CloudFormation updates the resources whose resolved values changed.",
+    "parameter-update": "On UpdateStack moto marks a resource for update when a parameter it refers to with Ref "
+    "changes, comparing raw parameter values: a changed SSM value behind an AWS::SSM::Parameter::Value<...> "
+    "parameter (same name) never reaches a resource, nor does a parameter used in Fn::Sub or in a condition. "
+    "CloudFormation updates every resource whose resolved properties change.",
+    "novalue-in-list": "!Ref AWS::NoValue inside a list stays as None (an IAM statement's Resource list gets a "
+    "null entry, Fn::Join writes 'None'); CloudFormation removes the element.",
     "elbv2-getatt": "AWS::ElasticLoadBalancingV2::LoadBalancer Fn::GetAtt CanonicalHostedZoneID / "
     "LoadBalancerFullName and TargetGroup TargetGroupFullName are not implemented (the Route 53 alias of the "
     "internal ALB needs the zone id).",
@@ -84,6 +90,9 @@ GAPS = {
     "task-definition-update": "AWS::ECS::TaskDefinition: an update registers the new revision with the template's "
     "ContainerDefinitions as written (PascalCase keys, where create converts them), so its containers have no image; "
     "CloudFormation registers a proper new revision (a replacement).",
+    "role-update": "AWS::IAM::Role: an update changes the description only; the template's inline Policies are not "
+    "applied, so a role keeps its old permissions after UpdateStack. Patched: inline policies put and removed as "
+    "the template says (ManagedPolicyArns stay as moto's create leaves them: not attached).",
     "skipped-required-types": "AWS::CloudWatch::Alarm, AWS::CodePipeline::Pipeline, AWS::Backup::BackupVault, "
     "AWS::Backup::BackupPlan, AWS::Budgets::Budget and AWS::SecretsManager::Secret have no CloudFormation model: "
     "moto warns, creates nothing, and the stack still reports CREATE_COMPLETE.",
@@ -93,7 +102,6 @@ GAPS = {
 UNPATCHED = {
     "rds-subnet-group-ref": "!Ref of an AWS::RDS::DBSubnetGroup returns moto's model object (DBInstance needs it "
     "that way), so the output DrillSubnetGroupName reads '<moto.rds.models.DBSubnetGroup object at ...>'.",
-    "join-novalue": "Fn::Join keeps AWS::NoValue as the string 'None' (output DatabaseAlarms outside prod).",
 }
 
 # Types of workload/template.yaml left skipped (moto has no model and none is added here), and why that changes
@@ -182,6 +190,41 @@ def _tags(tags: Any) -> dict[str, str]:
     if isinstance(tags, dict):
         return {str(k): str(v) for k, v in tags.items()}
     return {str(t["Key"]): str(t["Value"]) for t in tags or []}
+
+
+def _no_value(value: Any, resources_map: Any) -> bool:
+    """An element CloudFormation drops from a list: !Ref AWS::NoValue, also as the branch an Fn::If picks."""
+    if isinstance(value, dict) and value == {"Ref": "AWS::NoValue"}:
+        return True
+    if isinstance(value, dict) and list(value) == ["Fn::If"]:
+        condition, yes, no = value["Fn::If"]
+        return _no_value(yes if resources_map.lazy_condition_map[condition] else no, resources_map)
+    return False
+
+
+def _references(node: Any, conditions: dict[str, Any], seen: frozenset[str] = frozenset()) -> set[str]:
+    """Parameters and resources a template fragment refers to: Ref, ${Name} in Fn::Sub, and through the conditions
+    of its Fn::If and Condition."""
+    found: set[str] = set()
+    if isinstance(node, list):
+        for item in node:
+            found |= _references(item, conditions, seen)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                found |= set(re.findall(r"\$\{([^}!.]+)\}", str(text)))
+                found |= _references(value[1] if isinstance(value, list) else None, conditions, seen)
+            elif key in ("Fn::If", "Condition"):
+                name = value[0] if key == "Fn::If" else value
+                if isinstance(name, str) and name in conditions and name not in seen:
+                    found |= _references(conditions[name], conditions, seen | {name})
+                found |= _references(value[1:] if key == "Fn::If" else None, conditions, seen)
+            else:
+                found |= _references(value, conditions, seen)
+    return found
 
 
 def _unwrap(value: Any) -> str:
@@ -809,6 +852,7 @@ def _install() -> None:
     from moto.cloudformation import parsing
     from moto.ecs import models as ecs_models
     from moto.elbv2 import models as elbv2_models
+    from moto.iam import models as iam_models
     from moto.kms import models as kms_models
     from moto.rds import models as rds_models
 
@@ -825,6 +869,7 @@ def _install() -> None:
     original_model_map = parsing.get_model_map
     original_parse_and_update = parsing.parse_and_update_resource
     original_td_update = ecs_models.TaskDefinition.update_from_cloudformation_json
+    original_role_update = iam_models.Role.update_from_cloudformation_json
     original_ecs_create = ecs_models.Service.create_from_cloudformation_json
     original_ecs_update = ecs_models.Service.update_from_cloudformation_json
 
@@ -853,6 +898,8 @@ def _install() -> None:
 
     # fn-cidr, getatt-dotted-attribute
     def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        if active() and isinstance(resource_json, list):  # novalue-in-list
+            return [clean_json(v, resources_map) for v in resource_json if not _no_value(v, resources_map)]
         if active() and isinstance(resource_json, dict) and list(resource_json) == ["Fn::Cidr"]:
             return _cidr(original_clean_json(resource_json["Fn::Cidr"], resources_map))
         if active() and isinstance(resource_json, dict) and list(resource_json) == ["Fn::GetAtt"]:
@@ -901,22 +948,26 @@ def _install() -> None:
 
     parsing.ResourceMap.validate_outputs = validate_outputs  # type: ignore[method-assign]
 
-    # ssm-parameter-update
+    # parameter-update
     def build_resource_diff(self: Any, other_template: dict[str, Any], parameters: Any = None) -> dict[str, Any]:
         diff: dict[str, Any] = original_diff(self, other_template, parameters)
         if not active():
             return diff
-        changed = []
+        changed = set()
         for name, slot in (other_template.get("Parameters") or {}).items():
-            kind = slot.get("Type", "")
-            if not kind.startswith("AWS::SSM::Parameter::"):
-                continue
-            path = (parameters or {}).get(name) or self.input_parameters.get(name) or slot.get("Default")
-            if path and self.resolved_parameters.get(name) != self.parse_ssm_parameter(path, kind):
-                changed.append(name)
+            kind = str(slot.get("Type", ""))
+            given = (parameters or {}).get(name)
+            before = self.input_parameters.get(name, slot.get("Default"))
+            value = given if given is not None else before
+            if kind.startswith("AWS::SSM::Parameter::"):
+                if value and self.resolved_parameters.get(name) != self.parse_ssm_parameter(value, kind):
+                    changed.add(name)
+            elif parameters is not None and given is not None and str(given) != str(before):
+                changed.add(name)
+        conditions = other_template.get("Conditions") or {}
         for logical, spec in other_template["Resources"].items():
             known = logical in self._resource_json_map and logical not in diff["Modify"]
-            if known and set(parsing.get_references_from_template(spec)) & set(changed):
+            if known and _references(spec, conditions) & changed:
                 diff["Modify"].append(logical)
         return diff
 
@@ -930,7 +981,9 @@ def _install() -> None:
                 **props,
                 "Tags": [{"TagKey": t["Key"], "TagValue": t["Value"]} if "Key" in t else t for t in props["Tags"]],
             }
-            cloudformation_json = {**cloudformation_json, "Properties": props}
+        if active() and isinstance(props.get("KeyPolicy"), dict):  # kms-key-policy
+            props = {**props, "KeyPolicy": json.dumps(props["KeyPolicy"])}
+        cloudformation_json = {**cloudformation_json, "Properties": props}
         return original_key_create(cls, resource_name, cloudformation_json, *args, **kwargs)
 
     kms_models.Key.create_from_cloudformation_json = classmethod(key_create)  # type: ignore[method-assign,assignment]
@@ -991,6 +1044,38 @@ def _install() -> None:
 
     elbv2_models.FakeLoadBalancer.get_cfn_attribute = lb_getatt  # type: ignore[method-assign,assignment]
     elbv2_models.FakeTargetGroup.get_cfn_attribute = tg_getatt  # type: ignore[attr-defined]
+
+    # role-update
+    def role_update(
+        cls: Any,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        role = original_role_update(
+            original_resource=original_resource,
+            new_resource_name=new_resource_name,
+            cloudformation_json=cloudformation_json,
+            account_id=account_id,
+            region_name=region_name,
+        )
+        if not active():
+            return role
+        props = cloudformation_json["Properties"]
+        backend = iam_models.iam_backends[account_id]["aws"]
+        wanted = {p["PolicyName"]: p["PolicyDocument"] for p in props.get("Policies", [])}
+        for name in list(role.policies):
+            if name not in wanted:
+                backend.delete_role_policy(role.name, name)
+        for name, document in wanted.items():
+            role.put_policy(name, document)
+        return role
+
+    iam_models.Role.update_from_cloudformation_json = classmethod(  # type: ignore[method-assign,assignment]
+        role_update
+    )
 
     # task-definition-update
     def td_update(

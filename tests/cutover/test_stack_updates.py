@@ -38,6 +38,17 @@ def _desired(rt: LocalAWS) -> dict[str, int]:
     return {s["serviceName"]: int(s["desiredCount"]) for s in found}
 
 
+def _images(rt: LocalAWS) -> dict[str, str]:
+    """ECS service -> the image it runs."""
+    ecs = rt.client("ecs")
+    names = [n for s in rt.world["services"].values() for n in s["ecs"].values()]
+    out = {}
+    for svc in ecs.describe_services(cluster=rt.world["cluster"], services=names)["services"]:
+        td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+        out[svc["serviceName"]] = td["containerDefinitions"][0]["image"]
+    return out
+
+
 def _test_listener_target(rt: LocalAWS, service: str = "web") -> dict[str, int]:
     world = rt.world["services"][service]
     colour_of = {arn: colour for colour, arn in world["target_groups"].items()}
@@ -63,7 +74,12 @@ def _update(rt: LocalAWS, body: str, **changed: str) -> str:
 def after_cutover(workload: LocalAWS) -> dict[str, Any]:
     report = workload.start_execution("CutoverStateMachine", console_input("staging-image.json"), name="stack-upd-1")
     (execution,) = [e for e in report.executions if e["state_machine"] == "CutoverStateMachine"]
-    return {"execution": execution, "weights": weights(workload), "desired": _desired(workload)}
+    return {
+        "execution": execution,
+        "weights": weights(workload),
+        "desired": _desired(workload),
+        "images": _images(workload),
+    }
 
 
 def test_the_world_is_the_workload_stack(workload: LocalAWS) -> None:
@@ -91,6 +107,9 @@ def test_stack_update_moves_no_traffic_and_no_count(workload: LocalAWS, after_cu
     assert weights(workload, "api") == {"blue": 100, "green": 0}
     assert _test_listener_target(workload) == test_route
     assert _desired(workload) == after_cutover["desired"]
+    # nor what runs: CloudFormation re-sends each service's TaskDefinition, which is what Deckwatch deployed
+    assert _images(workload) == after_cutover["images"]
+    assert after_cutover["images"]["shop-staging-web-green"] == console_input("staging-image.json")["image"]
 
 
 def test_control_the_update_reached_the_resources(workload: LocalAWS, after_cutover: dict[str, Any]) -> None:

@@ -134,7 +134,7 @@ def world() -> dict:
         ssm = boto3.client("ssm", region_name=REGION)
         for s in gen.SERVICES:  # what workload/bootstrap.sh puts before the first create
             for path, value in gen.traffic_parameters(s).values():
-                ssm.put_parameter(Name=path.format(env=ENV), Value=value, Type="String")
+                ssm.put_parameter(Name=path.format(env=ENV), Value=value.format(env=ENV), Type="String")
         acm = boto3.client("acm", region_name=REGION)
         cert = acm.request_certificate(DomainName="origin.staging.shop.example.com")["CertificateArn"]
         cdn_cert = acm.request_certificate(DomainName="staging.shop.example.com")["CertificateArn"]
@@ -389,6 +389,18 @@ def test_control_a_desired_count_in_the_template_would_reset_it(world):
 # ------------------------------------------------------------------------------------------------- gaps ---
 
 _MICRO = {
+    "depends-on-lazy": """
+Resources:
+  Name: {Type: AWS::SSM::Parameter, Properties: {Name: n, Type: String, Value: !GetAtt Service.Name}}
+  Cluster: {Type: AWS::ECS::Cluster, Properties: {ClusterName: c}}
+  Task:
+    Type: AWS::ECS::TaskDefinition
+    Properties: {Family: f, ContainerDefinitions: [{Name: web, Image: nginx, Memory: 512}]}
+  Service:
+    Type: AWS::ECS::Service
+    DependsOn: [Task]
+    Properties: {ServiceName: s, Cluster: !Ref Cluster, TaskDefinition: f}
+""",
     "fn-cidr": """
 Resources:
   Vpc: {Type: AWS::EC2::VPC, Properties: {CidrBlock: 10.0.0.0/16}}

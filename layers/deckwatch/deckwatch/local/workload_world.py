@@ -54,7 +54,7 @@ def traffic_parameters(root: Path, environment: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for service in gen.SERVICES:
         for path, value in gen.traffic_parameters(service).values():
-            out[path.format(env=environment)] = value
+            out[path.format(env=environment)] = value.format(env=environment)
     return out
 
 

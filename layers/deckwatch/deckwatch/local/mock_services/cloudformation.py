@@ -82,6 +82,10 @@ GAPS = {
     "used; LoadBalancers, NetworkConfiguration, CapacityProviderStrategy and Tags are ignored (services are not "
     "registered with their target groups), and a missing DesiredCount creates 0 tasks where CloudFormation starts "
     "1.",
+    "depends-on-lazy": "moto creates a resource the first time another one refers to it (Ref, GetAtt), out of the "
+    "DependsOn order: an ECS service referred to by an alarm is created before the task definition it DependsOn "
+    "(and names only by family, from an SSM parameter), and fails. Patched: a resource's DependsOn are created "
+    "first, however it is reached.",
     "update-without-model": "On UpdateStack a modified resource whose model has no update_from_cloudformation_json "
     "(AWS::ElasticLoadBalancingV2::TargetGroup, security group rules...) becomes None in the stack's resource map: "
     "every later Ref to it resolves to nothing (a listener updated next loses its target groups). Patched: the "
@@ -910,8 +914,13 @@ def _install() -> None:
 
     parsing.clean_json = clean_json
 
-    # skipped-type-references
+    # skipped-type-references, depends-on-lazy
     def getitem(self: Any, key: str) -> Any:
+        if active() and key not in self._parsed_resources and key in self._resource_json_map:
+            depends = self._resource_json_map[key].get("DependsOn") or []
+            for dependency in [depends] if isinstance(depends, str) else depends:
+                if dependency in self._resource_json_map and dependency not in self._parsed_resources:
+                    getitem(self, dependency)
         found = original_getitem(self, key)
         if found is None and active() and key in self._resource_json_map:
             spec = self._resource_json_map[key]

@@ -45,6 +45,7 @@ from typing import Any
 MINUTE = 60
 SAMPLES_PER_MINUTE = 20  # latency samples written per target group and minute (p99 over an interval's samples)
 WINDOW_MINUTES = 60  # datapoints kept for alarm evaluation
+RETENTION_SECONDS = 6 * 3600  # CloudWatch keeps 15 days; nothing here reads more than hours, moto scans it all
 DRIVEN_NAMESPACES = frozenset({"AWS/ApplicationELB", "AWS/Lambda", "AWS/ECS", "AWS/SQS", "shop/worker"})
 CPU_PER_TASK_AT = 3000.0  # requests per minute one task serves at 40% CPU (idle 10%)
 WORKER_SHARE = 0.2  # messages per minute put on the worker's queue, as a share of the requests per minute
@@ -166,7 +167,20 @@ def _tick(runtime: Any) -> None:
     for namespace, entries in sorted(by_namespace.items()):
         for i in range(0, len(entries), 500):
             cw.put_metric_data(Namespace=namespace, MetricData=entries[i : i + 500])
+    _prune(minute - RETENTION_SECONDS)
     evaluate_alarms(state, minute)
+
+
+def _prune(before: int) -> None:
+    """Forget datapoints older than `before` (moto keeps every datapoint and scans them all in GetMetricData)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    from deckwatch.local.runtime import ACCOUNT, REGION
+
+    backend = cloudwatch_backends[ACCOUNT][REGION]
+    data = backend.metric_data
+    if data and data[0].timestamp.timestamp() < before:
+        backend.metric_data = [d for d in data if d.timestamp.timestamp() >= before]
 
 
 def _noisy(state: TrafficState, base: float) -> int:
@@ -250,6 +264,7 @@ def _alb_minute(state: TrafficState, spec: AlbSpec, minute: int, cpu: bool = Fal
     from moto.elbv2.models import elbv2_backends
 
     from deckwatch.local.mock_services import current
+    from deckwatch.local.mock_services import ecs as ecs_mock
     from deckwatch.local.runtime import ACCOUNT, REGION
 
     elb, ecs = elbv2_backends[ACCOUNT][REGION], ecs_backends[ACCOUNT][REGION]
@@ -270,6 +285,8 @@ def _alb_minute(state: TrafficState, spec: AlbSpec, minute: int, cpu: bool = Fal
         if tg is None:
             continue
         ecs_service = next((s for s in ecs.services.values() if s.name == spec.services[colour]), None)
+        if ecs_service is not None:
+            ecs_mock.progress(ecs_service)
         running = int(ecs_service.running_count) if ecs_service is not None else 0
         share = weights.get(tg.arn, 0) / 100
         requests = 0 if tg_name in state.starved or running == 0 else round(total * share)
@@ -317,6 +334,7 @@ def _queue_minute(
     """The worker: messages arrive on its queue; both colours consume it by their running tasks."""
     from moto.ecs.models import ecs_backends
 
+    from deckwatch.local.mock_services import ecs as ecs_mock
     from deckwatch.local.runtime import ACCOUNT, REGION
 
     ecs = ecs_backends[ACCOUNT][REGION]
@@ -326,6 +344,8 @@ def _queue_minute(
     running: dict[str, tuple[int, Any]] = {}
     for colour, service_name in entry["ecs"].items():
         service = next((s for s in ecs.services.values() if s.name == service_name), None)
+        if service is not None:
+            ecs_mock.progress(service)
         running[colour] = (int(service.running_count) if service is not None else 0, service)
     tasks = sum(n for n, _ in running.values())
     done = min(waiting, tasks * WORKER_TASK_RATE)

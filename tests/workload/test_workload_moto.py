@@ -679,6 +679,31 @@ Resources:
             assert json.loads(str(policy("patched"))) == {"Version": "2012-10-17", "Statement": []}
 
 
+def test_task_definition_properties_gap_is_real_and_patched():
+    template = """
+Resources:
+  Task:
+    Type: AWS::ECS::TaskDefinition
+    Properties: {Family: f, Cpu: "256", Memory: "512", NetworkMode: awsvpc, RequiresCompatibilities: [FARGATE],
+                 ContainerDefinitions: [{Name: web, Image: nginx}]}
+"""
+
+    def described(name: str) -> dict:
+        boto3.client("cloudformation", region_name=REGION).create_stack(StackName=name, TemplateBody=template)
+        return boto3.client("ecs", region_name=REGION).describe_task_definition(taskDefinition="f")["taskDefinition"]
+
+    assert "task-definition-properties" in moto_cfn.GAPS
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with moto_cfn.moto_as_is():
+            assert "cpu" not in described("unpatched")
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with moto_cfn.patched():
+            td = described("patched")
+            assert (td["cpu"], td["networkMode"], td["requiresCompatibilities"]) == ("256", "awsvpc", ["FARGATE"])
+
+
 def test_template_is_plain_yaml_moto_can_read():
     """moto parses the YAML itself; the short forms it mangles are covered by moto_cfn (getatt-dotted-attribute)."""
     assert yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=cfn.CfnLoader)["Resources"]

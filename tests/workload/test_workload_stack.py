@@ -228,7 +228,7 @@ def policy_problems(inv: Inventory, policy: dict) -> list[str]:
             svc = next((x for x in policy.get("services") or [] if x.get("name") == rule["service"]), None)
             need(svc is not None, f"{where}.service {rule['service']!r} is no policy service")
             for colour, name in ((svc or {}).get("ecs") or {}).get("services", {}).items():
-                need_service(svc["ecs"]["cluster"], name, f"{where}.service ({colour})")
+                need_service((svc or {})["ecs"]["cluster"], name, f"{where}.service ({colour})")
         params = rule.get("parameters") or {}
         if "service" in params:
             need_service(params.get("cluster"), params["service"], f"{where}.parameters")
@@ -278,7 +278,7 @@ def policy_problems(inv: Inventory, policy: dict) -> list[str]:
         svc = next((x for x in policy.get("services") or [] if x.get("name") == name), None)
         need(svc is not None, f"cost.savings.services[{i}] {name!r} is no policy service")
         for colour, ecs_name in ((svc or {}).get("ecs") or {}).get("services", {}).items():
-            need_service(svc["ecs"]["cluster"], ecs_name, f"cost.savings.services[{i}] ({colour})")
+            need_service((svc or {})["ecs"]["cluster"], ecs_name, f"cost.savings.services[{i}] ({colour})")
     for db in savings.get("rds_instances") or []:
         need(db in inv.db_instances, f"cost.savings.rds_instances {db!r}")
     return problems

@@ -94,6 +94,9 @@ GAPS = {
     "task-definition-update": "AWS::ECS::TaskDefinition: an update registers the new revision with the template's "
     "ContainerDefinitions as written (PascalCase keys, where create converts them), so its containers have no image; "
     "CloudFormation registers a proper new revision (a replacement).",
+    "task-definition-properties": "AWS::ECS::TaskDefinition: only Family, ContainerDefinitions, Volumes and Memory "
+    "are used; Cpu, NetworkMode, RequiresCompatibilities, TaskRoleArn, ExecutionRoleArn, RuntimePlatform and Tags "
+    "are dropped (a cutover copies the revision without them; cost savings cannot price the tasks).",
     "role-update": "AWS::IAM::Role: an update changes the description only; the template's inline Policies are not "
     "applied, so a role keeps its old permissions after UpdateStack. Patched: inline policies put and removed as "
     "the template says (ManagedPolicyArns stay as moto's create leaves them: not attached).",
@@ -873,6 +876,7 @@ def _install() -> None:
     original_model_map = parsing.get_model_map
     original_parse_and_update = parsing.parse_and_update_resource
     original_td_update = ecs_models.TaskDefinition.update_from_cloudformation_json
+    original_td_create = ecs_models.TaskDefinition.create_from_cloudformation_json
     original_role_update = iam_models.Role.update_from_cloudformation_json
     original_ecs_create = ecs_models.Service.create_from_cloudformation_json
     original_ecs_update = ecs_models.Service.update_from_cloudformation_json
@@ -1084,6 +1088,38 @@ def _install() -> None:
 
     iam_models.Role.update_from_cloudformation_json = classmethod(  # type: ignore[method-assign,assignment]
         role_update
+    )
+
+    # task-definition-properties
+    def td_create(
+        cls: Any, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
+        if not active():
+            return original_td_create(resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        from moto.core.utils import pascal_to_camelcase, remap_nested_keys
+
+        p = cloudformation_json["Properties"]
+        camel = {k: remap_nested_keys(p[k], pascal_to_camelcase) for k in ("ContainerDefinitions", "Volumes") if k in p}
+        return ecs_models.ecs_backends[account_id][region_name].register_task_definition(
+            family=p.get("Family", resource_name),
+            container_definitions=camel.get("ContainerDefinitions", []),
+            volumes=camel.get("Volumes"),
+            network_mode=p.get("NetworkMode"),
+            tags=[{"key": k, "value": v} for k, v in _tags(p.get("Tags")).items()],
+            requires_compatibilities=p.get("RequiresCompatibilities"),
+            cpu=str(p["Cpu"]) if p.get("Cpu") is not None else None,
+            memory=str(p["Memory"]) if p.get("Memory") is not None else None,
+            task_role_arn=p.get("TaskRoleArn"),
+            execution_role_arn=p.get("ExecutionRoleArn"),
+            runtime_platform=p.get("RuntimePlatform")
+            and {
+                "cpuArchitecture": p["RuntimePlatform"].get("CpuArchitecture"),
+                "operatingSystemFamily": p["RuntimePlatform"].get("OperatingSystemFamily"),
+            },
+        )
+
+    ecs_models.TaskDefinition.create_from_cloudformation_json = classmethod(  # type: ignore[method-assign,assignment]
+        td_create
     )
 
     # task-definition-update

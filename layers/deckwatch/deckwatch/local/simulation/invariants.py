@@ -212,21 +212,19 @@ class Checker:
         for db in state.drill_instances():
             problems.append(f"drill database left running: {db}")
         listed = resume_list()
-        saved = {}
-        for r in ledger:
-            if (
-                r["capability"] == "cost"
-                and r.get("kind") == "action"
-                and r["decision"] in ("UpdateService", "StopDBInstance")
-                and not r.get("dry_run")
-            ):
-                saved[r["subject"]] = r
-            if r["capability"] == "cost" and r["decision"] == "restored":
-                saved.pop(r["subject"], None)
+        saved: dict[str, dict[str, Any]] = {}
+        for r in ledger:  # savings actions, in order: each resumed since, or still listed by `resume --list`
+            if r["capability"] == "cost" and r.get("kind") == "action" and not r.get("dry_run"):
+                if r["decision"] in ("scaled-to-zero", "stopped"):
+                    saved[r["subject"]] = r
+                elif r["decision"] == "restored":
+                    saved.pop(r["subject"], None)
         for subject in saved:
-            key = subject.split("/", 1)[-1] if "/" in subject else subject
-            if not any(key in k or k in subject for k in listed):
-                problems.append(f"savings action on {subject} neither resumed nor listed by resume --list")
+            if subject not in listed:
+                problems.append(f"savings action on {subject} neither resumed nor listed by `deckwatch resume --list`")
+        for key in listed:
+            if key not in saved:
+                problems.append(f"`deckwatch resume --list` shows {key}, which no savings action stopped")
         explained = {r.get("event_id") for r in ledger if r.get("event_id")}
         for message in state.dead_letters(self.runtime):
             payload = message.get("requestPayload") or message

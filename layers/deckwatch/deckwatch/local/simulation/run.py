@@ -61,6 +61,7 @@ class EnvResult:
     environment: str
     summary: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    timeline: list[str] = field(default_factory=list)
 
 
 class EnvironmentRun:
@@ -83,6 +84,7 @@ class EnvironmentRun:
         self.log = log
         self.t0 = clock.now_epoch()
         self.timeline: deque[str] = deque(maxlen=TIMELINE)
+        self.history: list[str] = []  # every line of the timeline (`deckwatch simulate --timeline`)
         self.checker = Checker(runtime)
         self.pipelines = Pipelines(runtime, emit=self._emit)
         self.releases: list[ReleaseRun] = []
@@ -102,7 +104,9 @@ class EnvironmentRun:
         return clock_text(clock.now_epoch() - self.t0)
 
     def note(self, text: str) -> None:
-        self.timeline.append(f"{self.now()} {self.env:<7} {text}")
+        line = f"{self.now()} {self.env:<7} {text}"
+        self.timeline.append(line)
+        self.history.append(line)
 
     # ------------------------------------------------------------------ hooks into the embedded AWS -----------
     def _hook(self) -> None:
@@ -129,6 +133,12 @@ class EnvironmentRun:
                 calls.append((service, operation))
 
         moto_patches.HOOKS.on_call = on_call
+
+    def _unhook(self) -> None:
+        self.rt.__dict__.pop("invoke", None)
+        runtime = moto_patches.HOOKS.runtime
+        if runtime is not None and runtime is self.rt:
+            moto_patches.HOOKS.on_call = runtime._on_call
 
     def _emit(self, event: dict[str, Any]) -> None:
         """The pipelines' events: most delivered at once, some twice, some late (out of order)."""
@@ -161,10 +171,12 @@ class EnvironmentRun:
                 self._dirty = True
         except Violation as violation:
             raise SimulationFailed(self.env, violation, list(self.timeline), self._ledger_tail()) from None
+        finally:
+            self._unhook()
         ledger = self.rt.ledger_since(self._since)
         problems = self.checker.final(ledger, self._resume_list)
         problems += self.unattributed
-        return EnvResult(self.env, self._summary(ledger), problems)
+        return EnvResult(self.env, self._summary(ledger), problems, self.history)
 
     def _drive(self, until: float | None) -> None:
         """The runtime's settle loop with a check after every event, up to `until` (the next step of the plan): when
@@ -496,7 +508,7 @@ def summarise(run: EnvironmentRun, ledger: list[dict[str, Any]]) -> dict[str, An
         e = rel.execution
         if e is None:
             continue
-        outcome, reason, ttr = "", "", None
+        outcome, reason, ttr, exposure = "", "", None, None
         for arn in e.cutovers:
             records = by_execution.get(arn, [])
             if not records:
@@ -506,8 +518,10 @@ def summarise(run: EnvironmentRun, ledger: list[dict[str, Any]]) -> dict[str, An
                 if r["decision"] in ("completed", "rolled-back"):
                     outcome = r["decision"]
                     reason = r.get("reason", "")[:110]
-                    if r["decision"] == "rolled-back" and first_shift is not None:
-                        ttr = round(_epoch(r["time"]) - first_shift)  # from its first traffic to all of it back
+                    if r["decision"] == "rolled-back":
+                        ttr = (r.get("details") or {}).get("time_to_rollback_seconds")
+                        if first_shift is not None:  # from its first traffic to all of it back
+                            exposure = round(_epoch(r["time"]) - first_shift)
                 elif r["decision"] == "planned" and r.get("dry_run"):
                     outcome, reason = "dry-run", "the policy's dry_run: planned, nothing changed"
                 elif r["decision"] in ("refused", "failed") and not outcome:
@@ -525,7 +539,8 @@ def summarise(run: EnvironmentRun, ledger: list[dict[str, Any]]) -> dict[str, An
                 "failed_action": f"{failed_at['action']}: {failed_at['summary']}" if failed_at else None,
                 "cutover": outcome,
                 "reason": reason,
-                "time_to_rollback_seconds": ttr,
+                "time_to_rollback_seconds": ttr,  # from what triggered it to 100% back on the stable colour
+                "exposure_seconds": exposure,
             }
         )
     rem = [r for r in ledger if r["capability"] == "remediation"]

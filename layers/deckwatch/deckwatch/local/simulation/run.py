@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import tempfile
 import threading
 import time
@@ -82,7 +83,10 @@ class EnvironmentRun:
         self.steps = steps
         self.seed = seed
         self.log = log
-        self.t0 = clock.now_epoch()
+        # day 0 begins on the hour: the month's minutes (the traffic model's, the canary intervals) fall the same way
+        # in every run, so a seed gives the same figures
+        self.t0 = math.ceil(clock.now_epoch() / 3600) * 3600
+        runtime.clock.advance_to(self.t0)
         self.timeline: deque[str] = deque(maxlen=TIMELINE)
         self.history: list[str] = []  # every line of the timeline (`deckwatch simulate --timeline`)
         self.checker = Checker(runtime)
@@ -563,7 +567,7 @@ def summarise(run: EnvironmentRun, ledger: list[dict[str, Any]]) -> dict[str, An
                     "at": clock_text(_epoch(r["time"]) - run.t0),
                     "outcome": r.get("outcome"),
                     "rto_minutes": d.get("rto_minutes"),
-                    "rpo_minutes": d.get("rpo_minutes"),
+                    "rpo_minutes": round(d["rpo_minutes"]) if d.get("rpo_minutes") is not None else None,
                     "reason": r.get("reason", "")[:100],
                 }
             )

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import math
+import re
 import tempfile
 import threading
 import time
@@ -568,7 +569,10 @@ def summarise(run: EnvironmentRun, ledger: list[dict[str, Any]]) -> dict[str, An
                     "outcome": r.get("outcome"),
                     "rto_minutes": d.get("rto_minutes"),
                     "rpo_minutes": round(d["rpo_minutes"]) if d.get("rpo_minutes") is not None else None,
-                    "reason": r.get("reason", "")[:100],
+                    # whole minutes: the restored data's clock is the machine's, the month's is simulated
+                    "reason": re.sub(
+                        r"(\d+\.\d+) min", lambda m: f"{round(float(m.group(1)))} min", r.get("reason", "")
+                    )[:100],
                 }
             )
     restored = [r for r in ledger if r["capability"] == "cost" and r["decision"] == "restored"]

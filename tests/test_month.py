@@ -33,10 +33,12 @@ def test_three_days_keep_every_promise() -> None:
     assert any(r["reason"].startswith("manual:") for r in releases["staging"].values())
     # prod: the rejected release never reached Deckwatch; the others shipped or rolled back
     assert outcomes("prod", pipeline="Failed", cutover="not started")
-    # remediation: the CPU storm scaled out and was verified; the storage storm acted once, then cooldown
+    # remediation: the CPU storm hits web during its cutover and is refused (the cutover's lock); the storage storm
+    # is refused while a drill holds the database, then acts once (verified), then cooldown
     for env in ("staging", "prod"):
         incidents = by_env[env]["incidents"]
-        assert incidents["acted"] == 2 and incidents["mitigated"] == 2 and incidents["refused"] >= 2
+        assert incidents["acted"] == 1 and incidents["mitigated"] == 1 and incidents["refused"] >= 4
+        assert incidents["refused_locked"] == {"cutover": 1, "drills": 1}
         (drill,) = by_env[env]["drills"]
         assert drill["outcome"] == "failed" and drill["rpo_minutes"] > 1500  # the stale recovery point
     assert by_env["staging"]["savings"]["resumed"] == by_env["staging"]["savings"]["actions"] > 0

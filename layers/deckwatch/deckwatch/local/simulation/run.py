@@ -556,6 +556,15 @@ def summarise(run: EnvironmentRun, ledger: list[dict[str, Any]]) -> dict[str, An
         "mitigated": sum(1 for r in rem if r["decision"] == "incident-mitigated"),
         "escalated": sum(1 for r in rem if r["decision"] == "escalated"),
         "refused": sum(1 for r in rem if r["decision"] == "incident-refused"),
+        # of those, refused because a cutover or a drill held the resource (the storms planned to meet them)
+        "refused_locked": {
+            holder: sum(
+                1
+                for r in rem
+                if r["decision"] == "incident-refused" and str(r.get("reason", "")).startswith(f"locked by {holder} ")
+            )
+            for holder in ("cutover", "drills")
+        },
         "unverified": sum(1 for r in rem if r["decision"] == "incident-unverified"),
         "failovers_noted": sum(1 for r in rem if r["decision"] in ("noted", "annotated")),
     }

@@ -5,7 +5,7 @@ Times are seconds from the start of the simulated month, whose day 0 begins at 0
 02:00-05:00. Per 30 days (counts scale with the days; the special cases are placed at fixed fractions of the period,
 so that a 3-day run has each of them once):
 
-- about 40 releases (ordinary ones: dev 14, staging 9, prod 8; then the special ones) through the workload's
+- about 40 releases (ordinary ones: dev 13, staging 8, prod 7; then the special ones) through the workload's
   pipelines (web, api; the worker's are pushed too, twice a month, and fail at their Cutover stage: see the
   report); one in six is bad (30% errors),
   one in eight slow (p99 of 450 ms); in prod one is rejected at the manual approval; in staging one is
@@ -13,8 +13,9 @@ so that a 3-day run has each of them once):
   rolled back by a person (`deckwatch rollback`); in each environment one runs while the workload stack is
   updated;
 - per environment, 2 workload stack updates in quiet hours and 1 during a cutover;
-- CPU alarm storms (a surge of three times the load on web) and storage alarm storms (the database's free-storage
-  alarm flapping), an RDS Multi-AZ failover;
+- CPU alarm storms (a surge of three times the load on web, the first one during a cutover of web) and a storage
+  alarm storm (the database's free-storage alarm flapping while a drill holds the database), an RDS Multi-AZ
+  failover;
 - daily backups at 05:00 (the drills sample them weekly), one of them finishing with a stale recovery point;
 - a cost runaway in staging (Cost Anomaly Detection) with night-time savings and morning resumes;
 - duplicate (5%) and late (3%: out of order) deliveries of the pipelines' events;
@@ -30,7 +31,7 @@ from typing import Any
 HOUR = 3600.0
 DAY = 24 * HOUR
 HOUR0 = 9  # the simulated month starts at 09:00
-RELEASES_PER_30_DAYS = {"dev": 14, "staging": 9, "prod": 8}  # ordinary ones; with the special ones about 40
+RELEASES_PER_30_DAYS = {"dev": 13, "staging": 8, "prod": 7}  # ordinary ones; with the special ones about 40
 SERVICES = ("web", "api")
 
 
@@ -119,11 +120,15 @@ def _environment(env: str, days: int, rng: random.Random) -> list[Step]:
     else:
         steps.append(Step(quiet[0], env, "stack-update", {"change": "tags", "quiet": True}))
         steps.append(Step(quiet[1], env, "stack-update", {"change": "health-check", "quiet": True}))
-    # alarm storms and a failover
+    # alarm storms and a failover: the first CPU storm hits web in the middle of a cutover of web (remediation must
+    # leave the colours to the cutover's lock), the storage storm a database a drill holds
     steps.append(Step(_frac(days, 0.25, 12.0), env, "cpu-storm", {"service": "web", "factor": 3.0, "minutes": 40}))
+    # its cutover starts 5 minutes after the release (the build), in prod after ApproveProd's 30 minutes too
+    release(_frac(days, 0.25, 11.75 - (0.5 if env == "prod" else 0.0)), "web", quality="good")
     if days >= 10:
         steps.append(Step(_frac(days, 0.65, 16.0), env, "cpu-storm", {"service": "api", "factor": 3.0, "minutes": 35}))
-    steps.append(Step(_frac(days, 0.40, 20.0), env, "storage-storm", {"flaps": 4, "minutes": 50}))
+    drill_day = min(days, max(1, 1 + 7 * round((0.4 * days - 1) / 7)))  # a day the weekly sampling drills
+    steps.append(Step(at_hour(drill_day, 5.1), env, "storage-storm", {"flaps": 4, "minutes": 50}))
     steps.append(Step(_frac(days, 0.50, 4.0), env, "rds-failover", {"seconds": 95}))
     # backups every day at 05:00; one finishes with a stale recovery point (on a day the weekly sampling drills)
     stale = 1 + 7 * ((days - 1) // 14)

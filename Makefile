@@ -1,15 +1,19 @@
 # Deckwatch developer and CI entry points. `make test` is what CI runs (.ci/run calls it on a clean clone).
 #
-#   make venv            .venv (Python 3.13) with the project installed editable, extras [dev]
+#   make venv            .venv (Python 3.13) with the project installed editable, extras [dev], every package at
+#                        the version constraints.txt pins
 #   make tools           SAM CLI, checkov (each in its own venv under .tools/) and statelint (npm, .tools/node);
 #                        independent, so `make -j3 tools` installs them in parallel
 #   make lint            ruff check, ruff format --check, mypy
 #   make check-template  sam validate (+ --lint), cfn-lint and checkov on the translated template, ASL checks
+#   make check-layer     sam build of the Lambda layer, then what is in it (runtime packages only; .ci/check-layer.sh)
 #   make test            all of the above, then pytest with coverage, in parallel (and workload/checks.sh)
 #   make test-fast       the edit-test loop: pytest in parallel without the slow scenarios (storms, month)
 #   make demo            .venv/bin/deckwatch demo
 #   make simulate        the month (issue 12): 30 simulated days, seed 1, every promise checked after every event
 #   make rds-ca          regenerate the RDS CA bundle the drill validator ships with (from npm; not part of CI)
+#   make constraints     regenerate constraints.txt from .venv (after installing a changed dependency there)
+#   make layer-requirements  regenerate layers/deckwatch/requirements.txt from pyproject.toml and constraints.txt
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -38,13 +42,13 @@ STATELINT_STAMP := $(TOOLS)/node/.installed-$(STATELINT_VERSION)
 # so that its module-scoped runtime is built once.
 PYTEST_PARALLEL ?= -n auto --dist loadfile
 
-.PHONY: venv tools lint check-template test test-fast demo simulate rds-ca clean-tools clean
+.PHONY: venv tools lint check-template check-layer test test-fast demo simulate rds-ca constraints layer-requirements clean-tools clean
 
 venv: $(VENV_STAMP)
 
-$(VENV_STAMP): pyproject.toml
+$(VENV_STAMP): pyproject.toml constraints.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install $(PIP_QUIET) -e '.[dev]'
+	$(VENV)/bin/python -m pip install $(PIP_QUIET) -c constraints.txt -e '.[dev]'
 	@touch $@
 
 tools: $(SAM_STAMP) $(CHECKOV_STAMP) $(STATELINT_STAMP)
@@ -77,6 +81,9 @@ lint: venv
 check-template: venv tools
 	bash .ci/check-template.sh
 
+check-layer: venv tools
+	bash .ci/check-layer.sh
+
 # Runs every step even after a failure, so one run reports all problems; prints each step's duration and result,
 # and fails at the end if any step failed.
 test: venv tools
@@ -86,6 +93,7 @@ test: venv tools
 	  else echo "-- $$name: FAILED ($$((SECONDS - start))s)"; failed+=("$$name"); fi; }; \
 	step lint $(MAKE) --no-print-directory lint; \
 	step check-template $(MAKE) --no-print-directory check-template; \
+	step check-layer $(MAKE) --no-print-directory check-layer; \
 	step pytest $(VENV)/bin/python -m pytest $(PYTEST_PARALLEL) --cov=deckwatch --cov-report=term -q; \
 	if [ -f workload/checks.sh ]; then \
 	  step workload/checks.sh env VENV=$(VENV) CHECKOV=$(TOOLS)/checkov/bin/checkov bash workload/checks.sh; \
@@ -118,6 +126,17 @@ rds-ca:
 	  node -e 'process.stdout.write(require("./package/lib/profiles/ca/defaults.js").defaults.join(""))'; \
 	  } > "$(CURDIR)/$(RDS_CA_FILE)"
 	@grep -c 'BEGIN CERTIFICATE' $(RDS_CA_FILE) | sed 's/^/certificates: /'
+
+# pip freeze of .venv without the project itself (editable): every package the tests ran with, for `make venv`.
+# Not `venv` first: that would reinstall the old pins over the change being recorded.
+constraints:
+	@test -x $(VENV)/bin/python || { echo "no $(VENV): run make venv, then install the changed dependency" >&2; exit 1; }
+	@{ sed -n '1,/^[^#]/{/^#/p}' constraints.txt; $(VENV)/bin/python -m pip freeze --exclude-editable; } > constraints.txt.new
+	@mv constraints.txt.new constraints.txt && grep -vc '^#' constraints.txt | sed 's/^/pinned packages: /'
+
+layer-requirements: venv
+	$(VENV)/bin/python .ci/layer_requirements.py > layers/deckwatch/requirements.txt.new
+	@mv layers/deckwatch/requirements.txt.new layers/deckwatch/requirements.txt
 
 clean-tools:
 	rm -rf $(TOOLS)

@@ -41,7 +41,8 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def local_aws_factory(repo_root: Path) -> Callable[..., AbstractContextManager[LocalAWS]]:
-    """`with local_aws_factory("staging", approvals="approve") as rt:` - refuses to nest two runtimes."""
+    """`with local_aws_factory("staging", approvals="approve") as rt:` - refuses to nest two runtimes; `start` (epoch
+    seconds) starts simulated time at a given instant."""
     from deckwatch.local.runtime import LocalAWS
 
     @contextmanager
@@ -49,10 +50,20 @@ def local_aws_factory(repo_root: Path) -> Callable[..., AbstractContextManager[L
         environment: str = "staging",
         approvals: Approvals = "approve",
         policy_file: Path | None = None,
+        parameters: dict[str, str] | None = None,
+        start: float | None = None,
         world: World = "policy",
     ) -> Iterator[LocalAWS]:
         assert not _active, "another LocalAWS is still running in this process"
-        rt = LocalAWS(repo_root, environment=environment, approvals=approvals, policy_file=policy_file, world=world)
+        rt = LocalAWS(
+            repo_root,
+            environment=environment,
+            approvals=approvals,
+            policy_file=policy_file,
+            parameters=parameters,
+            start=start,
+            world=world,
+        )
         rt.start()
         _active.append(rt)
         try:

@@ -71,6 +71,8 @@ def test_unknown_source_is_processed_and_says_no_rule_matched(capsys: pytest.Cap
 
 
 def test_known_source_with_missing_fields_is_rejected_by_its_handler(capsys: pytest.CaptureFixture[str]) -> None:
+    """Bad input all the same (exit 2, one line), once its handler has rejected it as AWS would: the report of what
+    happened is printed, with the ledger's rejection and the dead letter."""
     code, out, err = run(
         capsys,
         "replay",
@@ -81,7 +83,10 @@ def test_known_source_with_missing_fields_is_rejected_by_its_handler(capsys: pyt
         "--root",
         str(REPO_ROOT),
     )
-    assert code == 0, err
+    assert code == 2
+    line = one_line_without_traceback(err)
+    assert line.startswith(f"deckwatch: {INVALID / 'alarm-missing-fields.json'}: rejected by AlarmEventsFunction: ")
+    assert "detail.alarmName" in line
     report = json.loads(out)
     assert set(report) >= {"event", "environment", "matched_rules", "invocations", "executions", "aws_calls", "ledger"}
     (invocation,) = report["invocations"]
@@ -131,3 +136,38 @@ def test_console_script_is_installed_and_answers_bad_input_in_one_line() -> None
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
     assert "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------------------------ replay --topic (tests/cost/test_topics.py) ------
+TEAM_TOPIC = "arn:aws:sns:us-east-1:123456789012:team-costs"
+BUDGET = EVENTS / "cost_alerts" / "budget-actual.json"
+
+
+def test_replay_on_a_named_topic(capsys: pytest.CaptureFixture[str]) -> None:
+    """An SNS message as if it arrived on a team's topic: the stack is deployed listening to it."""
+    args = ("replay", str(BUDGET), "--env", "staging", "--root", str(REPO_ROOT), "--topic", TEAM_TOPIC, "--json")
+    code, out, _ = run(capsys, *args)
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["invocations"] == [{"function": "CostAlertsFunction", "status": "ok", "error": None}]
+    assert doc["matched_rules"] == ["CostAlertsSubscriptionarnawssnsuseast1123456789012teamcosts"]
+
+
+@pytest.mark.parametrize(
+    ("event", "topic", "message"),
+    [
+        (EVENTS / "cost_events" / "anomaly-detected.json", TEAM_TOPIC, "--topic delivers SNS messages"),
+        (BUDGET, "team-costs", "is not an SNS topic ARN"),
+    ],
+)
+def test_replay_topic_errors(capsys: pytest.CaptureFixture[str], event: Path, topic: str, message: str) -> None:
+    code, out, err = run(capsys, "replay", str(event), "--env", "staging", "--root", str(REPO_ROOT), "--topic", topic)
+    assert (code, out) == (2, "")
+    assert message in one_line_without_traceback(err)
+
+
+def test_parameters_must_be_key_value(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["replay", str(BUDGET), "--parameter", "CostAlertTopicArns"])
+    assert info.value.code == 2
+    assert "is not KEY=VALUE" in capsys.readouterr().err

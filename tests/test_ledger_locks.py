@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import boto3
 import pytest
 from deckwatch import clock
 from deckwatch.errors import LockHeldError, LockLostError
-from deckwatch.ledger import Capability, Ledger, Record
+from deckwatch.ledger import Capability, Ledger, Record, verify
 from deckwatch.locks import acquire_or_record
 from deckwatch.state import StateStore
 from moto import mock_aws
@@ -102,6 +104,80 @@ def count_items(client: Any) -> int:
 # ------------------------------------------------------------------ ledger ---------------------------------------
 
 
+def test_chain_links_every_record_of_a_subject(ddb: Any) -> None:
+    ledger = Ledger(LEDGER, client=ddb)
+    for i in range(4):
+        ledger.append(record(f"r{i}", f"2026-11-30T09:0{i}:00.000Z", details={"weight": i * 0.25}))
+    ledger.append(record("other", "2026-11-30T09:00:30.000Z", subject="service/api"))
+    rows = ledger.by_subject("service/web", since=EVER)
+    assert [r["seq"] for r in rows] == [0, 1, 2, 3]
+    assert rows[0]["prev_hash"] == "0" * 64
+    assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(rows))
+    assert verify(ledger) == (5, [])
+    assert verify(ledger, "service/api") == (1, [])
+
+
+def test_verify_finds_a_changed_a_removed_and_an_inserted_record(ddb: Any) -> None:
+    """What IAM denies Deckwatch's own roles, an administrator's credentials can still do: verify notices."""
+    ledger = Ledger(LEDGER, client=ddb)
+    for i in range(4):
+        ledger.append(record(f"r{i}", f"2026-11-30T09:0{i}:00.000Z"))
+    key = {"pk": {"S": "service/web"}, "sk": {"S": "2026-11-30T09:01:00.000Z#r1"}}
+    ddb.update_item(
+        TableName=LEDGER,
+        Key=key,
+        UpdateExpression="SET decision = :d",
+        ExpressionAttributeValues={":d": {"S": "approved"}},
+    )
+    assert [(f.problem, f.detail) for f in verify(ledger)[1]] == [("changed", "record r1")]
+    # removed together with its link: the successor's link no longer follows on
+    ddb.delete_item(TableName=LEDGER, Key={"pk": {"S": "service/web"}, "sk": {"S": "2026-11-30T09:02:00.000Z#r2"}})
+    ddb.delete_item(TableName=LEDGER, Key={"pk": {"S": "chain#service/web"}, "sk": {"S": f"{2:012d}"}})
+    problems = {(f.problem, f.detail) for f in verify(ledger)[1]}
+    assert ("missing", "links 2..2") in problems
+    # a record slipped in with a plausible body but no link
+    forged = dict(ddb.get_item(TableName=LEDGER, Key=key)["Item"])
+    forged["sk"] = {"S": "2026-11-30T09:01:30.000Z#forged"}
+    ddb.put_item(TableName=LEDGER, Item=forged)
+    problems = {(f.problem, f.detail) for f in verify(ledger)[1]}
+    assert ("unchained", "record r1") in problems  # the forged copy keeps r1's record_id
+
+
+def test_verify_accepts_a_chain_shortened_by_retention_only(ddb: Any) -> None:
+    ledger = Ledger(LEDGER, retention_days=30, client=ddb)
+    sim = clock.SimulatedClock(start=datetime(2026, 11, 1, 9, tzinfo=UTC).timestamp())
+    clock.install(sim)
+    try:
+        ledger.append(record("old", "2026-11-01T09:00:00.000Z"))
+        sim.advance_to(datetime(2026, 11, 20, 9, tzinfo=UTC).timestamp())
+        ledger.append(record("new", "2026-11-20T09:00:00.000Z"))
+        for key in (
+            {"pk": {"S": "service/web"}, "sk": {"S": "2026-11-01T09:00:00.000Z#old"}},
+            {"pk": {"S": "chain#service/web"}, "sk": {"S": f"{0:012d}"}},
+        ):
+            ddb.delete_item(TableName=LEDGER, Key=key)  # what TTL does 30 days on, or what someone did today
+        assert [f.problem for f in verify(ledger)[1]] == ["missing"]
+        sim.advance_to(datetime(2026, 12, 2, 9, tzinfo=UTC).timestamp())  # 31 days on: it expired, as it should
+        assert verify(ledger) == (1, [])
+    finally:
+        clock.install(clock.WallClock())
+
+
+def test_concurrent_writers_extend_one_chain(ddb: Any) -> None:
+    """Two writers read the same head: the loser of the link re-reads it and chains after the winner."""
+    ledger = Ledger(LEDGER, client=ddb)
+    ledger.append(record("r0", "2026-11-30T09:00:00.000Z"))
+    head = ledger._head("service/web")
+    stale = Ledger(LEDGER, client=ddb)
+    reads = iter([head])
+    stale._head = lambda subject: next(reads, None) or Ledger._head(stale, subject)  # type: ignore[method-assign]
+    ledger.append(record("winner", "2026-11-30T09:00:01.000Z"))
+    stale.append(record("loser", "2026-11-30T09:00:01.000Z"))  # its first attempt used the head before the winner
+    rows = sorted(ledger.by_subject("service/web", since=EVER), key=lambda r: r["seq"])
+    assert [(r["record_id"], r["seq"]) for r in rows] == [("r0", 0), ("winner", 1), ("loser", 2)]
+    assert verify(ledger) == (3, [])
+
+
 def test_append_is_idempotent_per_record_id(ddb: Any) -> None:
     ledger = Ledger(LEDGER, client=ddb)
     first = record("evt-1:cutover:triage:service/web", "2026-11-30T09:00:00.000Z", details={"ratio": 0.5})
@@ -113,7 +189,7 @@ def test_append_is_idempotent_per_record_id(ddb: Any) -> None:
     assert len(rows) == 1
     assert rows[0]["decision"] == "cutover-requested"
     assert rows[0]["details"] == {"ratio": 0.5}  # floats survive DynamoDB (stored as Decimal)
-    assert count_items(ddb) == 2  # the record and its id claim, nothing else
+    assert count_items(ddb) == 3  # the record, its id claim and its chain link, nothing else
 
 
 def test_record_item_layout(ddb: Any) -> None:

@@ -151,9 +151,10 @@ def test_dr_regions_of_each_example_are_the_stacks_drill_dr_region(environment: 
     import tomllib
 
     config = tomllib.loads((Path(__file__).parents[1] / "samconfig.toml").read_text(encoding="utf-8"))
-    overrides = dict(
-        p.split("=", 1) for p in config[environment]["deploy"]["parameters"]["parameter_overrides"].split()
-    )
+    # what `sam deploy --config-env <env>` reads: the environment's global section, its deploy section over it
+    sections = config[environment]
+    merged = {**sections["global"]["parameters"], **sections.get("deploy", {}).get("parameters", {})}
+    overrides = dict(p.split("=", 1) for p in merged["parameter_overrides"].split())
     policy = load_file(example(environment)).policy
     assert set(policy.drills.dr_networks) == ({overrides["DrillDrRegion"]} if "DrillDrRegion" in overrides else set())
 
@@ -178,3 +179,88 @@ drills:
     no_dr = text.replace("  dr_networks:\n    mars-north-9a: {db_subnet_group: drills, security_group: drill-sg}\n", "")
     (message,) = [m for _, m in problems_of(no_dr).values()]
     assert "drill copies" in message and "dr_networks" in message
+
+
+# ---------------------------------------------------------------- names, as AWS constrains them ---------------------
+NAMES = """\
+version: 1
+environment: staging
+services:
+  - name: web
+    ecs:
+      cluster: {cluster}
+      services: {{blue: web_blue, green: web-green}}
+    alb:
+      load_balancer: {load_balancer}
+      listener_port: 443
+      target_groups: {{blue: web-blue, green: web-green}}
+    alarms: [{alarm}]
+    triggers: [{{pipeline: {pipeline}, action: Build.Image}}]
+remediation:
+  rules:
+    - alarm: {{name: {alarm}}}
+      runbook: notify_only
+drills:
+  network: {{db_subnet_group: {subnet_group}, security_group: {security_group}}}
+  targets:
+    - resource: {db}
+      database: shop
+      secret: shop/staging/db-drill
+      objectives: {{rto_minutes: 60, rpo_minutes: 60}}
+cost:
+  budget: {budget}
+  anomaly_monitor: {monitor}
+"""
+LEGAL = {
+    "cluster": "shop_staging-1",
+    "load_balancer": "shop-staging",
+    "alarm": '"EC2 CPU Utilization Anomaly"',  # the CloudWatch guide's own alarm (events/SOURCES.md)
+    "pipeline": "shop.web@v2",
+    "subnet_group": '"shop staging drills"',
+    "security_group": '"shop drill restore (postgres)"',
+    "db": "shop-staging-db",
+    "budget": '"Shop staging monthly"',
+    "monitor": '"Shop staging services"',
+}
+
+
+def names(**changes: str) -> str:
+    return NAMES.format(**{**LEGAL, **changes})
+
+
+def test_every_name_aws_accepts_is_accepted() -> None:
+    policy = parse(names(budget='"Shop staging monthly (USD)"'), "names.yaml").policy
+    assert policy.remediation.rules[0].alarm.name == "EC2 CPU Utilization Anomaly"
+    assert policy.services[0].alarms == ["EC2 CPU Utilization Anomaly"]
+    assert policy.cost.budget == "Shop staging monthly (USD)"
+    assert policy.cost.anomaly_monitor == "Shop staging services"
+    assert policy.drills.network is not None and policy.drills.network.db_subnet_group == "shop staging drills"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "path"),
+    [
+        ("alarm", '"tab\\tin name"', "remediation.rules[0].alarm.name"),
+        ("budget", '"team:budget"', "cost.budget"),
+        ("budget", '"team/action/x"', "cost.budget"),
+        ("pipeline", '"shop web"', "services[0].triggers[0].pipeline"),
+        ("cluster", "shop.staging", "services[0].ecs.cluster"),
+        ("load_balancer", "internal-shop", "services[0].alb.load_balancer"),
+        ("load_balancer", "shop-staging-load-balancer-name-33", "services[0].alb.load_balancer"),
+        ("subnet_group", "default", "drills.network.db_subnet_group"),
+        ("security_group", "sg-123", "drills.network.security_group"),
+        ("db", "shop--db", "drills.targets[0].resource"),
+        ("db", "1shop", "drills.targets[0].resource"),
+    ],
+)
+def test_only_what_aws_rejects_is_rejected(field: str, value: str, path: str) -> None:
+    assert list(problems_of(names(**{field: value})))[-1:] == [path]
+
+
+def test_name_fields_cite_the_aws_api_reference() -> None:
+    schema = Policy.model_json_schema()
+    text = str(schema)
+    for api in ("PutMetricAlarm", "API_budgets_Budget", "API_AnomalyMonitor", "API_PipelineDeclaration",
+                "API_CreateService", "API_CreateLoadBalancer", "API_Invoke", "API_CreateDBInstance",
+                "API_CreateDBSubnetGroup", "API_CreateSecurityGroup", "API_CreateSecret"):  # fmt: skip
+        assert f"{api}.html" in text, api

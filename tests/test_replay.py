@@ -12,6 +12,8 @@ from deckwatch.local.runtime import LocalAWS, Report
 from support.samples import EVENTS, INVALID, load_event
 
 DB_ARN = "arn:aws:rds:us-east-1:123456789012:db:shop-staging-db"
+SNAPSHOT_ARN = "arn:aws:rds:us-east-1:123456789012:snapshot:awsbackup:job-7b9c8d2e-4f1a-4e3b-9c5d-6e7f8a9b0c1d"
+POINT_ARN = "arn:aws:backup:us-east-1:123456789012:recovery-point:a6560b33-3660-494c-8d47-efa3939b132c"
 ALARM = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:"
 
 # sample -> (rule, function, capability, subject, decision, SNS publish expected)
@@ -25,6 +27,10 @@ EXPECTED = {
     "alarm_events/alarm-ok.json": ("remediation", ALARM + "shop-staging-web-cpu-high", "resolved", False),
     "alarm_events/alarm-insufficient-data.json": ("remediation", ALARM + "shop-staging-web-cpu-high", "notified", True),
     "alarm_events/alarm-composite.json": ("remediation", ALARM + "shop-staging-web-degraded", "ignored", False),
+    # the CloudWatch guide's alarms: no rule in the staging example names them (tests/remediation/test_fidelity.py)
+    "alarm_events/alarm-composite-suppressed.json": ("remediation", ALARM + "ServiceAggregatedAlarm", "ignored", False),
+    "alarm_events/alarm-muted.json": ("remediation", ALARM + "ServerCpuTooHigh", "ignored", False),
+    "alarm_events/alarm-anomaly-band.json": ("remediation", ALARM + "EC2 CPU Utilization Anomaly", "ignored", False),
     "alarm_events/alarm-storage-prefix.json": (
         "remediation",
         ALARM + "shop-staging-db-free-storage-low",
@@ -35,6 +41,21 @@ EXPECTED = {
     "backup_events/backup-job-failed.json": ("drills", DB_ARN, "alerted", True),
     "backup_events/restore-test-completed.json": ("drills", DB_ARN, "validation-failed", True),
     "backup_events/copy-job-completed.json": ("drills", DB_ARN, "copy-recorded", False),
+    # the AWS Backup Developer Guide's shapes of jobs in progress (events/SOURCES.md): no resource in the detail,
+    # at most one in `resources`; recorded, nothing to do until the job ends
+    "backup_events/backup-job-created.json": (
+        "drills",
+        "backup-job/7e8845b5-ca30-415f-a842-e0152bf4d0ca",
+        "ignored",
+        False,
+    ),
+    "backup_events/copy-job-created.json": ("drills", SNAPSHOT_ARN, "ignored", False),
+    "backup_events/copy-job-running.json": ("drills", DB_ARN, "ignored", False),
+    "backup_events/restore-job-created.json": ("drills", POINT_ARN, "ignored", False),
+    "backup_events/restore-job-pending.json": ("drills", POINT_ARN, "ignored", False),
+    "backup_events/restore-job-running.json": ("drills", SNAPSHOT_ARN, "ignored", False),
+    # a restore nobody waits for (not a drill's): no drill target, nothing to answer
+    "backup_events/restore-job-failed.json": ("drills", SNAPSHOT_ARN, "ignored", False),
     "cost_events/anomaly-detected.json": ("cost", "anomaly/9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d", "alerted", True),
 }
 FUNCTION = {
@@ -157,6 +178,32 @@ def test_duplicate_delivery_is_processed_once(rt: LocalAWS) -> None:
     assert ("dynamodb", "TransactWriteItems") not in ops(second)
 
 
+def test_a_copy_arriving_while_the_first_is_in_progress_is_a_duplicate_not_a_failure(rt: LocalAWS) -> None:
+    """Two Lambda instances get the same event at once: the second finds the first's INPROGRESS idempotency
+    record. It answers "duplicate" (no error, so no DLQ message and no DLQ alarm); the first does the work."""
+    from deckwatch.events.alarm import AlarmEvent
+    from deckwatch.intake import receive
+    from deckwatch.local.functions import new_context
+
+    event = load_event(EVENTS / "alarm_events/alarm-metric.json")
+    ctx = new_context("deckwatch-alarm-events", "arn:aws:lambda:us-east-1:123456789012:function:x", 512, 30)
+    seen: dict[str, Any] = {}
+    with rt.control_plane() as deps:
+
+        def first_copy(parsed: AlarmEvent, _deps: Any) -> dict[str, Any]:
+            seen["second"] = receive(event, ctx, deps, model=AlarmEvent, capability="remediation", handle=second_copy)
+            return {"handled": parsed.detail.alarmName}
+
+        def second_copy(parsed: AlarmEvent, _deps: Any) -> dict[str, Any]:
+            raise AssertionError("the second copy must not be handled")
+
+        first = receive(event, ctx, deps, model=AlarmEvent, capability="remediation", handle=first_copy)
+        third = receive(event, ctx, deps, model=AlarmEvent, capability="remediation", handle=second_copy)
+    assert first == {"handled": event["detail"]["alarmName"]}
+    assert seen["second"] == {"duplicate": True, "in_progress": True, "event_id": event["id"]}
+    assert third == first  # once done, a copy gets the stored answer
+
+
 def test_duplicate_alert_is_not_published_twice(rt: LocalAWS) -> None:
     event = load_event(EVENTS / "backup_events/backup-job-failed.json")
     assert ("sns", "Publish") in ops(replay(rt, event))
@@ -267,3 +314,61 @@ def test_invalid_policy_fails_loudly_and_acts_on_nothing(rt: LocalAWS) -> None:
     # fixed policy, same event redelivered from the DLQ: now it is decided
     redriven = replay(rt, event)
     assert next(r["decision"] for r in redriven.ledger) == "cutover-requested"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "backup-job-created.json",
+        "copy-job-created.json",
+        "copy-job-running.json",
+        "restore-job-created.json",
+        "restore-job-pending.json",
+        "restore-job-running.json",
+    ],
+)
+def test_documented_backup_jobs_in_progress_are_recorded_only(rt: LocalAWS, name: str) -> None:
+    event = load_event(EVENTS / "backup_events" / name)
+    report = replay(rt, event)
+    [rec] = report.ledger
+    phase = (event["detail"].get("state") or event["detail"].get("status")).upper()
+    assert rec["reason"].endswith(f"{phase}: in progress, nothing to do until it ends")
+    assert report.executions == [] and ("sns", "Publish") not in ops(report)
+
+
+def test_a_restore_nobody_waits_for_is_not_a_drill(rt: LocalAWS) -> None:
+    report = replay(rt, load_event(EVENTS / "backup_events/restore-job-failed.json"))
+    assert [r["reason"] for r in report.ledger] == [f"{SNAPSHOT_ARN} is not a drill target in staging"]
+
+
+def test_events_from_another_account_or_region_never_act(rt: LocalAWS) -> None:
+    # the Backup guide's FAILED job verbatim: another account (1112233445566) and region (us-west-2)
+    report = replay(rt, load_event(EVENTS / "foreign/backup-job-failed.json"))
+    [rec] = report.ledger
+    assert rec["reason"] == "event from account 1112233445566: this stack acts on account 123456789012 (policy account)"
+    assert rec["details"] == {"account": "1112233445566", "region": "us-west-2", "source": "aws.backup"}
+    same_account = load_event(EVENTS / "backup_events/backup-job-failed.json")
+    same_account["region"] = "eu-west-1"
+    report = replay(rt, same_account)
+    assert [r["reason"] for r in report.ledger] == [
+        "event from eu-west-1: this stack acts on us-east-1 (policy regions)"
+    ]
+    assert ("sns", "Publish") not in ops(report)
+
+
+def test_a_cost_anomaly_of_another_account_starts_no_savings(rt: LocalAWS) -> None:
+    event = load_event(EVENTS / "cost_events/anomaly-detected.json")
+    event["account"] = "210987654321"
+    report = replay(rt, event)
+    assert [(r["decision"], r["subject"]) for r in report.ledger] == [
+        ("ignored", "arn:aws:ce::123456789012:anomalymonitor/3c5d7e9f-1a2b-4c3d-8e4f-5a6b7c8d9e0f")
+    ]
+    assert report.executions == [] and ("sns", "Publish") not in ops(report)
+
+
+def test_a_pipeline_of_the_same_name_in_another_region_is_another_pipeline(rt: LocalAWS) -> None:
+    event = load_event(EVENTS / "pipeline_events/action-build-succeeded.json")
+    event["region"] = "us-west-2"  # a DR region of this stack? staging has none: not this stack's region at all
+    assert [r["reason"] for r in replay(rt, event).ledger] == [
+        "event from us-west-2: this stack acts on us-east-1 (policy regions)"
+    ]

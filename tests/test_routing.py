@@ -147,5 +147,30 @@ def test_every_file_under_events_is_used() -> None:
     used |= {
         p for f in ("cost_alerts", "cost_report", "statemachines/cost_savings") for p in (EVENTS / f).glob("*.json")
     }  # tests/cost
+    used |= {
+        p
+        for f in ("approval", "cutover", "remediation", "drill/inputs", "drill_validator", "cost_actions")
+        for p in (EVENTS / f).glob("*.json")
+    }  # tests/test_task_samples.py
+    used.add(EVENTS / "README.md")  # tests/test_task_samples.py: describes every folder
+    used.add(EVENTS / "SOURCES.md")  # test_documented_samples_name_their_source
+    used |= set((EVENTS / "foreign").glob("*.json"))  # tests/test_replay.py: events from elsewhere
     on_disk = {p for p in EVENTS.rglob("*") if p.is_file()}
     assert on_disk == used
+
+
+def test_documented_samples_name_their_source() -> None:
+    """events/SOURCES.md names the AWS documentation page of each documented sample; each is listed once and exists."""
+    rows = [
+        line.split("|")[1:4]
+        for line in (EVENTS / "SOURCES.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("| ") and not line.startswith("| sample") and not line.startswith("| ---")
+    ]
+    names = [row[0].strip() for row in rows]
+    assert len(names) == len(set(names)) and names
+    for name, source, adapted in rows:
+        assert (EVENTS / name.strip()).is_file(), name
+        assert source.strip() and adapted.strip(), name
+        load_event(EVENTS / name.strip())  # a JSON event
+    pages = [row[1] for row in rows if "https://docs.aws.amazon.com/" in row[1]]
+    assert pages, "each page is named with its address at least once"

@@ -27,7 +27,8 @@ SHARED = {
     "CostEventsFunction": INTAKE,
     "CostAlertsFunction": INTAKE,
     "RemediationEventsFunction": INTAKE - {"NotifyAccess"},
-    "ApprovalFunction": CORE - {"PolicyParameterAccess"},
+    "ApprovalFunction": CORE,  # the policy's approvers, for the signed approval links
+    "ApprovalLinksFunction": {"KeyAccess", "PolicyParameterAccess", "LedgerWriteAccess"},
     "CutoverFunction": CORE,
     "RemediationFunction": CORE,
     "DrillFunction": CORE,
@@ -101,7 +102,8 @@ def test_shared_policies_are_narrow(template: Template) -> None:
     for lid, pol in template.resources("AWS::IAM::ManagedPolicy").items():
         assert "ManagedPolicyName" not in pol["Properties"], lid  # generated names: CAPABILITY_IAM suffices
         for st in _statements(pol["Properties"]["PolicyDocument"]):
-            assert st["Effect"] == "Allow"
+            # the one Deny: whatever else a ledger writer is granted, it cannot change or remove a record
+            assert st["Effect"] == "Allow" or (lid, st["Sid"]) == ("LedgerWriteAccess", "LedgerIsAppendOnly"), lid
             assert all(not a.endswith("*") for a in _as_list(st["Action"])), lid
             assert "*" not in _as_list(st["Resource"]) or lid == "LogDeliveryAccess", lid
 
@@ -126,7 +128,7 @@ def test_log_groups_are_written_by_two_loops() -> None:
     assert text.count("Type: AWS::Logs::LogGroup") == 2  # one loop for functions, one for state machines
     assert "Fn::ForEach::FunctionLogs:" in text
     assert "Fn::ForEach::StateMachineLogs:" in text
-    assert len(_of_type(load_yaml(REPO_ROOT / "template.yaml"), "AWS::Logs::LogGroup")) == 18
+    assert len(_of_type(load_yaml(REPO_ROOT / "template.yaml"), "AWS::Logs::LogGroup")) == 19
 
 
 def test_every_function_and_state_machine_logs_to_its_own_group(template: Template) -> None:
@@ -168,7 +170,7 @@ def test_embedded_aws_creates_the_log_groups_by_their_owners_names(rt: LocalAWS)
         name = sfn.describe_state_machine(stateMachineArn=rt.physical[lid])["name"]
         expected[f"{lid}Logs"] = f"/aws/vendedlogs/states/{name}"
     assert {lid: rt.physical[lid] for lid in expected} == expected
-    assert len(expected) == 18  # 13 functions, 5 state machines
+    assert len(expected) == 19  # 14 functions, 5 state machines
     described = {g["logGroupName"]: g for g in rt.client("logs").describe_log_groups()["logGroups"]}
     for name in expected.values():
         assert described[name]["retentionInDays"] == 90  # LogRetentionDays' default
@@ -237,7 +239,7 @@ def test_expand_leaves_templates_without_the_transform_alone() -> None:
 @pytest.mark.parametrize(
     ("loop", "message"),
     [
-        (["I", {"Ref": "Names"}, {"${I}Topic": {}}], "only a literal list of strings"),
+        (["I", {"Ref": "Names"}, {"${I}Topic": {}}], "only a literal list of strings or a list parameter"),
         (["I", ["a"]], r"takes \[identifier, collection"),
         (["I", ["a", "a"], {"${I}Topic": {}}], "'aTopic', which is already defined"),
     ],
@@ -256,6 +258,8 @@ def test_outputs_export_the_stacks_resources(template: Template) -> None:
     expected |= {f"{lid}Name" for lid in _of_type(template, "AWS::DynamoDB::Table")}
     expected |= {f"{lid}Arn" for lid in _of_type(template, "AWS::SNS::Topic")}
     expected |= {"DrillValidatorRoleArn", "PipelineEventsRoleArn"}  # the workload stack's key policies name them
+    expected |= {"CostAlertTopicArnsSubscribed"}  # with CostAlertTopicArns given (tests/cost/test_topics.py)
+    expected |= {f"{lid}Name" for lid in _of_type(template, "AWS::CloudWatch::Dashboard")}
     assert set(outputs) == expected
     for name, output in outputs.items():
         assert output["Description"], name
@@ -277,10 +281,11 @@ def test_every_environment_names_its_stack_and_region_for_every_sam_command(env:
     assert shared["stack_name"] == f"deckwatch-{env}"
     assert shared["region"] == "us-east-1"
     assert shared["language_extensions"] is True  # sam build/validate/local expand the template's Fn::ForEach
+    # global too: sam sync and sam local invoke --config-env <env> run with the environment's parameters
+    assert shared["parameter_overrides"].startswith(f"Environment={env} ")
+    assert shared["tags"] == f"app=deckwatch environment={env}"
     deploy = config[env]["deploy"]["parameters"]
     assert not set(deploy) & set(shared), "said once, in global"
-    assert deploy["parameter_overrides"].startswith(f"Environment={env} ")
-    assert deploy["tags"] == f"app=deckwatch environment={env}"
     assert "CAPABILITY_AUTO_EXPAND" in deploy["capabilities"]  # AWS::LanguageExtensions is a transform too
     assert deploy["confirm_changeset"] is (env == "prod")
 

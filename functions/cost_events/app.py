@@ -8,11 +8,13 @@ from deckwatch.context import Services
 from deckwatch.cost.anomaly_events import triage
 from deckwatch.events.cost import AnomalyEvent
 from deckwatch.intake import receive
+from deckwatch.logging import observe
 
 logger = Logger()
 services = Services.lazy()  # from the function's environment, on the first invocation
 
 
 @logger.inject_lambda_context(clear_state=True)
+@observe(services)  # invalid input -> InvalidEventError without its values; expected errors counted
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return receive(event, context, services(), model=AnomalyEvent, capability="cost", handle=triage)

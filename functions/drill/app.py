@@ -6,12 +6,15 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from deckwatch.context import Services
 from deckwatch.drills.model import DrillTask
-from deckwatch.drills.tasks import handle
+from deckwatch.drills.tasks import handle, stopped_event
+from deckwatch.logging import observe
 
 logger = Logger()
 services = Services.lazy()  # from the function's environment, on the first invocation
 
 
 @logger.inject_lambda_context(clear_state=True)
+@observe(services)  # invalid input -> InvalidEventError without its values; expected errors counted
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(DrillTask.model_validate({"task": event}).task, services())
+    deps = services()
+    return handle(stopped_event(event, deps) or DrillTask.model_validate({"task": event}).task, deps)

@@ -5,6 +5,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from deckwatch.context import Services
+from deckwatch.logging import observe
 from deckwatch.remediation.tasks import RemediationTask, handle
 
 logger = Logger()
@@ -12,5 +13,6 @@ services = Services.lazy()  # from the function's environment, on the first invo
 
 
 @logger.inject_lambda_context(clear_state=True)
+@observe(services)  # invalid input -> InvalidEventError without its values; expected errors counted
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(RemediationTask.model_validate({"task": event}).task, services())

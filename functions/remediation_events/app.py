@@ -6,6 +6,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from deckwatch.context import Services
 from deckwatch.intake import receive
+from deckwatch.logging import observe
 from deckwatch.remediation.annotate import ResourceEvent, annotate
 
 logger = Logger()
@@ -13,5 +14,6 @@ services = Services.lazy()  # from the function's environment, on the first invo
 
 
 @logger.inject_lambda_context(clear_state=True)
+@observe(services)  # invalid input -> InvalidEventError without its values; expected errors counted
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return receive(event, context, services(), model=ResourceEvent, capability="remediation", handle=annotate)

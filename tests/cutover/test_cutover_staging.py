@@ -3,13 +3,11 @@ alarm event, unhealthy targets, pipeline STOPPED and manual request, idempotency
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
-from deckwatch.local.mock_services import awslambda, codepipeline, ecs, elbv2
+from deckwatch.local.mock_services import awslambda, ecs, elbv2
 from deckwatch.local.runtime import LocalAWS
 from support.cutover import (
     WEB_ALARM,
+    build_event,
     console_input,
     decisions,
     desired,
@@ -23,16 +21,6 @@ from support.cutover import (
     weights,
 )
 from support.samples import EVENTS, load_event
-
-
-def build_event(rt: LocalAWS, tag: str, files: dict[str, str] | None = None) -> dict[str, Any]:
-    """A real 'BuildImage SUCCEEDED' event whose output artifact names image web:<tag>."""
-    event = load_event(EVENTS / "pipeline_events/action-build-succeeded.json")
-    key = f"shop-web/ImageDefin/{uuid.uuid4().hex[:7]}"
-    codepipeline.put_artifact(key, files if files is not None else codepipeline.image_definitions(image(tag)))
-    event["detail"]["execution-id"] = str(uuid.uuid4())
-    event["detail"]["output-artifacts"][0]["s3location"]["key"] = key
-    return event
 
 
 def test_pipeline_build_starts_a_canary_that_completes(staging: LocalAWS) -> None:

@@ -41,7 +41,8 @@ def _with_dr(doc: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def rt(local_aws_factory: Factory, reports_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAWS]:
     policy = policy_variant(tmp_path_factory.mktemp("dr"), _with_dr)
-    with drill_runtime(local_aws_factory, policy, reports_dir) as runtime:
+    # deployed as a DR drill needs it: the drill function may act in the DR region (template DrillDrRegion)
+    with drill_runtime(local_aws_factory, policy, reports_dir, parameters={"DrillDrRegion": DR}) as runtime:
         yield runtime
 
 

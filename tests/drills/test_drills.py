@@ -149,6 +149,12 @@ def test_restore_job_failed(rt: LocalAWS) -> None:
     report, execution = drill(rt)
     assert execution["status"] == "FAILED"
     assert "RestoreFailed" in execution["path"] and "Validate" not in execution["path"]
+    # the FAILED Restore Job event, in AWS Backup's documented shape (no resource in its detail), answers the
+    # waiting drill at once: no polling
+    assert "StartPolling" not in execution["path"]
+    signalled = [r for r in report.ledger if r["decision"] == "restore-signalled"]
+    assert len(signalled) == 1 and "FAILED" in signalled[0]["reason"]
+    assert signalled[0]["subject"].startswith("arn:aws:rds:us-east-1:123456789012:snapshot:awsbackup:")
     assert execution["path"][-5:] == ["Cleanup", "Release", "Report", "Verdict", "DrillFailed"]
     rec = drill_report(report)
     assert "RestoreFailedError" in rec["reason"]

@@ -247,12 +247,17 @@ def test_odd_alarm_events_are_rejected_to_the_dlq(
 def test_missing_fields_sample_and_unknown_extra_fields(rt: LocalAWS) -> None:
     report = rt.replay((INVALID / "alarm-missing-fields.json").read_text(encoding="utf-8"))
     assert report.dead_letters and report.invocations[0]["status"] == "error"
-    extra = alarm_event("shop-staging-queue-depth", muteDetail={"mutedByArn": "arn:x"}, brandNewField=[1, 2])
+    extra = alarm_event("shop-staging-queue-depth", brandNewField=[1, 2])
     extra["detail"]["state"]["evaluationState"] = "PARTIAL_DATA"
     ok = rt.replay(json.dumps(extra))  # AWS adds fields over time: tolerated
     assert ok.invocations[0]["status"] == "ok"
-    # notify_only acted; its alarm is OK in the embedded AWS, so the verification passes at once
-    assert [e["path"][-3:] for e in ok.executions] == [["Mitigated", "Close", "Closed"]]
+    # notify_only acted; the replay put the alarm in ALARM as the event says, and nothing brings it back to OK:
+    # the verification times out and escalates (no mitigation claimed without evidence)
+    assert [e["path"][-3:] for e in ok.executions] == [["Escalate", "Close", "Closed"]]
+    found = rt.client("cloudwatch").describe_alarms(AlarmNames=["shop-staging-queue-depth"])["MetricAlarms"]
+    assert found[0]["StateValue"] == "ALARM"
+    rt.client("cloudwatch").set_alarm_state(AlarmName="shop-staging-queue-depth", StateValue="OK", StateReason="t")
+    rt.settle()
 
 
 def test_insufficient_data_ignored_by_policy(rt: LocalAWS) -> None:

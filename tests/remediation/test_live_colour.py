@@ -39,7 +39,7 @@ def cutover(rt: LocalAWS) -> str:
     return live(rt)
 
 
-def alarm(rt: LocalAWS, name: str) -> list[dict[str, object]]:
+def alarm(rt: LocalAWS, name: str) -> list[dict[str, Any]]:
     """The alarm goes to ALARM (its real event); the world recovers once the runbook acted. Returns the records."""
     cw = rt.client("cloudwatch")
     faults.recover_on("ecs", "UpdateService", name)

@@ -297,7 +297,13 @@ def test_throttling_is_retried_by_the_state_machine(rt: LocalAWS) -> None:
     # both failures were served, one per Act attempt (botocore does not retry acting calls): ASL Retry retried
     assert mock_cw.pending_faults() == 0
     assert report.simulated_seconds > 0  # the Retry backoff, in simulated time
-    assert len(by_kind(report, "action")) == 1  # recorded once, for the attempt that worked
+    # the observed outcomes: the throttled call (recorded once for its call), then the call that worked
+    assert [(r["decision"], r["outcome"]) for r in by_kind(report, "action")] == [
+        ("action-failed", "throttled"),
+        ("acted", "done"),
+    ]
+    intents = [r for r in report.ledger if r["decision"] == "intent"]
+    assert len(intents) == 1 and intents[0]["time"] < by_kind(report, "action")[0]["time"]
     assert not [r for r in report.ledger if r["decision"] == "escalated"]
 
 

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
+from deckwatch.local.mock_services import codepipeline
 from deckwatch.local.runtime import LocalAWS, Report
 
-from support.samples import EVENTS, REPO_ROOT
+from support.samples import EVENTS, REPO_ROOT, load_event
 
 Factory = Callable[..., AbstractContextManager[LocalAWS]]
 POLICY = REPO_ROOT / "tests" / "cutover" / "policies" / "staging.yaml"
@@ -86,3 +87,13 @@ def emit(event: dict[str, Any]) -> None:
     } | event
     assert moto_patches.HOOKS.put_event is not None
     moto_patches.HOOKS.put_event(full)
+
+
+def build_event(rt: LocalAWS, tag: str, files: dict[str, str] | None = None) -> dict[str, Any]:
+    """A real 'BuildImage SUCCEEDED' event whose output artifact names image web:<tag>."""
+    event = load_event(EVENTS / "pipeline_events/action-build-succeeded.json")
+    key = f"shop-web/ImageDefin/{uuid.uuid4().hex[:7]}"
+    codepipeline.put_artifact(key, files if files is not None else codepipeline.image_definitions(image(tag)))
+    event["detail"]["execution-id"] = str(uuid.uuid4())
+    event["detail"]["output-artifacts"][0]["s3location"]["key"] = key
+    return event

@@ -38,10 +38,12 @@ def policy_variant(folder: Path, change: Callable[[dict[str, Any]], None]) -> Pa
 
 
 @contextmanager
-def drill_runtime(factory: Factory, policy: Path, reports_dir: Path) -> Iterator[LocalAWS]:
+def drill_runtime(
+    factory: Factory, policy: Path, reports_dir: Path, parameters: dict[str, str] | None = None
+) -> Iterator[LocalAWS]:
     os.environ["DECKWATCH_DRILL_REPORTS_DIR"] = str(reports_dir)
     try:
-        with factory("staging", policy_file=policy) as runtime:
+        with factory("staging", policy_file=policy, parameters=parameters) as runtime:
             yield runtime
     finally:
         os.environ.pop("DECKWATCH_DRILL_REPORTS_DIR", None)

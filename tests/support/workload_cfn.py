@@ -9,7 +9,8 @@ to that name. Anything that only exists at deploy time (ARNs, ids, GetAtt of
 generated values) becomes an Unresolved placeholder, which compares unequal to
 every real name.
 
-Deliberately independent of the deckwatch package and of cfn-lint's internals.
+Deliberately independent of the deckwatch package and of cfn-lint's internals; the YAML tags are read by the
+SAM translator's own constructor.
 """
 
 from __future__ import annotations
@@ -20,59 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from samtranslator.yaml_helper import intrinsics_multi_constructor
 
 # --------------------------------------------------------------------- loading
 
-_SHORT_TAGS = {
-    "Ref": "Ref",
-    "Condition": "Condition",
-    "GetAtt": "Fn::GetAtt",
-}
-_FN_TAGS = [
-    "And",
-    "Base64",
-    "Cidr",
-    "Equals",
-    "FindInMap",
-    "GetAZs",
-    "If",
-    "ImportValue",
-    "Join",
-    "Not",
-    "Or",
-    "Select",
-    "Split",
-    "Sub",
-    "Transform",
-    "Length",
-    "ToJsonString",
-]
-
 
 class CfnLoader(yaml.SafeLoader):
-    """SafeLoader that understands CloudFormation short-form intrinsics."""
+    """SafeLoader that understands CloudFormation short-form intrinsics, with the SAM translator's own constructor
+    (samtranslator.yaml_helper, as deckwatch.local.template uses it): any `!Tag` becomes its long form."""
 
 
-def _construct(tag: str):
-    key = _SHORT_TAGS.get(tag, f"Fn::{tag}")
-
-    def construct(loader: CfnLoader, node: yaml.Node) -> dict:
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = loader.construct_scalar(node)
-            if tag == "GetAtt":
-                value = value.split(".", 1)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            assert isinstance(node, yaml.MappingNode), node
-            value = loader.construct_mapping(node, deep=True)
-        return {key: value}
-
-    return construct
-
-
-for _tag in list(_SHORT_TAGS) + _FN_TAGS:
-    CfnLoader.add_constructor(f"!{_tag}", _construct(_tag))
+CfnLoader.add_multi_constructor("!", intrinsics_multi_constructor)
 
 
 def load_template(path: str | Path) -> dict:

@@ -227,8 +227,9 @@ def policy_problems(inv: Inventory, policy: dict) -> list[str]:
         if "service" in rule:  # the live colour of a policy service: both of its colours must exist
             svc = next((x for x in policy.get("services") or [] if x.get("name") == rule["service"]), None)
             need(svc is not None, f"{where}.service {rule['service']!r} is no policy service")
-            for colour, name in ((svc or {}).get("ecs") or {}).get("services", {}).items():
-                need_service((svc or {})["ecs"]["cluster"], name, f"{where}.service ({colour})")
+            ecs = (svc or {}).get("ecs") or {}
+            for colour, name in ecs.get("services", {}).items():
+                need_service(ecs.get("cluster"), name, f"{where}.service ({colour})")
         params = rule.get("parameters") or {}
         if "service" in params:
             need_service(params.get("cluster"), params["service"], f"{where}.parameters")
@@ -277,8 +278,9 @@ def policy_problems(inv: Inventory, policy: dict) -> list[str]:
     for i, name in enumerate(savings.get("services") or []):
         svc = next((x for x in policy.get("services") or [] if x.get("name") == name), None)
         need(svc is not None, f"cost.savings.services[{i}] {name!r} is no policy service")
-        for colour, ecs_name in ((svc or {}).get("ecs") or {}).get("services", {}).items():
-            need_service((svc or {})["ecs"]["cluster"], ecs_name, f"cost.savings.services[{i}] ({colour})")
+        ecs = (svc or {}).get("ecs") or {}
+        for colour, ecs_name in ecs.get("services", {}).items():
+            need_service(ecs.get("cluster"), ecs_name, f"cost.savings.services[{i}] ({colour})")
     for db in savings.get("rds_instances") or []:
         need(db in inv.db_instances, f"cost.savings.rds_instances {db!r}")
     return problems

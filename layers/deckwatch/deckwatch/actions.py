@@ -124,6 +124,14 @@ class Executor:
         self.performed.append(Performed(action, "done"))
         return dict(result) if isinstance(result, dict) else {}
 
+    def resolve(self, applied: bool, how: str) -> None:
+        """The last call's outcome was unknown (no answer); a re-read of the world (`how`) settled it."""
+        last = self.performed[-1]
+        if last.outcome != "unknown":
+            return
+        note = f"{last.error}; {how}: {'applied' if applied else 'not applied'}"
+        self.performed[-1] = Performed(last.action, "done" if applied else "failed", note)
+
     def take(self) -> list[Performed]:
         """The calls made (or planned) since the last take, oldest first."""
         out, self.performed = self.performed, []

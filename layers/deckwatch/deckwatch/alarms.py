@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import watches
+from deckwatch import clock, watches
 from deckwatch.remediation.selection import triage
 
 if TYPE_CHECKING:
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 def on_state_change(event: AlarmEvent, deps: Services) -> dict[str, Any]:
     d = event.detail
-    answered = watches.notify(deps, d.alarmName, d.state.value, d.state.reason, d.state.timestamp or event.time)
+    # answered with the time Deckwatch learned it: waiters measure on Deckwatch's clock, not on the event's
+    answered = watches.notify(deps, d.alarmName, d.state.value, d.state.reason, clock.iso())
     result = triage(event, deps)
     return result | {"watches_answered": answered}

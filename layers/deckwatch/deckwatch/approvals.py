@@ -1,5 +1,6 @@
 """Approval gates shared by the capabilities: a Step Functions task waits (`.waitForTaskToken`) while a person
-approves or rejects with `deckwatch approve|reject ID` or from the console (SendTaskSuccess/Failure).
+approves or rejects with `deckwatch approve|reject ID`, from the console (SendTaskSuccess/Failure), or with the
+signed links each approver of the policy receives when the stack has them (deckwatch.approval_links).
 
 The pending approval lives in the state table (`state.PendingApprovals`) with its task token; tokens never travel
 in notifications or events, only the short id does.
@@ -39,6 +40,9 @@ class RequestTask(BaseModel):
     task_token: str = Field(min_length=1, alias="taskToken")
     execution: str
     request: ApprovalRequest
+    # a second approval in one execution (a cutover's emergency override before its production approval) has
+    # its own id, so that each keeps its own requested/approved records
+    purpose: str | None = Field(default=None, pattern=r"^[a-z][a-z-]{0,39}$")
 
 
 class ExpireTask(BaseModel):
@@ -46,6 +50,7 @@ class ExpireTask(BaseModel):
     op: Literal["expire"]
     execution: str
     request: ApprovalRequest
+    purpose: str | None = Field(default=None, pattern=r"^[a-z][a-z-]{0,39}$")
 
 
 class ApprovalTask(BaseModel):
@@ -53,14 +58,18 @@ class ApprovalTask(BaseModel):
 
 
 def handle_task(task: RequestTask | ExpireTask, deps: Services) -> dict[str, Any]:
+    from deckwatch.logging import task as log_task
+
+    log_task(task.op, execution=task.execution, resource=task.request.subject)  # never the task token
     if isinstance(task, RequestTask):
         return request(task, deps)
     return expire(task, deps)
 
 
-def approval_id(execution_arn: str) -> str:
-    """Short, stable per execution: a redelivered task for the same execution reuses the same id."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, execution_arn).hex[:12]
+def approval_id(execution_arn: str, purpose: str | None = None) -> str:
+    """Short, stable per execution (and purpose): a redelivered task for the same execution reuses the same id."""
+    name = execution_arn if purpose is None else f"{execution_arn}#{purpose}"
+    return uuid.uuid5(uuid.NAMESPACE_URL, name).hex[:12]
 
 
 def request(task: RequestTask, deps: Services) -> dict[str, Any]:
@@ -68,7 +77,7 @@ def request(task: RequestTask, deps: Services) -> dict[str, Any]:
     if req.environment != deps.settings.environment:
         # a prod approval must never be granted through the staging stack's gate
         raise InvalidEventError(f"approval for {req.environment} sent to the {deps.settings.environment} stack")
-    aid = approval_id(task.execution)
+    aid = approval_id(task.execution, task.purpose)
     expires = int(clock.now_epoch()) + req.timeout_seconds
     deps.state.approvals.put(
         aid,
@@ -83,12 +92,14 @@ def request(task: RequestTask, deps: Services) -> dict[str, Any]:
         expires_at=expires,
     )
     _record(deps, req, aid, task.execution, "requested", f"approval {aid} requested by {req.requested_by}")
+    links = _links(deps, req, aid, expires)
+    sent_to = f"Signed approve/reject links sent to: {', '.join(links)}.\n" if links else ""
     deps.notifier.publish(
         subject=f"approval needed: {req.capability} {req.subject}",
         text=(
             f"{req.summary}\n\nApprove: deckwatch approve {aid} --env {req.environment}\n"
             f"Reject:  deckwatch reject {aid} --env {req.environment} --reason '...'\n"
-            f"Or in the Step Functions console: execution {task.execution}.\n"
+            f"Or in the Step Functions console: execution {task.execution}.\n{sent_to}"
             f"Expires in {req.timeout_seconds // 60} minutes (then it counts as rejected)."
         ),
         capability=req.capability,
@@ -96,11 +107,40 @@ def request(task: RequestTask, deps: Services) -> dict[str, Any]:
         severity="warning",
         data={"approval_id": aid, "execution": task.execution},
     )
+    for approver, urls in links.items():  # one message each, for a subscription filtered on `approver`
+        deps.notifier.publish(
+            subject=f"approval needed: {req.capability} {req.subject}",
+            text=(
+                f"{req.summary}\n\nFor {approver}: approval {aid} in {req.environment}, until it expires in "
+                f"{req.timeout_seconds // 60} minutes. Each link opens a page that asks once more; the first answer "
+                f"counts, and the ledger records it as yours.\n\nApprove: {urls['approve']}\n\n"
+                f"Reject:  {urls['reject']}\n"
+            ),
+            capability=req.capability,
+            environment=req.environment,
+            severity="warning",
+            data={"approval_id": aid, "execution": task.execution, "approver": approver},
+            attributes={"approver": approver},
+        )
     return {"approval_id": aid, "expires_at": expires}
 
 
+def _links(deps: Services, req: ApprovalRequest, aid: str, expires: int) -> dict[str, dict[str, str]]:
+    """approver -> their approve and reject links, when the stack answers links (APPROVAL_LINKS_URL)."""
+    base = deps.settings.approval_links_url
+    if not base:
+        return {}
+    from deckwatch import approval_links
+
+    key = approval_links.key(deps)
+    return {
+        who: approval_links.links_for(base, key, req.environment, aid, who, expires)
+        for who in approval_links.approvers(deps)
+    }
+
+
 def expire(task: ExpireTask, deps: Services) -> dict[str, Any]:
-    aid = approval_id(task.execution)
+    aid = approval_id(task.execution, task.purpose)
     deps.state.approvals.drop(aid)
     _record(deps, task.request, aid, task.execution, "expired", "nobody answered in time: counts as rejected")
     return {"approval_id": aid, "decision": "expired"}

@@ -35,6 +35,9 @@ class Settings(BaseModel):
     ledger_retention_days: int = Field(default=400, alias="LEDGER_RETENTION_DAYS", ge=1)
     policy_cache_seconds: int = Field(default=60, alias="POLICY_CACHE_SECONDS", ge=0)
     region: str | None = Field(default=None, alias="AWS_REGION", description="Set by Lambda.")
+    account: str | None = Field(
+        default=None, alias="ACCOUNT_ID", description="The stack's account (template.yaml Globals: AWS::AccountId)."
+    )
     metrics_namespace: str = Field(default="Deckwatch", alias="POWERTOOLS_METRICS_NAMESPACE")
     # Per function (see template.yaml); `require` them.
     cutover_state_machine_arn: str | None = Field(default=None, alias="CUTOVER_STATE_MACHINE_ARN")
@@ -46,6 +49,9 @@ class Settings(BaseModel):
     drill_reports_bucket: str | None = Field(default=None, alias="DRILL_REPORTS_BUCKET")
     drill_ca_bundle: str | None = Field(default=None, alias="DRILL_CA_BUNDLE", description="Another CA bundle.")
     report_bucket: str | None = Field(default=None, alias="REPORT_BUCKET")
+    # Signed approval links (deckwatch.approval_links): the function URL that answers them, and the key's secret.
+    approval_links_url: str | None = Field(default=None, alias="APPROVAL_LINKS_URL")
+    approval_link_key_secret: str | None = Field(default=None, alias="APPROVAL_LINK_KEY_SECRET")
     # Local folders that receive reports as files (the local runtime, `deckwatch demo`); unset in AWS.
     drill_reports_dir: str | None = Field(default=None, alias="DECKWATCH_DRILL_REPORTS_DIR")
     report_dir: str | None = Field(default=None, alias="DECKWATCH_REPORT_DIR")

@@ -4,12 +4,23 @@ Table layout (template.yaml, LedgerTable):
   pk = subject resource, sk = "<iso time>#<record id>"          -> query by subject, ordered by time
   GSI by_capability: capability, sk                               -> query by capability and time
   GSI by_day: day (YYYY-MM-DD), sk                                -> query by time across everything
-Records are never overwritten: each write is a transaction that also claims "id#<record id>", so a retried
-delivery of the same event writes its record once (EventBridge delivers at least once).
+  pk = "id#<record id>", sk = "id"                                 -> one record by id; claims the id
+  pk = "chain#<subject>", sk = "<seq, 12 digits>"                  -> the subject's hash chain
+Records are never overwritten: each write is one transaction of three conditional Puts (IAM grants writers
+PutItem and ConditionCheckItem only, and denies UpdateItem and DeleteItem): it claims "id#<record id>", so a
+retried delivery of the same event writes its record once (EventBridge delivers at least once), and the next
+link of the subject's chain, so that two writers cannot both extend the chain from the same record.
+
+Each record carries `seq`, `prev_hash` and `hash` = sha256(prev_hash, the record's canonical JSON); the chain item
+repeats the hash. `verify` walks every chain: a changed record no longer matches its hash, a deleted one leaves a
+chain link (or a successor's prev_hash) without it, an inserted one has no link. TTL ends chains from the oldest
+end; a chain whose first surviving link names a predecessor that should have expired by now is complete.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,11 +32,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from deckwatch import clock
 from deckwatch.errors import LedgerConflictError
 
+GENESIS = "0" * 64
+CHAIN_ATTEMPTS = 5  # writers racing for the same subject's next link; each loser re-reads the head once
+
 if TYPE_CHECKING:
     from deckwatch.aws import Clients
 
 Capability = Literal["core", "cutover", "remediation", "drills", "cost"]
-Kind = Literal["decision", "action", "refusal", "rejection", "approval", "notification", "incident", "report"]
+Kind = Literal["decision", "intent", "action", "refusal", "rejection", "approval", "notification", "incident", "report"]
 
 
 class Action(BaseModel):
@@ -78,51 +92,86 @@ class Ledger:
         return self._client
 
     def append(self, record: Record) -> Record:
-        """Write `record` once. A second write of the same record_id is a no-op returning the record."""
-        from boto3.dynamodb.types import TypeSerializer
+        """Write `record` once, as the next link of its subject's chain. A second write of the same record_id is a
+        no-op returning the record (a redelivered event, or a retry after a write whose response was lost).
 
+        Losing the race for a link to another writer is not a failure: the head is read again and the record
+        chained after the winner's (optimistic concurrency, bounded; not a retry of a failed call)."""
         body = record.model_dump(mode="json", exclude_none=True)
         expires = int(_parse(record.time).timestamp()) + self.retention_days * 86400
-        item = {
+        base = {
             "pk": record.subject,
             "sk": f"{record.time}#{record.record_id}",
             "day": record.time[:10],
             "expires_at": expires,
             **body,
         }
+        for _ in range(CHAIN_ATTEMPTS):
+            head = self._head(record.subject)
+            seq = 0 if head is None else int(head["sk"]) + 1
+            prev_hash = GENESIS if head is None else str(head["hash"])
+            item = {**base, "seq": seq, "prev_hash": prev_hash}
+            item["hash"] = chain_hash(prev_hash, item)
+            link = {
+                "pk": f"chain#{record.subject}",
+                "sk": f"{seq:012d}",
+                "ref_sk": item["sk"],
+                "record_id": record.record_id,
+                "hash": item["hash"],
+                "prev_hash": prev_hash,
+                "prev_time": "" if head is None else str(head.get("time", "")),
+                "time": record.time,
+                "expires_at": expires,
+            }
+            reasons = self._write(record.record_id, record.subject, item, link, expires)
+            if not reasons:
+                return record
+            if reasons[0] == "ConditionalCheckFailed":
+                return record  # already written by an earlier delivery: idempotent
+            if reasons[1] != "ConditionalCheckFailed":
+                raise LedgerConflictError(f"ledger write refused for {record.record_id}: {reasons}")
+        raise LedgerConflictError(f"ledger chain of {record.subject} kept moving: {record.record_id} not written")
+
+    def _head(self, subject: str) -> dict[str, Any] | None:
+        """The subject's last chain link (consistent read: a link written a moment ago by another writer counts)."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        found = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"chain#{subject}"}},
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        ).get("Items", [])
+        de = TypeDeserializer()
+        return {k: _plain(de.deserialize(v)) for k, v in found[0].items()} if found else None
+
+    def _write(
+        self, record_id: str, subject: str, item: dict[str, Any], link: dict[str, Any], expires: int
+    ) -> list[str | None]:
+        """The three conditional Puts in one transaction; [] when written, else the cancellation reasons."""
+        from boto3.dynamodb.types import TypeSerializer
+
         ser = TypeSerializer()
-        typed = {k: ser.serialize(_ddb_safe(v)) for k, v in item.items()}
+
+        def typed(doc: dict[str, Any]) -> dict[str, Any]:
+            return {k: ser.serialize(_ddb_safe(v)) for k, v in doc.items()}
+
+        claim = {"pk": f"id#{record_id}", "sk": "id", "ref_pk": subject, "ref_sk": item["sk"], "expires_at": expires}
+        new_only = "attribute_not_exists(pk)"
+        puts = [typed(claim), typed(link), typed(item)]
         try:
             self.client.transact_write_items(
                 TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": {
-                                "pk": {"S": f"id#{record.record_id}"},
-                                "sk": {"S": "id"},
-                                "ref_pk": {"S": record.subject},
-                                "ref_sk": typed["sk"],
-                                "expires_at": {"N": str(expires)},
-                            },
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": typed,
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
+                    {"Put": {"TableName": self.table_name, "Item": put, "ConditionExpression": new_only}}
+                    for put in puts
                 ]
             )
         except self.client.exceptions.TransactionCanceledException as exc:
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                return record  # already written by an earlier delivery: idempotent
-            raise LedgerConflictError(f"ledger write refused for {record.record_id}: {reasons}") from exc
-        return record
+            return reasons + [None] * (3 - len(reasons))
+        return []
 
     def get(self, record_id: str) -> dict[str, Any] | None:
         """One record by its id (through the id item that append writes beside it), or None."""
@@ -152,6 +201,29 @@ class Ledger:
             day += timedelta(days=1)
         return out
 
+    def _items(self, subject: str | None) -> Iterator[dict[str, Any]]:
+        """Every item (records, links, id claims) of one subject, or of the whole table."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        de = TypeDeserializer()
+        paginator = self.client.get_paginator("query" if subject else "scan")
+        if subject:
+            pages = [
+                paginator.paginate(
+                    TableName=self.table_name,
+                    KeyConditionExpression="pk = :pk",
+                    ExpressionAttributeValues={":pk": {"S": pk}},
+                    ConsistentRead=True,
+                )
+                for pk in (subject, f"chain#{subject}")
+            ]
+        else:
+            pages = [paginator.paginate(TableName=self.table_name, ConsistentRead=True)]
+        for pager in pages:
+            for page in pager:
+                for raw in page.get("Items", []):
+                    yield {k: _plain(de.deserialize(v)) for k, v in raw.items()}
+
     def _query(self, index: str | None, key: str, value: str, since: str, until: str) -> Iterator[dict[str, Any]]:
         from boto3.dynamodb.types import TypeDeserializer
 
@@ -169,8 +241,74 @@ class Ledger:
         for page in paginator.paginate(**kwargs):
             for raw in page.get("Items", []):
                 item = {k: _plain(de.deserialize(v)) for k, v in raw.items()}
-                if item.get("sk") != "id":
+                if item.get("sk") != "id" and "ref_sk" not in item:
                     yield item
+
+
+class Finding(BaseModel):
+    """One thing `verify` found wrong with the ledger."""
+
+    model_config = ConfigDict(frozen=True)
+    subject: str
+    problem: Literal["changed", "missing", "unchained", "broken-link"]
+    detail: str
+
+
+def verify(ledger: Ledger, subject: str | None = None) -> tuple[int, list[Finding]]:
+    """Check every chain (or one subject's): returns (records checked, findings). Reads the whole table with a
+    Scan for all subjects (an operator's audit, not a hot path)."""
+    items = list(ledger._items(subject))
+    records: dict[tuple[str, str], dict[str, Any]] = {}
+    links: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        pk = str(item["pk"])
+        if item.get("sk") == "id":
+            continue
+        if pk.startswith("chain#") and "ref_sk" in item:
+            links.setdefault(pk.removeprefix("chain#"), []).append(item)
+        else:
+            records[(pk, str(item["sk"]))] = item
+    findings: list[Finding] = []
+    now = clock.now_epoch()
+    chained: set[tuple[str, str]] = set()
+    for name, chain in sorted(links.items()):
+        chain.sort(key=lambda link: str(link["sk"]))
+        previous: dict[str, Any] | None = None
+        for link in chain:
+            key = (name, str(link["ref_sk"]))
+            chained.add(key)
+            seq = int(link["sk"])
+            if previous is None and seq > 0:
+                # the first surviving link: its predecessor must have expired (TTL), else it was removed
+                prev_time = str(link.get("prev_time") or "")
+                if not prev_time or _parse(prev_time).timestamp() + ledger.retention_days * 86400 > now:
+                    findings.append(Finding(subject=name, problem="missing", detail=f"link {seq - 1} is gone"))
+            elif previous is not None and seq != int(previous["sk"]) + 1:
+                findings.append(
+                    Finding(subject=name, problem="missing", detail=f"links {int(previous['sk']) + 1}..{seq - 1}")
+                )
+            elif previous is not None and link["prev_hash"] != previous["hash"]:
+                findings.append(Finding(subject=name, problem="broken-link", detail=f"link {seq}"))
+            record = records.get(key)
+            if record is None:
+                findings.append(Finding(subject=name, problem="missing", detail=f"record {link['record_id']}"))
+            elif record.get("hash") != link["hash"] or chain_hash(str(record.get("prev_hash")), record) != link["hash"]:
+                findings.append(Finding(subject=name, problem="changed", detail=f"record {link['record_id']}"))
+            previous = link
+    for key, record in sorted(records.items()):
+        if key not in chained:
+            findings.append(
+                Finding(subject=key[0], problem="unchained", detail=f"record {record.get('record_id', key[1])}")
+            )
+    return len(records), findings
+
+
+def chain_hash(prev_hash: str, item: dict[str, Any]) -> str:
+    """sha256 over the previous link's hash and the record as DynamoDB gives it back (floats as it stores them),
+    without its own hash: the same bytes at write and at verification."""
+    plain = _plain(_ddb_safe({k: v for k, v in item.items() if k != "hash"}))
+    canonical = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
 
 
 def _parse(iso: str) -> datetime:

@@ -37,9 +37,12 @@ class Notifier:
         environment: str,
         severity: Severity = "info",
         data: dict[str, Any] | None = None,
+        attributes: dict[str, str] | None = None,
     ) -> str:
-        """Publish a readable message (with a JSON block for machines). Returns the SNS message id."""
+        """Publish a readable message (with a JSON block for machines). Returns the SNS message id. `attributes`
+        adds message attributes for subscription filter policies (e.g. `approver` on an approver's own links)."""
         body = text if data is None else f"{text}\n\n---\n{json.dumps(data, indent=2, sort_keys=True, default=str)}"
+        extra = {k: {"DataType": "String", "StringValue": v} for k, v in (attributes or {}).items()}
         response = self.client.publish(
             TopicArn=self.topic_arn,
             Subject=_subject(f"[deckwatch {environment}] {subject}"),
@@ -48,6 +51,7 @@ class Notifier:
                 "capability": {"DataType": "String", "StringValue": capability},
                 "severity": {"DataType": "String", "StringValue": severity},
                 "environment": {"DataType": "String", "StringValue": environment},
+                **extra,
             },
         )
         return str(response["MessageId"])

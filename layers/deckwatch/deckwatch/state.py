@@ -12,7 +12,7 @@ pk (item kind: class) -- attributes -- expires -- written by:
 - watch#<alarm name> (AlarmWatches) -- watchers: {watch id: token, states, owner, capability, expires_at} --
   with its longest watch -- cutover bakes and rollback windows, remediation verification (deckwatch.watches)
 - approval#<approval id> (PendingApprovals) -- token, execution, environment, capability, subject, summary --
-  at the approval's timeout -- deckwatch.approvals
+  at the approval's timeout -- deckwatch.approvals (read by deckwatch.approval_links' confirmation page)
 - incident#<resource>#<runbook> (OpenIncidents) -- incident_id, status, opener, opened_at, alarm, alarm_at,
   alarm_arns, execution, joined -- after 7 days -- remediation (incidents)
 - cooldown#<runbook>#<resource> (Cooldowns) -- acted_at, until -- a day after the cooldown -- remediation guardrails
@@ -26,6 +26,9 @@ pk (item kind: class) -- attributes -- expires -- written by:
 - cost#anomaly#<anomaly id> (CostAnomalies) -- severity, severity_rank, impact, first_seen, last_seen, environment,
   acted, execution -- 90 days after the last sighting -- cost
 - cost#saved#<resource key> (SavedChanges) -- resource, execution, change (JSON) -- when resumed -- cost savings
+- maintenance#all (MaintenanceEntries) -- entries: {resource key or pattern: reason, until, started_by,
+  started_at} -- never (one item; an entry ends at its `until`, pruned at the next write) -- `deckwatch
+  maintenance` (read by every capability through deckwatch.maintenance)
 
 Values go in and come out as plain Python (str, int, float, bool, set, list, dict): DynamoDB's typed attribute
 maps never leave this module.
@@ -288,21 +291,21 @@ class AlarmWatches:
         item = self.table.get(f"watch#{alarm}")
         return dict(item.get("watchers", {})) if item else {}
 
-    def remove(self, alarm: str, watch_id: str) -> None:
-        """Stop watching (idempotent)."""
+    def remove(self, alarm: str, watch_id: str, token: str | None = None) -> None:
+        """Stop watching (idempotent). With `token`, only if the watcher still waits with that token: a watcher
+        registered again under the same id (the next bake interval) is not the one that was answered."""
         if self.table.get(f"watch#{alarm}") is None:
             return
-        self.table.update(f"watch#{alarm}", "REMOVE #watchers.#w", names={"#w": watch_id})
-
-    def claim(self, alarm: str, watch_id: str) -> bool:
-        """Remove the watcher if it is still there: one answer per watcher, whoever comes first."""
-        done = self.table.update(
-            f"watch#{alarm}",
-            "REMOVE #watchers.#w",
-            condition="attribute_exists(#watchers.#w)",
-            names={"#w": watch_id},
-        )
-        return done is not None
+        if token is None:
+            self.table.update(f"watch#{alarm}", "REMOVE #watchers.#w", names={"#w": watch_id})
+        else:
+            self.table.update(
+                f"watch#{alarm}",
+                "REMOVE #watchers.#w",
+                condition="#watchers.#w.#token = :token",
+                values={":token": token},
+                names={"#w": watch_id},
+            )
 
 
 class PendingApprovals:
@@ -322,6 +325,11 @@ class PendingApprovals:
 
     def claim(self, approval_id: str) -> Item | None:
         return self.table.claim(f"approval#{approval_id}")
+
+    def get(self, approval_id: str) -> Item | None:
+        """A pending request without its token (the approval links' confirmation page), None if not pending."""
+        item = self.table.get(f"approval#{approval_id}")
+        return None if item is None else {k: v for k, v in item.items() if k not in ("pk", "token")}
 
     def pending(self) -> list[Item]:
         """Open requests, each with its `id` (and without its token)."""
@@ -474,6 +482,15 @@ class CutoverControls:
             returns="ALL_NEW",
         )
 
+    def extend(self, service: str, execution: str, ttl: int) -> None:
+        """Keep this execution's item for `ttl` more seconds (a cutover paused until its next window)."""
+        self.table.update(
+            f"cutover#{service}",
+            "SET #expires_at = :exp",
+            condition="execution = :e",
+            values={":exp": _now() + ttl, ":e": execution},
+        )
+
     def mark_rollback(self, service: str, execution: str, reason: str, source: str) -> bool:
         return (
             self.table.update(
@@ -620,6 +637,51 @@ class SavedChanges:
         self.table.delete(f"cost#saved#{resource}")
 
 
+class MaintenanceEntries:
+    """Planned maintenance started by hand (`deckwatch maintenance start`): one item holding every entry, so that
+    the alarm path asks with one read whether a resource is under maintenance (a pattern entry matches many)."""
+
+    PK = "maintenance#all"
+
+    def __init__(self, table: StateTable) -> None:
+        self.table = table
+
+    def all(self) -> dict[str, Item]:
+        """Entries whose `until` is still ahead, by resource key or pattern."""
+        item = self.table.get(self.PK) or {}
+        now = _now()
+        return {k: v for k, v in dict(item.get("entries", {})).items() if int(v.get("until", 0)) > now}
+
+    def start(self, resource: str, entry: Item) -> None:
+        self.table.update(self.PK, "SET #entries = if_not_exists(#entries, :empty)", values={":empty": {}})
+        self.table.update(self.PK, "SET #entries.#r = :e", values={":e": entry}, names={"#r": resource})
+        self._prune()
+
+    def stop(self, resource: str) -> Item | None:
+        """Remove the entry; the entry it was, or None if there was none (running or not)."""
+        old = self.table.update(
+            self.PK,
+            "REMOVE #entries.#r",
+            condition="attribute_exists(#entries.#r)",
+            names={"#r": resource},
+            returns="UPDATED_OLD",
+        )
+        return None if old is None else dict(old.get("entries", {})).get(resource)
+
+    def _prune(self) -> None:
+        item = self.table.get(self.PK) or {}
+        now = _now()
+        for key, entry in dict(item.get("entries", {})).items():
+            if int(entry.get("until", 0)) <= now:
+                self.table.update(
+                    self.PK,
+                    "REMOVE #entries.#r",
+                    condition="#entries.#r.#until <= :now",
+                    values={":now": now},
+                    names={"#r": key},
+                )
+
+
 # ------------------------------------------------------------------ the store ------------------------------------
 class StateStore:
     """Every item kind of the state table, on one table client."""
@@ -639,6 +701,7 @@ class StateStore:
         self.drill_schedule = DrillSchedule(self.table)
         self.anomalies = CostAnomalies(self.table)
         self.savings = SavedChanges(self.table)
+        self.maintenance = MaintenanceEntries(self.table)
 
     @property
     def table_name(self) -> str:

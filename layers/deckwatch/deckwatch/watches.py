@@ -7,6 +7,10 @@ remediation's verification waiting for OK) registers a watch with its task token
 TimeoutSeconds (a bake that saw no alarm, a verification that saw no recovery).
 
 Storage: one item per alarm in the state table (`state.AlarmWatches`), a map of watch id -> watcher.
+
+Answer first, then forget: Step Functions accepts one answer per task token and refuses the next (TaskTimedOut),
+so answering is what makes a watcher answered once. Removing the watcher first would lose the answer when the
+removal's response is lost and the retried removal finds nothing to remove (a bake would then end on silence).
 """
 
 from __future__ import annotations
@@ -68,13 +72,14 @@ def notify(deps: Services, alarm_name: str, state: str, reason: str, at: str, sf
     now = int(clock.now_epoch())
     client = sfn or deps.clients("stepfunctions")
     for watch_id, watcher in deps.state.watches.watchers(alarm_name).items():
-        if state not in watcher["states"] or int(watcher["expires_at"]) < now:
+        if int(watcher["expires_at"]) < now:
+            deps.state.watches.remove(alarm_name, watch_id, watcher["token"])  # its task timed out long ago
             continue
-        # claim it first, so that a redelivered event answers a watcher once
-        if not deps.state.watches.claim(alarm_name, watch_id):
+        if state not in watcher["states"]:
             continue
         if _answer(client, watcher["token"], alarm_name, state, reason, at):
             answered.append(watch_id)
+        deps.state.watches.remove(alarm_name, watch_id, watcher["token"])  # answered now, or by an earlier delivery
     return answered
 
 

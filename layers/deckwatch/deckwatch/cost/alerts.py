@@ -21,24 +21,37 @@ if TYPE_CHECKING:
 
 
 def flatten(event: Any) -> Any:
-    """Lambda SNS event -> {"id", "source", "resources", "subject", "message", "timestamp"}; anything else is
-    passed through unchanged for the intake to reject with the reason."""
+    """Lambda SNS event -> {"id", "source", "resources", "subject", "message", "timestamp"}; a delivery that is not
+    one SNS record -> {"id", "source", "problem", "delivery"}, which the intake rejects with that reason (ledger
+    and DLQ)."""
     if not isinstance(event, dict):
         return event
     records = event.get("Records")
     if not isinstance(records, list) or len(records) != 1 or not isinstance(records[0], dict):
-        return {"id": event.get("id") or "no-id", "source": "sns", "records": records}
+        what = f"{len(records)} records" if isinstance(records, list) else "no Records list"
+        shape = "a record that is not an object" if isinstance(records, list) and len(records) == 1 else what
+        return {
+            "id": _text(event.get("id")),
+            "source": "aws.sns",
+            "problem": f"an SNS delivery has one record, not {shape}",
+            "delivery": event,
+        }
     sns = records[0].get("Sns")
     if not isinstance(sns, dict):
-        return {"id": "no-id", "source": "sns", "records": "a record without Sns"}
+        return {"id": None, "source": "aws.sns", "problem": "the SNS record has no Sns object", "delivery": event}
     return {
-        "id": sns.get("MessageId") or "no-id",
+        "id": _text(sns.get("MessageId")),
         "source": "aws.sns",
         "resources": [sns["TopicArn"]] if isinstance(sns.get("TopicArn"), str) else [],
         "subject": sns.get("Subject"),
         "message": sns.get("Message"),
         "timestamp": sns.get("Timestamp"),
     }
+
+
+def _text(value: Any) -> str | None:
+    """An id, or None: the intake keys the rejection of a delivery without one by its content."""
+    return value if isinstance(value, str) and value else None
 
 
 class CostAlert(BaseModel):
@@ -56,9 +69,26 @@ class CostAlert(BaseModel):
     anomaly: AnomalyDetail | None = None
     budget: budgets.BudgetNotification | None = None
 
+    @property
+    def origin(self) -> tuple[str, str, str]:
+        """(source, account, region): the account the alert is about (an anomaly's accountId, a budget's "AWS
+        Account" line); Cost Anomaly Detection and Budgets have no region of their own."""
+        account = (self.anomaly.model_extra or {}).get("accountId") if self.anomaly is not None else None
+        if self.budget is not None:
+            account = self.budget.account
+        return self.source, str(account or ""), ""
+
+    @property
+    def origin_subject(self) -> str:
+        if self.anomaly is not None:
+            return f"anomaly/{self.anomaly.anomalyId}"
+        return f"budget/{self.budget.budget_name}" if self.budget is not None else self.resources[0]
+
     @model_validator(mode="before")
     @classmethod
     def _recognise(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("problem"), str):
+            raise ValueError(data["problem"])  # flatten's verdict on the delivery
         if not isinstance(data, dict) or not isinstance(data.get("message"), str):
             return data
         text = data["message"]

@@ -42,6 +42,10 @@ def evaluate(detail: AnomalyDetail, deps: Services, *, event_id: str, channel: s
     }
 
     def decide(decision: str, reason: str) -> dict[str, Any]:
+        if decision in ("recorded", "unattributed", "alerted"):  # a new sighting, or a rise in severity
+            from deckwatch import metrics
+
+            metrics.emit(deps.settings, {"Anomalies": 1, "AnomalyImpact": impact.totalImpact}, Severity=level)
         record_decision(
             deps,
             event_id=event_id,

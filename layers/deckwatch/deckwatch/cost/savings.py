@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import clock, locks
+from deckwatch import clock, locks, metrics
 from deckwatch.actions import Executor
 from deckwatch.cost.actions import RDS_HOURLY, fargate_hourly
 from deckwatch.cost.errors import SavingsRefusedError
@@ -102,10 +102,33 @@ def save(
         raise SavingsRefusedError("production savings need an approval (cost.savings.mode: approve)")
     ecs, rds = deps.clients("ecs"), deps.clients("rds")
     for cluster, service in ecs_targets(policy):
-        _save_ecs(run, ecs, cluster, service, anomaly_id)
+        if not _under_maintenance(run, locks.resource_key("ecs", cluster, service), _services_of(policy, service)):
+            _save_ecs(run, ecs, cluster, service, anomaly_id)
     for db in policy.cost.savings.rds_instances:
-        _save_rds(run, rds, db, anomaly_id)
+        if not _under_maintenance(run, locks.resource_key("rds", db), []):
+            _save_rds(run, rds, db, anomaly_id)
     return run.result()
+
+
+def _services_of(policy: Policy, ecs_service: str) -> list[str]:
+    """service:<name> of the policy services one of whose colours is `ecs_service`."""
+    return [
+        f"service:{s.name}"
+        for s in policy.services
+        if s.ecs is not None and ecs_service in (s.ecs.services.blue, s.ecs.services.green)
+    ]
+
+
+def _under_maintenance(run: _Run, key: str, aliases: list[str]) -> bool:
+    """A resource under planned maintenance is left alone (skipped, with the maintenance, in the ledger)."""
+    from deckwatch import maintenance
+
+    under = maintenance.covering(run.deps, [key, *aliases])
+    if under is None:
+        return False
+    run.skipped.append({"resource": key, "reason": under.describe()})
+    run.record(key, "skipped", under.describe(), None, maintenance=under.doc())
+    return True
 
 
 def ecs_targets(policy: Policy) -> list[tuple[str, str]]:
@@ -183,6 +206,12 @@ def _apply(run: _Run, key: str, action: Action, change: dict[str, Any], anomaly_
             run.skip(key, "already stopped by an earlier savings action (resume restores that one)")
             return
         run.call(action)
+        hourly = change.get("estimated_hourly_usd")
+        metrics.emit(
+            run.deps.settings,
+            {"SavingsActions": 1, "SavingsHourlyUsd": hourly if isinstance(hourly, int | float) else None},
+            Kind=str(change["kind"]),
+        )
         run.changed.append({"resource": key, **change})
         run.record(
             key,
@@ -246,6 +275,7 @@ def _restore(run: _Run, key: str, change: dict[str, Any], action: Action, needed
         if needed:
             run.call(action)
         run.deps.state.savings.forget(key)
+        metrics.emit(run.deps.settings, {"Resumes": 1, "SavingsUsd": saved_usd}, Kind=str(change.get("kind", "ecs")))
         run.changed.append(
             {"resource": key, **action.parameters, "hours_stopped": hours, "estimated_savings_usd": saved_usd}
         )

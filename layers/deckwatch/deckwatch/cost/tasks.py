@@ -67,11 +67,26 @@ class DeclinedTask(BaseModel):
     failure: dict[str, Any] = Field(default_factory=dict)
 
 
+class ScheduleTask(BaseModel):
+    """The working-hours schedule's tick (cost.schedule): take or resume savings as cost.savings.working_hours say."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    op: Literal["working_hours"]
+
+
 class CostTask(BaseModel):
-    task: Annotated[ValidateTask | SaveTask | DeclinedTask, Field(discriminator="op")]
+    task: Annotated[ValidateTask | SaveTask | DeclinedTask | ScheduleTask, Field(discriminator="op")]
 
 
-def handle(task: ValidateTask | SaveTask | DeclinedTask, deps: Services) -> dict[str, Any]:
+def handle(task: ValidateTask | SaveTask | DeclinedTask | ScheduleTask, deps: Services) -> dict[str, Any]:
+    if isinstance(task, ScheduleTask):
+        from deckwatch.cost import schedule
+
+        return schedule.tick(deps)
+    from deckwatch.logging import task as log_task
+
+    resources = task.request.resources
+    log_task(task.op, execution=task.execution, resource=",".join(resources) if resources else None)
     if task.request.environment != deps.settings.environment:
         raise InvalidEventError(f"{task.request.environment} savings sent to the {deps.settings.environment} stack")
     if isinstance(task, ValidateTask):

@@ -235,8 +235,13 @@ class EcsAlbRouter:
                 DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}],
             )
         except ActionError as exc:
-            if not self.executor.dry_run:
-                self._write_weights(self.observe().weights)
+            if self.executor.dry_run:
+                raise TrafficShiftError(f"ModifyListener {new}={weight}% failed: {exc}") from exc
+            seen = self.observe().weights
+            self.executor.resolve(seen == wanted, "listener re-read")
+            if seen == wanted:  # applied, only its answer was lost (a read timeout): the shift happened
+                return True
+            self._write_weights(seen)
             raise TrafficShiftError(f"ModifyListener {new}={weight}% failed: {exc}") from exc
         if not self.executor.dry_run:
             seen = self.observe().weights

@@ -51,3 +51,7 @@ class CanaryNoDataError(CutoverError):
 
 class AlarmFiringError(CutoverError):
     """A watched alarm is in ALARM when read (its state-change event may have been lost): never proceed on it."""
+
+
+class ReleaseRefusedError(CutoverError):
+    """The policy's release windows or a change freeze refuse this release now (recorded, notified; nothing changed)."""

@@ -87,14 +87,25 @@ class LambdaAliasRouter:
             wanted = {"FunctionVersion": stable, "RoutingConfig": {"AdditionalVersionWeights": {new: weight / 100}}}
             if current == {stable: 100 - weight, new: weight}:
                 return False
+        expected = {new: weight, stable: 100 - weight} if 0 < weight < 100 else {new if weight else stable: 100}
+
+        def routed_as_wanted() -> tuple[bool, dict[str, int]]:
+            seen = self.observe().weights
+            return {k: v for k, v in seen.items() if v} == {k: v for k, v in expected.items() if v}, seen
+
         try:
             self.executor.call("lambda", "UpdateAlias", FunctionName=self.fn, Name=self.alias, **wanted)
         except ActionError as exc:
-            raise TrafficShiftError(f"UpdateAlias {new}={weight}% failed: {exc}") from exc
+            if self.executor.dry_run:
+                raise TrafficShiftError(f"UpdateAlias {new}={weight}% failed: {exc}") from exc
+            applied, _ = routed_as_wanted()
+            self.executor.resolve(applied, "alias re-read")
+            if not applied:
+                raise TrafficShiftError(f"UpdateAlias {new}={weight}% failed: {exc}") from exc
+            return True  # applied, only its answer was lost
         if not self.executor.dry_run:
-            seen = self.observe().weights
-            expected = {new: weight, stable: 100 - weight} if 0 < weight < 100 else {new if weight else stable: 100}
-            if {k: v for k, v in seen.items() if v} != {k: v for k, v in expected.items() if v}:
+            applied, seen = routed_as_wanted()
+            if not applied:
                 raise TrafficShiftError(f"UpdateAlias {new}={weight}%: the alias routes {seen} afterwards")
         return True
 

@@ -13,6 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from deckwatch.config import Environment
 
 
+class EmergencyOverride(BaseModel):
+    """Asks to release during a change freeze whose policy allows an emergency override: a person approves it,
+    and the reason is in the approval request and the ledger."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reason: str = Field(min_length=3, max_length=500, description="Why this cannot wait for the end of the freeze.")
+
+
 class CutoverInput(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -30,6 +38,7 @@ class CutoverInput(BaseModel):
     # set by a pipeline's Step Functions invoke action (workload/README.md): recorded, not acted on
     pipeline: str | None = Field(default=None, max_length=100, description="The pipeline that started this.")
     commit: str | None = Field(default=None, max_length=256, description="The source revision it built.")
+    emergency_override: EmergencyOverride | None = Field(default=None, alias="emergencyOverride")
 
     @model_validator(mode="after")
     def _one_target(self) -> Self:
@@ -77,8 +86,15 @@ class Cutover(BaseModel):
     requested_by: str = "console"
     started_at: float
     deploy_started_at: float | None = None
-    action: Literal["proceed", "noop", "dry_run"] = "proceed"
-    next: Literal["shift", "window", "finish", "bake", "after_bake"] = "shift"
+    action: Literal["proceed", "noop", "dry_run", "wait", "override"] = "proceed"
+    next: Literal["shift", "window", "finish", "bake", "after_bake", "hold", "check_window"] = "shift"
+    # release windows (cutover.gate): the request again after a wait or an override's approval, when the
+    # release's window opens (Wait TimestampPath), whether each shift asks the window first, and a pause's end
+    request: dict[str, Any] | None = None
+    window_opens_at: str | None = None
+    check_window: bool = False
+    hold_until: str | None = None
+    window: dict[str, Any] | None = None  # the verdict that allowed the last step (ledger)
     policy_version: str | None = None
     summary: str = ""
 

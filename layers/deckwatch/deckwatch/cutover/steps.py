@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from deckwatch import clock, locks, metrics, watches
@@ -17,6 +18,7 @@ from deckwatch.cutover.errors import (
     DeploymentFailedError,
     NotStableYetError,
     PreTrafficCheckFailedError,
+    ReleaseRefusedError,
     RollbackRequestedError,
     TargetNotFoundError,
     UnhealthyTargetsError,
@@ -110,6 +112,9 @@ def _check_abort(deps: Services, c: Cutover) -> None:
 
 
 def _release(deps: Services, c: Cutover) -> None:
+    """The end of every path: no watcher, no lease, no control record of this execution is left."""
+    for phase in ("bake", "window"):
+        _stop_watching(deps, c, phase)
     router = _router(deps, c)
     for key in router.lock_keys():
         with contextlib.suppress(LockLostError):  # taken over after expiry: not ours to release any more
@@ -169,8 +174,11 @@ def begin(raw: dict[str, Any], execution: str, deps: Services) -> dict[str, Any]
         started_at=clock.now_epoch(),
         policy_version=loaded.version,
     )
+    held_back = _gate(deps, c, svc, inp, raw)  # windows and freezes, before anything is locked or changed
+    if held_back is not None:
+        return held_back.doc()
     router = router_for(svc, deps.clients, c.environment, c.dry_run)
-    held: list[str] = []
+    held: list[str] = []  # acquired in this call, for the reader: _let_go releases whatever is ours
     try:
         for key in router.lock_keys():
             locks.acquire_or_record(
@@ -186,12 +194,52 @@ def begin(raw: dict[str, Any], execution: str, deps: Services) -> dict[str, Any]
             held.append(key)
         c = _plan(deps, c, router, strategy)
     except BaseException as exc:
-        for key in held:
-            deps.state.leases.release(key, execution)
+        # every key, not only those acquired: a lease whose write succeeded but whose answer was lost is ours too
+        _let_go(deps, router.lock_keys(), svc.name, execution)
         if not isinstance(exc, LockHeldError):
             _record(deps, c, "begin-failed", "failed", f"{type(exc).__name__}: {exc}")
         raise
+    del held
     return c.doc()
+
+
+def _let_go(deps: Services, keys: list[str], service: str, execution: str) -> list[str]:
+    """Release the leases `execution` holds among `keys` and close its control record; returns the released."""
+    released = []
+    for key in keys:
+        holder = deps.state.leases.holder(key)
+        if holder is not None and holder["owner"] == execution:
+            with contextlib.suppress(LockLostError):
+                deps.state.leases.release(key, execution)
+                released.append(key)
+    control.close(deps, service, execution)
+    return released
+
+
+def abandon(raw: dict[str, Any], execution: str, cause: dict[str, Any] | None, deps: Services) -> dict[str, Any]:
+    """Begin failed, and its own clean-up may not have run (the function timed out, a call's answer was lost):
+    release what this execution holds, and record why it did not start (the same record Begin writes)."""
+    name = raw.get("service") if isinstance(raw, dict) else None
+    svc = deps.policy().policy.service(str(name)) if name else None
+    if svc is None:
+        return {"released": []}
+    router = router_for(svc, deps.clients, deps.settings.environment, True)
+    released = _let_go(deps, router.lock_keys(), svc.name, execution)
+    reason, text, _ = classify(cause or {})
+    deps.ledger.append(
+        Record(
+            record_id=f"{execution.rsplit(':', 1)[-1]}:begin-failed",
+            environment=deps.settings.environment,
+            capability="cutover",
+            subject=f"service/{svc.name}",
+            kind="decision",
+            decision="failed",
+            reason=text,
+            execution_arn=execution,
+            details={"released": released, "reason": reason},
+        )
+    )
+    return {"released": released}
 
 
 def _plan(deps: Services, c: Cutover, router: TrafficRouter, strategy: str) -> Cutover:
@@ -240,6 +288,7 @@ def _plan(deps: Services, c: Cutover, router: TrafficRouter, strategy: str) -> C
         "pre_traffic_check": c.pre_traffic_check,
         "alarms": c.alarms,
         "pipeline_execution_id": c.pipeline_execution_id,
+        "window": c.window,
     }
     if c.dry_run:
         c.action = "dry_run"
@@ -263,6 +312,142 @@ def _plan(deps: Services, c: Cutover, router: TrafficRouter, strategy: str) -> C
     _record(deps, c, "plan", "planned", c.summary, details=plan)
     _notify(deps, c, "started", c.summary, plan=plan)
     return c
+
+
+# ---------------------------------------------------------------------------------------------- windows -------
+def _gate(deps: Services, c: Cutover, svc: Service, inp: CutoverInput, raw: dict[str, Any]) -> Cutover | None:
+    """Release windows and change freezes (cutover.gate), before anything is locked or changed: None to go on
+    now; the cutover to return when it waits for its window (nothing held meanwhile: other capabilities may act
+    on the service) or asks for an emergency override; ReleaseRefusedError (recorded, notified) when refused.
+    A dry run records what the gate would do and plans on."""
+    from deckwatch import windows
+    from deckwatch.cutover import gate
+
+    r = gate.rules(deps.policy().policy, svc)
+    now = clock.now()
+    zone = r.windows[0].timezone if r.windows else None
+    freeze = windows.active(r.freezes, now)
+    if freeze is not None:
+        label = freeze.label()
+        c.window = {"freeze": label, "at": windows.iso(now)}
+        if inp.emergency_override is None or freeze.emergency_override is None:
+            how = (
+                "its policy allows no emergency override"
+                if freeze.emergency_override is None
+                else "an emergency release names its reason (emergencyOverride.reason) and is approved"
+            )
+            return _refuse(deps, c, f"change freeze {label}: {how}")
+        reason = inp.emergency_override.reason
+        c.window |= {"override": reason}
+        answer = gate.override_answer(deps, c.execution)
+        if answer == "unanswered":  # the approval timed out: its expiry is recorded here, where it is read
+            gate.expire_override(deps, c.execution, c.environment, c.subject, c.summary or label)
+            answer = "expired"
+        if answer is None and not c.dry_run:
+            c.action, c.request = "override", raw
+            c.summary = (
+                f"EMERGENCY release of {c.service} in {c.environment} ({_what(c)}) during the {label}. Reason: {reason}"
+            )
+            _record(deps, c, "override-requested", "override-requested", c.summary, details={"window": c.window})
+            return c
+        if answer not in ("approved", None):
+            return _refuse(deps, c, f"emergency override {answer}: {label} stands")
+        c.window |= {"approval": answer or "dry-run"}
+        _record(
+            deps,
+            c,
+            "freeze-overridden",
+            "freeze-overridden",
+            f"{label} lifted for this release (approved emergency: {reason}); windows do not hold it either",
+            details={"window": c.window},
+        )
+        return None
+    verdict = windows.check(r.windows, now)
+    c.window = verdict.doc()
+    if verdict.open:
+        c.check_window = bool(r.windows) and r.bake_crossing_end == "pause"
+        return None
+    if r.outside_window == "refuse":
+        return _refuse(deps, c, f"triggered {windows.describe(verdict, zone)} (outside_window: refuse)")
+    opening = windows.next_open(r.windows, r.freezes, now)
+    if opening.opens_at is None:
+        return _refuse(deps, c, "no release window opens within a year outside the freezes")
+    c.window_opens_at = windows.iso(opening.opens_at)
+    c.window = verdict.doc() | {"opens_at": c.window_opens_at, "window": opening.window, "outside_window": "wait"}
+    local = windows.describe(opening, zone).split(" opens ", 1)[-1]
+    text = (
+        f"planned: {c.service} {_what(c)} was triggered outside its release windows; "
+        f"it waits for {opening.window}, which opens {local}, and starts then"
+    )
+    _record(deps, c, f"waiting:{c.window_opens_at}", "waiting-for-window", text, details={"window": c.window})
+    if c.dry_run:
+        return None
+    c.action, c.request = "wait", raw
+    _notify(deps, c, f"waiting for its window ({local})", text, window=c.window)
+    return c
+
+
+def _what(c: Cutover) -> str:
+    return c.image or next(iter(c.target.values()), "")
+
+
+def _refuse(deps: Services, c: Cutover, why: str) -> Cutover | None:
+    _record(deps, c, "refused", "refused", why, kind="refusal", details={"window": c.window})
+    if c.dry_run:
+        return None
+    _notify(deps, c, "REFUSED", f"{c.service} {_what(c)}: not released: {why}", "warning", window=c.window)
+    raise ReleaseRefusedError(why)
+
+
+def check_window(c: Cutover, deps: Services) -> Cutover:
+    """Before a shift (bake_crossing_end: pause): shift now if this step's bake ends before the window closes, or
+    when the pause that waited for this window is over; otherwise hold the traffic where it is until the next
+    window opens (still watched, and analysed, when the new colour has traffic already), the locks renewed."""
+    from deckwatch import windows
+    from deckwatch.cutover import gate
+
+    _check_abort(deps, c)
+    r = gate.rules(deps.policy().policy, _service(deps, c.service))
+    zone = r.windows[0].timezone if r.windows else None
+    now = clock.now()
+    verdict = windows.check(r.windows, now)
+    resumed = c.hold_until is not None and now >= windows.parse_instant(c.hold_until)
+    fits = verdict.closes_at is None or now + timedelta(seconds=c.bake_seconds) <= verdict.closes_at
+    if verdict.open and (fits or resumed):
+        if c.hold_until is not None:
+            _record(deps, c, f"resumed:{c.step_index}:{c.hold_until}", "resumed", windows.describe(verdict, zone))
+        c.hold_until, c.next, c.window = None, "shift", verdict.doc()
+        return c
+    opening = windows.next_open(r.windows, [], verdict.closes_at if verdict.open and verdict.closes_at else now)
+    if opening.opens_at is None:  # no window any more (the policy changed): nothing to wait for
+        c.hold_until, c.next, c.window = None, "shift", verdict.doc()
+        return c
+    c.hold_until = windows.iso(opening.opens_at)
+    c.window = verdict.doc() | {"resumes_at": c.hold_until, "window": opening.window}
+    c.next = "hold"  # no traffic on the new colour yet: a Wait state until the window opens
+    if c.weight > 0:  # traffic on it: bake on, watched and analysed, an hour at a time
+        c.next = "bake"
+        c.wait_seconds = max(1, min(3600, int((opening.opens_at - now).total_seconds())))
+    _extend(deps, c, int((opening.opens_at - now).total_seconds()))
+    local = windows.describe(opening, zone).split(" opens ", 1)[-1]
+    why = (
+        f"the {c.bake_seconds // 60}-min bake of step {c.step_index + 1} would end after the window closes"
+        if verdict.open
+        else "the release window is closed"
+    )
+    held = f"{c.weight}% on {c.new}" + (" (watched and analysed)" if c.weight else "")
+    text = f"paused: {why}; {held} until {opening.window} opens {local}"
+    _record(deps, c, f"paused:{c.step_index}:{c.hold_until}", "paused", text, details={"window": c.window})
+    _notify(deps, c, f"paused until {local}", text, window=c.window)
+    return c
+
+
+def _extend(deps: Services, c: Cutover, seconds: int) -> None:
+    """A pause outlasts the lease begin took: renew the locks and the control item for it."""
+    lease = seconds + _lease_seconds(c)
+    for key in _router(deps, c).lock_keys():
+        deps.state.leases.acquire(key, c.execution, "cutover", lease)
+    deps.state.cutovers.extend(c.service, c.execution, lease)
 
 
 # ---------------------------------------------------------------------------------------------- deploy --------
@@ -332,12 +517,24 @@ def shift(c: Cutover, deps: Services) -> Cutover:
     _check_alarms(deps, c, "before the shift")
     weight = c.steps[c.step_index]
     router = _router(deps, c)
-    changed = router.shift(c.stable, c.new, weight)
-    _record_actions(deps, c, f"shift:{c.step_index}", router)
+    # the intent first: if this step dies between the listener change and its records, the ledger still says
+    # what was being done (and the rollback records the weight it observes)
+    _record(deps, c, f"shift-intent:{c.step_index}", "intent", f"{c.new} to {weight}%", kind="intent")
+    try:
+        changed = router.shift(c.stable, c.new, weight)
+    finally:
+        _record_actions(deps, c, f"shift:{c.step_index}", router)
     c.weight = weight
     c.baked_seconds = c.failed_intervals = c.no_data_intervals = 0
     c.wait_seconds = min(c.interval_seconds, c.bake_seconds)
-    _record(deps, c, f"shifted:{c.step_index}", "shifted", f"{c.new} {weight}%, {c.stable} {100 - weight}%")
+    _record(
+        deps,
+        c,
+        f"shifted:{c.step_index}",
+        "shifted",
+        f"{c.new} {weight}%, {c.stable} {100 - weight}%",
+        details={"window": c.window} if c.window else None,
+    )
     if changed:
         _notify(
             deps,
@@ -406,6 +603,7 @@ def analyze(c: Cutover, deps: Services) -> Cutover:
         canary, stable = analysis.measure(deps, svc, _router(deps, c), c.new, c.stable, end - interval, end)
         verdict = analysis.judge(policy, canary, stable)
         n = c.baked_seconds // max(1, c.interval_seconds) + c.no_data_intervals + c.failed_intervals
+        step = f"{c.step_index}" if c.hold_until is None else f"{c.step_index}:paused"
         if verdict.outcome == "passed":
             c.baked_seconds += interval
             c.failed_intervals = c.no_data_intervals = 0
@@ -417,7 +615,7 @@ def analyze(c: Cutover, deps: Services) -> Cutover:
         _record(
             deps,
             c,
-            f"analysis:{c.step_index}:{n}",
+            f"analysis:{step}:{n}",
             f"analysis-{verdict.outcome}",
             f"{c.weight}% on {c.new}: " + ("; ".join(verdict.failures) or "within the limits"),
             details={"interval_seconds": interval, "step": c.step_index, **verdict.doc()},
@@ -432,7 +630,13 @@ def analyze(c: Cutover, deps: Services) -> Cutover:
                 f"{c.new} at {c.weight}% received too little traffic to judge in {c.no_data_intervals} "
                 f"consecutive interval(s) ({verdict.failures[0]})"
             )
-    if c.baked_seconds >= c.bake_seconds:
+    if c.baked_seconds >= c.bake_seconds and c.hold_until is not None:  # a pause (check_window): bake on
+        from deckwatch import windows
+
+        left = (windows.parse_instant(c.hold_until) - clock.now()).total_seconds()
+        c.next = "bake" if left > 0 else "check_window"
+        c.wait_seconds = max(1, min(3600, int(left)))
+    elif c.baked_seconds >= c.bake_seconds:
         c.next = "after_bake"
     else:
         c.next = "bake"
@@ -466,7 +670,7 @@ def after_bake(c: Cutover, deps: Services) -> Cutover:
     _record(deps, c, f"baked:{c.step_index}", "baked", f"{c.weight}% on {c.new} for {c.bake_seconds // 60} min")
     c.step_index += 1
     if c.step_index < len(c.steps):
-        c.next = "shift"
+        c.next = "check_window" if c.check_window else "shift"
     else:
         c.next = "window" if c.window_seconds > 0 else "finish"
     return c
@@ -474,10 +678,14 @@ def after_bake(c: Cutover, deps: Services) -> Cutover:
 
 # ---------------------------------------------------------------------------------------------- endings -------
 def finish(c: Cutover, deps: Services) -> Cutover:
+    """100% on the new colour and the rollback window passed: scale the old colour down, record, release. Its
+    failures are retried by the state machine, then reported by `cleanup_pending`: the cutover has succeeded."""
     _stop_watching(deps, c, "window")
     router = _router(deps, c)
-    router.scale_down(c.stable)
-    _record_actions(deps, c, "scale-down", router)
+    try:
+        router.scale_down(c.stable)
+    finally:
+        _record_actions(deps, c, "scale-down", router)
     duration = clock.now_epoch() - c.started_at
     _record(
         deps,
@@ -493,25 +701,65 @@ def finish(c: Cutover, deps: Services) -> Cutover:
     return c
 
 
+def cleanup_pending(c: Cutover, cause: dict[str, Any], deps: Services) -> Cutover:
+    """Finish failed after its retries: the new colour serves 100% and the window passed, so the cutover has
+    succeeded; what was left (the old colour still running) is recorded and notified as a warning."""
+    _, text, _ = classify(cause)
+    duration = clock.now_epoch() - c.started_at
+    _record(
+        deps,
+        c,
+        "cleanup-failed",
+        "cleanup-failed",
+        f"{c.stable} could not be scaled down: {text}",
+        details={"cause": cause, "left_running": c.stable},
+    )
+    _record(
+        deps,
+        c,
+        "completed",
+        "completed",
+        f"{c.new} serves 100% with {c.image or c.revision}; clean-up pending: {c.stable} still runs",
+        details={"duration_seconds": round(duration, 3), "cleanup_pending": True},
+    )
+    metrics.emit(deps.settings, {"CutoverDuration": duration, "CutoverCompleted": 1}, Service=c.service)
+    _release(deps, c)
+    _notify(
+        deps,
+        c,
+        "completed, clean-up pending",
+        f"{c.summary}\nCompleted in {duration / 60:.1f} min, but {c.stable} could not be scaled down ({text}). "
+        "Traffic is not affected; scale it down when the cause is fixed.",
+        severity="warning",
+        duration_seconds=duration,
+    )
+    return c
+
+
 def rollback(c: Cutover, cause: dict[str, Any], deps: Services) -> Cutover:
-    """100% to the stable slot FIRST, then scale the new slot down, record why, run the hook, notify, release."""
+    """100% to the stable slot FIRST, then scale the new slot down, record why, run the hook, notify, release.
+    Idempotent (the state machine retries it): each call observes before it acts."""
     router = _router(deps, c)
     started = clock.now_epoch()
-    router.shift(c.stable, c.new, 0)
+    before = router.observe().weights.get(c.new, 0) if not c.dry_run else c.weight
+    try:
+        router.shift(c.stable, c.new, 0)
+    finally:
+        _record_actions(deps, c, "rollback:restore", router)
     restored = clock.now_epoch()
-    _record_actions(deps, c, "rollback:restore", router)
     reason, text, at = classify(cause)
     if c.new != c.stable:
-        router.scale_down(c.new)
-        _record_actions(deps, c, "rollback:scale-down", router)
-    for phase in ("bake", "window"):
-        _stop_watching(deps, c, phase)
+        try:
+            router.scale_down(c.new)
+        finally:
+            _record_actions(deps, c, "rollback:scale-down", router)
     since = at if at is not None else started
     ttr = max(0.0, restored - since)
     details = {
         "reason": reason,
         "cause": cause,
-        "weight_at_rollback": c.weight,
+        "weight_at_rollback": before,  # observed on the listener, not what the plan says the last step set
+        "planned_weight": c.weight,
         "step": c.step_index,
         "time_to_rollback_seconds": round(ttr, 3),
         "restore_seconds": round(restored - started, 3),

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from deckwatch.decisions import decide
 from deckwatch.drills.common import target_for
-from deckwatch.events.backup import BackupEvent
+from deckwatch.events.backup import IN_PROGRESS, BackupEvent
 
 if TYPE_CHECKING:
     from deckwatch.context import Services
@@ -22,11 +22,21 @@ def triage(event: BackupEvent, deps: Services) -> dict[str, Any]:
 
     policy = deps.policy().policy
     d = event.detail
-    kind = event.detail_type.removesuffix(" State Change")
-    subject = d.subject
+    kind = event.kind
+    subject = event.subject
     answered = False
     if kind == "Restore Job" and d.restoreJobId and not d.restoreTestingPlanArn and d.phase in restore.TERMINAL:
         answered = restore.notify(deps, d.restoreJobId, restore.event_result(d))
+    if d.phase in IN_PROGRESS:
+        # CREATED, PENDING, RUNNING: the job's outcome comes in a later event; recorded, nothing to do
+        return decide(
+            deps,
+            event,
+            capability="drills",
+            subject=subject,
+            decision="ignored",
+            reason=f"{kind} {d.job_id or ''} {d.phase}: in progress, nothing to do until it ends".replace("  ", " "),
+        )
     if kind in ("Backup Job", "Copy Job") and d.phase in FAILED:
         deps.notifier.publish(
             subject=f"{kind} {d.phase} for {subject}",

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from deckwatch.config import Environment
+from deckwatch.events import Envelope, Lenient
 
 Trigger = Literal["console", "backup-job", "schedule", "copy-job"]
 
@@ -106,13 +107,33 @@ class ScheduledTask(BaseModel):
     op: Literal["janitor", "schedule"]
 
 
+EXECUTION_ARN = r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:]+:[^:]+$"
+
+
 class StoppedTask(BaseModel):
     """A drill execution ended ABORTED or TIMED_OUT: its Catch path did not run (drills/stopped.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     op: Literal["stopped"]
-    execution: str = Field(pattern=r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:]+:[^:]+$")
+    execution: str = Field(pattern=EXECUTION_ARN, max_length=2048)
     status: Literal["ABORTED", "TIMED_OUT"]
+
+
+class StatusChangeDetail(Lenient):
+    executionArn: str = Field(pattern=EXECUTION_ARN, max_length=2048)  # noqa: N815 - AWS's spelling
+    status: Literal["ABORTED", "TIMED_OUT"]
+
+
+class ExecutionStatusChange(Envelope):
+    """The "Step Functions Execution Status Change" event of a stopped drill, as EventBridge delivers it to the drill
+    function (its DrillFunctionStopped rule): parsed by the intake, so a malformed one is rejected into the ledger and
+    the DLQ like any event."""
+
+    source: Literal["aws.states"]
+    detail: StatusChangeDetail  # type: ignore[assignment]
+
+    def task(self) -> StoppedTask:
+        return StoppedTask(op="stopped", execution=self.detail.executionArn, status=self.detail.status)
 
 
 class DrillTask(BaseModel):

@@ -127,6 +127,8 @@ def report(task: StepTask, deps: Services) -> dict[str, Any]:
             "kind": drill.kind,
         },
     )
+    if outcome != "planned":
+        _emit(deps, drill, objectives, passed=outcome == "passed")
     if outcome == "failed":
         deps.notifier.publish(
             subject=f"restore drill FAILED for {drill.source_id}",
@@ -139,6 +141,28 @@ def report(task: StepTask, deps: Services) -> dict[str, Any]:
     return {"passed": outcome != "failed", "outcome": outcome, "location": location, "reasons": reasons} | {
         k: objectives[k] for k in ("rto_minutes", "rpo_minutes", "rto_met", "rpo_met")
     }
+
+
+def _emit(deps: Services, drill: Drill, objectives: dict[str, Any], passed: bool) -> None:
+    """RTO and RPO against their objectives (seconds), and the verdict, per drill target (the dashboard's drills)."""
+    from deckwatch import metrics
+
+    def seconds(key: str) -> float | None:
+        minutes = objectives.get(key)
+        return float(minutes) * 60 if isinstance(minutes, int | float) else None
+
+    metrics.emit(
+        deps.settings,
+        {
+            "DrillsPassed": 1 if passed else 0,
+            "DrillsFailed": 0 if passed else 1,
+            "DrillRto": seconds("rto_minutes"),
+            "DrillRpo": seconds("rpo_minutes"),
+            "DrillRtoObjective": seconds("rto_objective_minutes"),
+            "DrillRpoObjective": seconds("rpo_objective_minutes"),
+        },
+        Target=drill.target,
+    )
 
 
 def _failed(validation: dict[str, Any]) -> list[dict[str, Any]]:

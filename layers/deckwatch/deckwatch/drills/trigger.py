@@ -21,6 +21,21 @@ if TYPE_CHECKING:
     from deckwatch.policy.model import DrillTarget
 
 
+def held_back(deps: Services, resource: str) -> tuple[str, str, dict[str, Any]] | None:
+    """Whether a drill of `resource` may start now: (decision, reason, details) when it may not (outside the
+    policy's drills.windows, or the database is under maintenance), None when it may. The verdict's window is
+    in the details either way it is recorded."""
+    from deckwatch import maintenance, windows
+
+    verdict = windows.check(deps.policy().policy.drills.windows, clock.now())
+    if not verdict.open:
+        return "drill-deferred", f"outside the drill windows ({windows.describe(verdict)})", {"window": verdict.doc()}
+    under = maintenance.covering(deps, [f"rds:{db_id(resource)}"])
+    if under is not None:
+        return "under-maintenance", f"not drilled: {under.describe()}", {"maintenance": under.doc()}
+    return None
+
+
 def sample(deps: Services, target: DrillTarget, resource: str, stream: str = "") -> tuple[bool, str]:
     """Count this completed job and decide whether it is drilled (every Nth job, at most one per N days). Each
     `stream` counts apart: backups, and the copies into each DR region."""
@@ -54,6 +69,9 @@ def start_drill(deps: Services, name: str, payload: dict[str, Any]) -> str:
 def backup_completed(event: BackupEvent, deps: Services, target: DrillTarget) -> tuple[str, str, dict[str, Any]]:
     d = event.detail
     resource = str(d.resourceArn)
+    blocked = held_back(deps, resource)
+    if blocked is not None:  # before sampling: a job that could not be drilled does not use up a sample
+        return blocked[0], blocked[1], {"backup_job": d.backupJobId, **blocked[2]}
     drilled, why = sample(deps, target, resource)
     if not drilled:
         return "drill-sampled-out", why, {"backup_job": d.backupJobId}
@@ -97,6 +115,9 @@ def copy_completed(event: BackupEvent, deps: Services, target: DrillTarget) -> t
     if region not in deps.policy().policy.drills.dr_networks:
         return "copy-recorded", f"{recorded}; not drilled: no drill network in {region} (drills.dr_networks)", details
     resource = str(d.resourceArn)
+    blocked = held_back(deps, resource)
+    if blocked is not None:
+        return blocked[0], blocked[1], details | blocked[2]
     drilled, why = sample(deps, target, resource, stream=f"copy#{region}#")
     if not drilled:
         return "drill-sampled-out", why, details
@@ -155,7 +176,7 @@ def validate_restore_test(event: BackupEvent, deps: Services, target: DrillTarge
             record_id=f"{event.id}:drills:restore-test-validation",
             environment=deps.settings.environment,
             capability="drills",
-            subject=str(d.sourceResourceArn or d.subject),
+            subject=str(d.sourceResourceArn or event.subject),
             kind="action",
             decision="validation-reported" if reported else "validation-unreported",
             reason=message,
@@ -190,12 +211,23 @@ def schedule(deps: Services) -> dict[str, Any]:
     number, unit = re.findall(r"\d+|hour|day", drills.schedule)[:2]
     every = int(number) * (3600 if unit == "hour" else 86400)
     now = int(clock.now_epoch())
+    from deckwatch import windows
+
+    verdict = windows.check(drills.windows, clock.now())
+    if not verdict.open:  # not claimed: the first tick inside a window is due
+        reason = f"{drills.schedule}: outside the drill windows ({windows.describe(verdict)})"
+        _schedule_record(deps, f"schedule:deferred:{clock.iso()[:10]}", "drills", "drill-deferred", reason, verdict)
+        return {"due": False, "reason": reason}
     if not deps.state.drill_schedule.claim_tick(now, every, slack=300):  # 5 min slack for the tick
         return {"due": False, "reason": f"{drills.schedule}: not due yet"}
     account, region = home(deps)
     started = []
     for target in drills.targets:
         resource = source_arn(target.resource, region, account, target.engine)
+        blocked = held_back(deps, resource)
+        if blocked is not None:
+            _schedule_record(deps, f"schedule:{now}:{resource}", resource, blocked[0], blocked[1], verdict, blocked[2])
+            continue
         execution = start_drill(
             deps,
             f"schedule-{db_id(resource)}-{now}",
@@ -213,7 +245,32 @@ def schedule(deps: Services) -> dict[str, Any]:
                 reason=f"{drills.schedule}: drill of the latest recovery point",
                 policy_version=loaded.version,
                 actor="schedule",
-                details={"execution": execution},
+                details={"execution": execution, "window": verdict.doc()},
             )
         )
     return {"due": True, "started": started}
+
+
+def _schedule_record(
+    deps: Services,
+    record_id: str,
+    subject: str,
+    decision: str,
+    reason: str,
+    verdict: Any,
+    details: dict[str, Any] | None = None,
+) -> None:
+    deps.ledger.append(
+        Record(
+            record_id=record_id,
+            environment=deps.settings.environment,
+            capability="drills",
+            subject=subject,
+            kind="decision",
+            decision=decision,
+            reason=reason,
+            policy_version=deps.policy().version,
+            actor="schedule",
+            details={"window": verdict.doc(), **(details or {})},
+        )
+    )

@@ -31,7 +31,11 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
 def validate(req: ValidationRequest, deps: Services) -> dict[str, Any]:
     from deckwatch.drills.common import target_for
+    from deckwatch.logging import bind
+    from deckwatch.logging import task as log_task
 
+    bind(drill_id=req.drill_id or None)
+    log_task("validate", execution=None, resource=req.instance_id)  # never the credentials
     policy = deps.policy().policy
     if req.environment != deps.settings.environment:
         raise DrillInputError(f"validation for {req.environment} sent to the {deps.settings.environment} stack")

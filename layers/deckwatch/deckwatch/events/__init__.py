@@ -6,9 +6,13 @@ and an unknown field must never break a handler. Numbers that AWS emits as strin
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# PutEvents' limits on an entry (EventBridge API reference, PutEventsRequestEntry): a resource ARN is at most 2048
+# characters, a detail-type at most 128.
+Resource = Annotated[str, Field(max_length=2048)]
 
 
 class Lenient(BaseModel):
@@ -20,13 +24,23 @@ class Envelope(Lenient):
 
     version: str = "0"
     id: str = Field(min_length=1, max_length=256)
-    detail_type: str = Field(alias="detail-type", min_length=1)
-    source: str = Field(min_length=1)
+    detail_type: str = Field(alias="detail-type", min_length=1, max_length=128)
+    source: str = Field(min_length=1, max_length=256)
     account: str = ""
     time: str = Field(min_length=1)
     region: str = ""
-    resources: list[str] = Field(default_factory=list)
+    resources: list[Resource] = Field(default_factory=list)
     detail: dict[str, Any]
+
+    @property
+    def origin(self) -> tuple[str, str, str]:
+        """(source, account, region): where the event comes from (deckwatch.scope)."""
+        return self.source, self.account, self.region
+
+    @property
+    def origin_subject(self) -> str:
+        """What a record of the event is about, before a capability reads it: its first resource, or its kind."""
+        return self.resources[0] if self.resources else f"{self.source}/{self.detail_type}"
 
     @field_validator("account", mode="before")
     @classmethod

@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("event", help="EventBridge event (or SNS message) JSON file, '-' for stdin")
     _local_args(r)
     r.add_argument("--json", action="store_true", help="print one JSON object instead of a timeline")
+    r.add_argument(
+        "--topic",
+        default=None,
+        metavar="ARN",
+        help="deliver an SNS message as if it arrived on this topic; a topic of the stack's own is used as it is, "
+        "any other is one the stack is deployed to listen to (CostAlertTopicArns)",
+    )
     r.set_defaults(func=cmd_replay)
 
     x = sub.add_parser("execute", help="start a state machine on the embedded AWS with a console input")
@@ -61,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="scripted scenarios on the embedded AWS, narrated")
     d.add_argument("--root", type=Path, default=None, help="repository root (default: found from here)")
+    d.add_argument("--report", type=Path, default=None, help="also write the ledgers as an HTML page into this folder")
     d.set_defaults(func=cmd_demo)
 
     pol = sub.add_parser("policy", help="validate, document and publish policies").add_subparsers(
@@ -85,9 +93,16 @@ def _parser() -> argparse.ArgumentParser:
         a.add_argument("--actor", default=None, help="who answers (default: the caller's IAM identity)")
         a.set_defaults(func=cmd_answer, approve=verb == "approve")
 
-    led = sub.add_parser("ledger", help="read the ledger (real AWS)")
+    led = sub.add_parser("ledger", help="read the ledger, or verify its hash chains (real AWS)")
+    led.add_argument(
+        "action",
+        nargs="?",
+        choices=("show", "verify"),
+        default="show",
+        help="show records (default), or verify every chain (or --subject's): exit 1 on any finding",
+    )
     led.add_argument("--env", choices=ENVIRONMENTS, required=True)
-    group = led.add_mutually_exclusive_group(required=True)
+    group = led.add_mutually_exclusive_group()
     group.add_argument("--subject")
     group.add_argument("--capability", choices=("core", "cutover", "remediation", "drills", "cost"))
     group.add_argument("--since", help="ISO time: everything since then")
@@ -109,6 +124,22 @@ def _local_args(p: argparse.ArgumentParser) -> None:
         help="how the simulated operator answers approval requests",
     )
     p.add_argument("--root", type=Path, default=None, help="repository root (default: found from here)")
+    p.add_argument(
+        "--parameter",
+        dest="parameters",
+        action="append",
+        type=_parameter,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a stack parameter, over samconfig.toml's for --env (repeatable), e.g. CostAlertTopicArns=ARN,ARN",
+    )
+
+
+def _parameter(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key, value
 
 
 # ---------------------------------------------------------------------------------------------- commands ------
@@ -120,9 +151,29 @@ def cmd_replay(args: argparse.Namespace) -> int:
         kind, doc = classify(raw)
     except BadInput as exc:
         raise UsageError(f"{args.event}: {exc}") from None
+    args.parameters = dict(args.parameters)
+    if args.topic is not None:
+        from deckwatch.local.routing import on_topic
+
+        if kind != "sns":
+            raise UsageError(f"{args.event}: --topic delivers SNS messages; this is an EventBridge event")
+        try:
+            doc = on_topic(doc, args.topic)
+        except BadInput as exc:
+            raise UsageError(f"--topic: {exc}") from None
+        if not args.topic.rsplit(":", 1)[-1].startswith(f"deckwatch-{args.env}-"):
+            listened = [t for t in args.parameters.get("CostAlertTopicArns", "").split(",") if t]
+            args.parameters["CostAlertTopicArns"] = ",".join(dict.fromkeys([*listened, args.topic]))
     with _runtime(args) as rt:
         report = rt.replay(doc, kind=kind)
     _show(report, args.json)
+    rejected = [i for i in report.invocations if str(i.get("error") or "").startswith("InvalidEventError: ")]
+    if rejected:  # shown above with the ledger's rejection and the dead letter; bad input all the same
+        first = rejected[0]
+        reason = str(first["error"]).removeprefix("InvalidEventError: ")
+        raise UsageError(
+            f"{args.event}: rejected by {first['function']}: {reason} (the ledger says why; the DLQ has it)"
+        )
     return 0
 
 
@@ -141,16 +192,17 @@ def cmd_execute(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from deckwatch.local.demo import run
 
-    return run(_root(args.root))
+    return run(_root(args.root), report=args.report)
 
 
 def cmd_policy_validate(args: argparse.Namespace) -> int:
     from deckwatch.policy import load_file
+    from deckwatch.policy.loader import MAX_PARAMETER_BYTES
 
     failed = 0
     for f in args.files:
         try:
-            lp = load_file(f)
+            lp = load_file(f, max_bytes=MAX_PARAMETER_BYTES)  # what `push` could store
             print(f"{f}: ok ({lp.policy.environment}, version {lp.version})")
         except PolicyError as exc:
             failed += 1
@@ -168,14 +220,15 @@ def cmd_policy_schema(args: argparse.Namespace) -> int:
 def cmd_policy_push(args: argparse.Namespace) -> int:
     from deckwatch.aws import Clients
     from deckwatch.policy import load_file
+    from deckwatch.policy.loader import MAX_PARAMETER_BYTES, decode
 
-    lp = load_file(args.file)
+    lp = load_file(args.file, max_bytes=MAX_PARAMETER_BYTES)  # the Advanced tier's limit: refused here, not by SSM
     if lp.policy.environment != args.env:
         raise UsageError(f"{args.file} is the {lp.policy.environment} policy, not {args.env}'s")
     name = f"/deckwatch/{args.env}/policy"
     Clients()("ssm").put_parameter(
         Name=name,
-        Value=args.file.read_text(encoding="utf-8"),
+        Value=decode(args.file.read_bytes(), str(args.file)),
         Type="SecureString",
         KeyId=args.key_id or f"alias/deckwatch-{args.env}",
         Overwrite=True,
@@ -199,6 +252,10 @@ def cmd_answer(args: argparse.Namespace) -> int:
 def cmd_ledger(args: argparse.Namespace) -> int:
     from deckwatch.local import account
 
+    if args.action == "verify":
+        return _ledger_verify(args)
+    if not (args.subject or args.capability or args.since):
+        raise UsageError("ledger: one of --subject, --capability or --since is required")
     deps = account.services(args.env)
     if args.subject:
         records = deps.ledger.by_subject(args.subject)
@@ -209,6 +266,19 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     for rec in records:
         print(json.dumps(rec, sort_keys=True, default=str))
     return 0
+
+
+def _ledger_verify(args: argparse.Namespace) -> int:
+    from deckwatch.ledger import verify
+    from deckwatch.local import account
+
+    if args.capability or args.since:
+        raise UsageError("ledger verify: only --subject narrows it")
+    checked, findings = verify(account.services(args.env).ledger, args.subject)
+    for finding in findings:
+        print(f"{finding.problem}: {finding.subject}: {finding.detail}")
+    print(f"ledger {args.env}: {checked} records checked, {len(findings)} findings")
+    return 1 if findings else 0
 
 
 # ---------------------------------------------------------------------------------------------- helpers -------
@@ -239,7 +309,14 @@ def _runtime(args: argparse.Namespace) -> Any:
         from deckwatch.policy import load_file
 
         load_file(args.policy)  # invalid -> exit 2 with every problem, before starting anything
-    return LocalAWS(_root(args.root), environment=args.env, policy_file=args.policy, approvals=args.approvals)
+    parameters = dict(getattr(args, "parameters", None) or {})
+    return LocalAWS(
+        _root(args.root),
+        environment=args.env,
+        policy_file=args.policy,
+        approvals=args.approvals,
+        parameters=parameters,
+    )
 
 
 def _state_machine(rt: Any, name: str) -> str:

@@ -18,9 +18,24 @@ def _say(text: str) -> None:
     print(f"\n== {text}")
 
 
-def run(root: Path, environment: str = "staging") -> int:
+def run(root: Path, environment: str = "staging", report: Path | None = None) -> int:
+    """The demo; with `report`, also report/index.html from the ledgers of every embedded AWS it ran."""
+    if report is None:
+        return _run(root, environment)
+    from deckwatch.local import html_report
+
+    with html_report.collecting() as ledgers:
+        _run(root, environment)
+    path = html_report.write(report, {env: list(recs.values()) for env, recs in ledgers.items()}, "Deckwatch demo")
+    print(f"\n== report of the demo's ledgers ({', '.join(sorted(ledgers))}): {path}")
+    return 0
+
+
+def _run(root: Path, environment: str) -> int:
     events = root / "events"
-    samples = sorted(p for p in events.glob("*/*.json") if p.parent.name not in ("statemachines", "invalid"))
+    samples = sorted(
+        p for p in events.glob("*/*.json") if p.parent.name not in ("statemachines", "invalid") and _is_event(p)
+    )
     with LocalAWS(root, environment=environment) as rt:
         _say(
             f"embedded AWS up: stack {rt.stack_name}, {len(rt.functions)} functions, {len(rt.rules)} rules, "
@@ -59,3 +74,9 @@ def run(root: Path, environment: str = "staging") -> int:
 
 def _load(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _is_event(path: Path) -> bool:
+    """An EventBridge event or SNS message; not what Step Functions sends a task function (events/README.md)."""
+    doc = _load(path)
+    return isinstance(doc, dict) and ("detail-type" in doc or "Records" in doc or doc.get("Type") == "Notification")

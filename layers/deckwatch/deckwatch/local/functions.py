@@ -46,6 +46,15 @@ class Outcome:
         return f"{self.payload.get('errorType')}: {self.payload.get('errorMessage')}"
 
 
+_CALLER = threading.local()
+
+
+def current_function() -> str | None:
+    """The function whose handler code runs on this thread (None for the runtime, the world, Step Functions):
+    fault injection and call tracing can aim at the control plane's own calls."""
+    return getattr(_CALLER, "name", None)
+
+
 class FunctionRunner:
     """Loads each handler module once per environment (a function whose configuration changed gets a new
     container, as in Lambda); runs one invocation at a time (they share the process environment)."""
@@ -67,6 +76,8 @@ class FunctionRunner:
         with self._lock:
             self.in_flight += 1
             saved = dict(os.environ)
+            outer = current_function()
+            _CALLER.name = ctx.function_name
             try:
                 os.environ.update(env)
                 module = self._load(code_dir, module_name, env)
@@ -82,6 +93,7 @@ class FunctionRunner:
                     },
                 )
             finally:
+                _CALLER.name = outer
                 _restore(saved)
                 self.in_flight -= 1
 

@@ -1,11 +1,12 @@
 """Every patch Deckwatch applies to moto, in one place (moto is pinned exactly in pyproject.toml).
 
 1. Lambda functions run in-process from their real handler code instead of in Docker
-   (`LambdaFunction._invoke_lambda`, the single place moto invokes code).
+   (`LambdaFunction._invoke_lambda`, the single place moto invokes code); `LambdaFunction.invoke` tells the runtime
+   the invocation type, so that an asynchronous Invoke that fails reaches the function's on-failure destination.
 2. Step Functions executions run as actors of the runtime's scheduler (`local/scheduler.py`): each in one thread
-   (a Task state's body runs inline, not in a thread of its own), Wait states and retry intervals block in
-   simulated time instead of sleeping, and StopExecution wakes a blocked execution. botocore's own retry sleeps
-   move the simulated clock on.
+   (a Task state's body runs inline, not in a thread of its own), Wait states (Seconds or Timestamp, counted from
+   the simulated clock) and retry intervals block in simulated time instead of sleeping, and StopExecution wakes
+   a blocked execution. botocore's own retry sleeps move the simulated clock on.
 3. State machines created by moto's CloudFormation land in the backend that executes them (moto's
    CloudFormation writes to the non-executing backend even when `execute_state_machine` is on), with the
    context-object paths (`$$.`) intact (moto's Fn::Sub uses string.Template, which reads `$$` as an escape:
@@ -23,7 +24,13 @@
    bus, as Step Functions does (moto emits none): e.g. a drill stopped from the console is cleaned up by the rule
    that reacts to ABORTED. The status and the event appear together (under the call lock), so the runtime never
    sees an execution ended without its event queued.
-8. Speed, with moto's behaviour unchanged: every botocore session shares one data loader (moto builds sessions to
+8. IAM is enforced (`local/iam.py`): every client call is remembered with its parameters while it is made
+   (`BaseClient._make_api_call`, `CURRENT_CALL`), and the request hook asks the runtime (`HOOKS.authorize`) whether
+   the caller's credentials allow it before moto serves it; a denied call gets AWS's error response. A Step
+   Functions execution's own calls (its Lambda tasks) carry moto's fixed engine credentials: the execution's thread
+   names its role (`EXECUTION.role_arn`).
+9. An output whose Condition does not hold is not exported either (moto exports every output's Export).
+10. Speed, with moto's behaviour unchanged: every botocore session shares one data loader (moto builds sessions to
    list regions, at import and per account; each would read the endpoint and service models again), and an
    ASL definition is parsed once per process (moto parses it at creation and again at every execution start; the
    parsed program holds no per-execution state).
@@ -34,10 +41,11 @@ moto's own.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -80,9 +88,27 @@ class Hooks:
     mocks: Mocks | None = None
     on_call: Callable[[str, str], None] | None = None
     put_event: Callable[[dict[str, Any]], None] | None = None
+    authorize: Callable[[ApiCall, Any], Any] | None = None  # (call, request) -> AWS's error response, or None
 
     def clear(self) -> None:
         self.runtime = self.invoke = self.scheduler = self.mocks = self.on_call = self.put_event = None
+        self.authorize = None
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """A client call being made: botocore's service model, the operation and the caller's parameters."""
+
+    service_model: Any
+    operation: str
+    params: Mapping[str, Any]
+    region: str
+
+
+# The call the current thread is making (set for the duration of BaseClient._make_api_call).
+CURRENT_CALL: contextvars.ContextVar[ApiCall | None] = contextvars.ContextVar("deckwatch_api_call", default=None)
+# The role of the Step Functions execution an actor thread runs (`role_arn`), for the engine's own calls.
+EXECUTION = threading.local()
 
 
 HOOKS = Hooks()
@@ -92,6 +118,11 @@ CONTEXT_SENTINEL = "__deckwatch_context_object__"
 _applied = False
 _lock = threading.Lock()
 _moto_lock = threading.RLock()
+
+
+def lock() -> threading.RLock:
+    """The lock moto's backends are served under (patch 5), for the runtime's direct changes to them."""
+    return _moto_lock
 
 
 def is_mutating(operation: str) -> bool:
@@ -116,6 +147,8 @@ def apply() -> None:
         _patch_cfn_state_machines()
         _patch_put_events()
         _patch_call_recording()
+        _patch_api_calls()
+        _patch_output_conditions()
         _patch_execution_events()
         _applied = True
 
@@ -124,13 +157,33 @@ def _patch_lambda() -> None:
     from moto.awslambda.models import LambdaFunction
 
     original = LambdaFunction._invoke_lambda
+    original_invoke = LambdaFunction.invoke
 
     def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
         if HOOKS.invoke is None:
             return original(self, event)
         return HOOKS.invoke(self, event)
 
+    def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> Any:
+        # which kind of Invoke runs the handler: an asynchronous one ("Event") that fails goes to the function's
+        # on-failure destination, as Lambda does (the runtime reads it in HOOKS.invoke)
+        _INVOCATION.type = (request_headers or {}).get("X-Amz-Invocation-Type", "RequestResponse")
+        try:
+            return original_invoke(self, body, request_headers, response_headers)
+        finally:
+            _INVOCATION.type = None
+
     LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+    LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+
+
+_INVOCATION = threading.local()
+
+
+def invocation_type() -> str | None:
+    """The InvocationType of the Lambda Invoke running on this thread ("Event", "RequestResponse"), or None when
+    the runtime itself runs the handler (its deliveries) or moto invokes it otherwise (a Step Functions task)."""
+    return getattr(_INVOCATION, "type", None)
 
 
 def shared_loader() -> None:
@@ -216,6 +269,7 @@ def _patch_executions() -> None:
 
         def logic() -> None:
             self._deckwatch_thread = threading.get_ident()
+            EXECUTION.role_arn = self._evaluation_details.execution_details.role_arn
             self._execution_logic()
 
         name = self._evaluation_details.execution_details.name
@@ -329,12 +383,43 @@ def _patch_waits() -> None:
 
     WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
 
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
+
+    original_seconds = Timestamp._get_wait_seconds
+
+    def _get_wait_seconds(self: Any, env: Any) -> int:
+        """A Wait until a timestamp counts from the simulated clock (moto subtracts its naive local now from the
+        UTC timestamp, which is also wrong wherever local time is not UTC)."""
+        scheduler = HOOKS.scheduler
+        if scheduler is None:
+            return int(original_seconds(self, env))
+        self.string.eval(env=env)
+        text: str = env.stack.pop()
+        moment = self._from_timestamp_string(timestamp=text)
+        if moment is None:
+            from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+                FailureEventException,
+            )
+
+            raise FailureEventException(self._create_failure_event(env, text))
+        import calendar
+        import math
+
+        # rounded up: Step Functions moves on at the timestamp or after it, never a fraction of a second before
+        return math.ceil(calendar.timegm(moment.timetuple()) - scheduler.clock.time())
+
+    Timestamp._get_wait_seconds = _get_wait_seconds  # type: ignore[method-assign]
+
 
 def _patch_callbacks() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
         StateTaskServiceCallback,
     )
-    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackConsumerTimeout,
+        CallbackEndpoint,
+        CallbackNotifyConsumerError,
+    )
 
     original = StateTaskServiceCallback._wait_for_task_token_timeout
 
@@ -356,6 +441,10 @@ def _patch_callbacks() -> None:
     original_interrupt = CallbackEndpoint.interrupt_all
 
     def notify(self: Any, outcome: Any) -> None:
+        if self.get_outcome() is not None:
+            # AWS answers a second SendTaskSuccess/Failure for a token with TaskTimedOut ("Provided task does not
+            # exist anymore"); moto would overwrite the first answer
+            raise CallbackNotifyConsumerError(callback_consumer_error=CallbackConsumerTimeout())
         original_notify(self, outcome)
         waiter = getattr(self, "_deckwatch_waiter", None)
         if waiter is not None and HOOKS.scheduler is not None:
@@ -379,6 +468,13 @@ def _patch_call_recording() -> None:
     def __call__(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:  # noqa: N807
         # event_name is "before-send.<service>.<Operation>"
         parts = event_name.split(".")
+        authorize = HOOKS.authorize
+        call = CURRENT_CALL.get()
+        if authorize is not None and call is not None and parts[2:3] == [call.operation]:
+            with _moto_lock:
+                denied = authorize(call, request)
+            if denied is not None:
+                return denied
         if HOOKS.on_call is not None and len(parts) >= 3 and is_mutating(parts[2]):
             HOOKS.on_call(parts[1], parts[2])
         if parts[1:3] == ["lambda", "Invoke"]:
@@ -387,6 +483,44 @@ def _patch_call_recording() -> None:
             return original(self, event_name, request, **kwargs)
 
     BotocoreStubber.__call__ = __call__  # type: ignore[method-assign]
+
+
+def _patch_api_calls() -> None:
+    """Remember the call a client is making (its parameters, which the request hook cannot read back)."""
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def _make_api_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        meta = self.meta
+        token = CURRENT_CALL.set(ApiCall(meta.service_model, operation_name, api_params, meta.region_name))
+        try:
+            return original(self, operation_name, api_params)
+        finally:
+            CURRENT_CALL.reset(token)
+
+    BaseClient._make_api_call = _make_api_call  # type: ignore[attr-defined]
+
+
+def _patch_output_conditions() -> None:
+    from moto.cloudformation.parsing import OutputMap
+
+    original = OutputMap.exports
+
+    def exports(self: Any) -> list[Any]:
+        conditions = self._resource_map.lazy_condition_map
+        kept = {
+            name: value
+            for name, value in (self._output_json_map or {}).items()
+            if "Condition" not in value or conditions[value["Condition"]]
+        }
+        saved, self._output_json_map = self._output_json_map, kept
+        try:
+            return list(original.fget(self))  # type: ignore[attr-defined]
+        finally:
+            self._output_json_map = saved
+
+    OutputMap.exports = property(exports)  # type: ignore[assignment,method-assign]
 
 
 def _patch_cfn_state_machines() -> None:

@@ -9,6 +9,10 @@ snapshot afterwards (`snapshot.py`). Time is simulated by a discrete-event sched
 sleeps, so outcomes and simulated durations do not depend on the machine's load. One embedded AWS runs in a
 process at a time (moto's backends are process-wide); the test suite runs in parallel as processes. The runtime
 leaves the process environment as it found it (moto itself sets fake credentials while it runs).
+
+IAM is enforced (`iam.py`): every function runs with credentials of its own role, as Lambda gives them, and every
+state machine calls with its own; a call the role does not allow fails as in AWS and is listed in the report's
+`access_denied`. The runtime's own clients (the world, the tests' `client(...)`) are not checked.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from deckwatch import clock
-from deckwatch.local import moto_patches, routing, snapshot
+from deckwatch.local import iam, moto_patches, routing, snapshot
 from deckwatch.local.functions import FunctionRunner, Outcome, new_context
 from deckwatch.local.mock_services import Mocks
 from deckwatch.local.scheduler import Scheduler
@@ -60,6 +64,7 @@ class Report:
     ledger: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     follow_ups: list[dict[str, Any]] = field(default_factory=list)  # events the control plane itself emitted
+    access_denied: list[dict[str, str]] = field(default_factory=list)  # calls IAM refused (principal, action...)
     simulated_seconds: float = 0.0
     real_seconds: float = 0.0
     note: str = ""
@@ -75,6 +80,7 @@ class Report:
             "ledger": self.ledger,
             "dead_letters": self.dead_letters,
             "follow_ups": self.follow_ups,
+            "access_denied": self.access_denied,
             "simulated_seconds": round(self.simulated_seconds, 3),
             "real_seconds": round(self.real_seconds, 3),
             "note": self.note,
@@ -88,6 +94,8 @@ class LocalAWS:
         environment: str = "dev",
         policy_file: Path | None = None,
         approvals: Approvals = "approve",
+        parameters: dict[str, str] | None = None,
+        start: float | None = None,
         world: World = "policy",
     ) -> None:
         self.root = root
@@ -95,13 +103,17 @@ class LocalAWS:
         self.policy_file = policy_file
         self.approvals = approvals
         self.world_kind: World = world  # "policy": world.build from the policy; "workload": workload/template.yaml
-        self.clock = clock.SimulatedClock()
+        # the stack's parameters: as samconfig.toml deploys the environment, then these
+        self.parameters = {**deployed_parameters(root, environment), **(parameters or {}), "Environment": environment}
+        # simulated time starts now, or at `start` (epoch seconds): a release on a Friday at 17:00 in Paris
+        self.clock = clock.SimulatedClock(start)
         self.scheduler = Scheduler(self.clock)
         self.mocks = Mocks()
         self.runner = FunctionRunner()
         self.extra_env: dict[str, str] = {}  # added to every function's environment (local report folders)
         self.template: Template
         self.physical: dict[str, str] = {}
+        self.deployed: set[str] = set()  # logical ids of the resources the stack has
         self.outputs: dict[str, str] = {}
         self.restored_from_snapshot = False
         self._calls: list[dict[str, str]] | None = None
@@ -112,6 +124,14 @@ class LocalAWS:
         self._queue: deque[dict[str, Any]] = deque()
         self._quiet_actions: list[tuple[Callable[[], bool], Callable[[], None], str]] = []
         self._report: Report | None = None
+        self.enforce_iam = True  # off only to show what a check would have let through
+        self.principals: dict[str, iam.Principal] = {}  # role ARN -> the function or state machine using it
+        # (principal, action, statement, resource) of every allowed authorization, for DECKWATCH_IAM_LOG
+        self.iam_used: set[tuple[str, str, str, str]] = set()
+        self.iam_denied: list[iam.Denial] = []
+        self._iam_world = iam.World(ACCOUNT)
+        self._caller_clients: dict[tuple[str, str], Any] = {}
+        self._key_roles: dict[str, str] = {}
 
     # ------------------------------------------------------------------ lifecycle ----------------------------
     def __enter__(self) -> LocalAWS:
@@ -139,6 +159,7 @@ class LocalAWS:
         hooks = moto_patches.HOOKS
         hooks.runtime, hooks.scheduler, hooks.mocks = self, self.scheduler, self.mocks
         hooks.invoke, hooks.on_call, hooks.put_event = self._invoke_from_moto, self._on_call, self._queue_home_event
+        hooks.authorize = self._authorize
         clock.install(self.clock)
         from deckwatch.local import mock_services
 
@@ -160,6 +181,27 @@ class LocalAWS:
             self.settle()
         finally:
             self._unbind()
+            self._write_iam_log()
+
+    def _write_iam_log(self) -> None:
+        """With DECKWATCH_IAM_LOG=<file>: append what IAM allowed (by which statement) and refused, one JSON line per
+        runtime, for `python -m deckwatch.local.iam <file>` (the permissions a run never used, and the missing)."""
+        import os
+
+        path = os.environ.get("DECKWATCH_IAM_LOG")
+        if not path or not (self.iam_used or self.iam_denied):
+            return
+        doc = {
+            "environment": self.environment,
+            "used": sorted(self.iam_used),
+            "denied": [d.to_json() for d in self.iam_denied],
+            "granted": {
+                p.name: [[st.source, list(st.actions), list(st.resources)] for st in p.statements]
+                for p in self.principals.values()
+            },
+        }
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(doc) + "\n")
 
     def _unbind(self) -> None:
         moto_patches.HOOKS.clear()
@@ -204,6 +246,7 @@ class LocalAWS:
 
         package = Path(__file__).resolve().parent
         parts: list[str | bytes] = [self.environment, str(self.root.resolve()), moto.__version__, self.world_kind]
+        parts += [f"{k}={v}" for k, v in sorted(self.parameters.items())]
         inputs = SNAPSHOT_INPUTS + (WORKLOAD_INPUTS if self.world_kind == "workload" else ())
         files = [p for pattern in inputs for p in sorted(self.root.glob(pattern))]
         files += sorted(package.rglob("*.py")) + sorted((package.parent / "policy").rglob("*.py"))
@@ -242,18 +285,20 @@ class LocalAWS:
         from deckwatch.local import world
         from deckwatch.policy import load_file
 
-        self.template = load(self.root, {"Environment": self.environment})
+        self.template = load(self.root, self.parameters)
         s3 = self.client("s3")
         s3.create_bucket(Bucket=CODE_BUCKET)
         for logical_id in list(self.template.code_dirs) + list(self.template.resources("AWS::Lambda::LayerVersion")):
             s3.put_object(Bucket=CODE_BUCKET, Key=f"{logical_id}.zip", Body=_placeholder_zip())
+        self._outside_topics()
         cfn = self.client("cloudformation")
         cfn.create_stack(
             StackName=self.stack_name,
             TemplateBody=json.dumps(self.template.cfn),
-            Parameters=[{"ParameterKey": "Environment", "ParameterValue": self.environment}],
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(self.parameters.items())],
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
         )
+        self.deployed = self._kept_by_conditions()
         for res in cfn.describe_stack_resources(StackName=self.stack_name)["StackResources"]:
             if res.get("PhysicalResourceId"):
                 self.physical[res["LogicalResourceId"]] = res["PhysicalResourceId"]
@@ -263,20 +308,48 @@ class LocalAWS:
         self.sns = routing.sns_subscriptions(self.template)
         self.on_failure = routing.on_failure_destinations(self.template)
         self.functions = self._functions()
+        self.principals = self._principals()
         policy_path = self._policy_path()
         self.policy = load_file(policy_path)  # invalid -> PolicyError before anything runs
-        self.client("ssm").put_parameter(
+        self.client("ssm").put_parameter(  # as `deckwatch policy push` stores it: with the stack's key
             Name=f"/deckwatch/{self.environment}/policy",
             Value=policy_path.read_text(encoding="utf-8"),
             Type="SecureString",
+            KeyId=f"alias/deckwatch-{self.environment}",
             Overwrite=True,
         )
         if self.world_kind == "workload":
             from deckwatch.local import workload_world
 
             self.world = workload_world.build(self, self.root, self.environment, ACCOUNT, REGION)
+            # the control plane was updated with the workload's outputs: its roles' policies as they are now
+            self.deployed = self._kept_by_conditions()
+            self.principals = self._principals()
         else:
             self.world = world.build(self, self.policy.policy, ACCOUNT, REGION)
+
+    def _kept_by_conditions(self) -> set[str]:
+        """Logical ids of the resources the stack has: those whose Condition holds for its parameters (moto's
+        CloudFormation evaluates them; some types it does not create at all, e.g. AWS::SNS::Subscription)."""
+        from moto.cloudformation.models import cloudformation_backends
+
+        stack = next(s for s in cloudformation_backends[ACCOUNT][REGION].stacks.values() if s.name == self.stack_name)
+        conditions = stack.resource_map.lazy_condition_map
+        return {
+            logical
+            for logical, res in self.template.cfn["Resources"].items()
+            if "Condition" not in res or conditions[res["Condition"]]
+        }
+
+    def _outside_topics(self) -> None:
+        """The topics the stack is deployed to listen to (CostAlertTopicArns) are the world's: they exist before it."""
+        from moto.sns.models import sns_backends
+
+        for arn in filter(None, (a.strip() for a in self.parameters.get("CostAlertTopicArns", "").split(","))):
+            parts = arn.split(":")
+            if len(parts) != 6 or parts[2] != "sns":
+                raise ValueError(f"CostAlertTopicArns: {arn!r} is not an SNS topic ARN")
+            sns_backends[parts[4]][parts[3]].create_topic(parts[5])
 
     def _programs(self) -> dict[str, Any]:
         """The parsed programs of the stack's state machines (parsed when moto's CloudFormation created them)."""
@@ -301,8 +374,81 @@ class LocalAWS:
                 "arn": cfg["FunctionArn"],
                 "memory": cfg.get("MemorySize", 128),
                 "timeout": cfg.get("Timeout", 3),
+                "role": cfg["Role"],
             }
         return out
+
+    def _principals(self) -> dict[str, iam.Principal]:
+        """The stack's roles as IAM sees them: the template's policies resolved by moto's CloudFormation, with the
+        deployment's physical ids and conditions."""
+        from moto.cloudformation.models import cloudformation_backends
+        from moto.cloudformation.parsing import clean_json
+        from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+        stack = next(s for s in cloudformation_backends[ACCOUNT][REGION].stacks.values() if s.name == self.stack_name)
+        managed = {name: doc["Document"] for name, doc in json.loads(aws_managed_policies_data).items()}
+
+        def resolve(value: Any) -> Any:
+            return _drop_no_value(clean_json(value, stack.resource_map))
+
+        return iam.principals(self.template.cfn, resolve, ACCOUNT, managed)
+
+    def credentials(self, function_name: str) -> dict[str, str]:
+        """The session credentials Lambda gives `function_name` (its role's): they identify its calls to IAM."""
+        role = self.functions[function_name]["role"]
+        digest = uuid.uuid5(uuid.NAMESPACE_URL, role).hex.upper()
+        return {
+            "AWS_ACCESS_KEY_ID": f"ASIA{digest[:16]}",
+            "AWS_SECRET_ACCESS_KEY": digest,
+            "AWS_SESSION_TOKEN": f"deckwatch-local-{digest[:24]}",
+        }
+
+    def _role_of_key(self, key: str | None) -> str | None:
+        if key is None:
+            return None
+        if key == _ENGINE_KEY:  # moto's Step Functions engine: the execution's role, if this is one
+            return getattr(moto_patches.EXECUTION, "role_arn", None)
+        functions = getattr(self, "functions", {})  # none yet while the stack is being created
+        if len(self._key_roles) != len(functions):
+            self._key_roles = {self.credentials(n)["AWS_ACCESS_KEY_ID"]: str(f["role"]) for n, f in functions.items()}
+        return self._key_roles.get(key)
+
+    def _authorize(self, call: moto_patches.ApiCall, request: Any) -> Any:
+        """The request hook: None if the caller may make `call` (or is the world), else AWS's error response."""
+        if not self.enforce_iam:
+            return None
+        role = self._role_of_key(iam.access_key(request.headers))
+        principal = self.principals.get(role) if role else None
+        if principal is None:
+            return None  # the runtime, the tests and moto itself: the world, not Deckwatch
+        service = str(call.service_model.service_name)
+        request_call = iam.Call(service, call.operation, call.params, call.region or REGION, ACCOUNT, self._iam_world)
+        auths = iam.authorizations(request_call)
+        denial, used = iam.check(principal, auths, self._iam_world)
+        for auth, statement in used:
+            self.iam_used.add((principal.name, auth.action, statement, auth.resource))
+        if denial is None:
+            return None
+        self.iam_denied.append(denial)
+        if self._report is not None:
+            self._report.access_denied.append(denial.to_json())
+        return iam.error_response(call.service_model, request, denial)
+
+    def caller_client(self, function_name: str, service: str) -> Any:
+        """A client with `function_name`'s credentials: what Lambda does on the function's behalf (its on-failure
+        destination) is authorised by the function's role."""
+        key = (function_name, service)
+        if key not in self._caller_clients:
+            import boto3
+
+            creds = self.credentials(function_name)
+            self._caller_clients[key] = boto3.session.Session(
+                aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=creds["AWS_SESSION_TOKEN"],
+                region_name=REGION,
+            ).client(service)  # type: ignore[call-overload]
+        return self._caller_clients[key]
 
     def logical_of(self, physical: str) -> str:
         for logical, phys in self.physical.items():
@@ -324,9 +470,27 @@ class LocalAWS:
             if kind == "sns":
                 self._deliver_sns(doc, report)
             else:
-                self._deliver_event(self._as_put_events(doc), report)
+                event = self._as_put_events(doc)
+                self._world_as_the_event_says(event)
+                self._deliver_event(event, report)
 
         return self._run(report, deliver)
+
+    def _world_as_the_event_says(self, event: dict[str, Any]) -> None:
+        """A replayed event reports a change that happened in AWS: make it true in the embedded AWS first (the alarm
+        is in the state the event says), quietly, so that what Deckwatch reads and waits for afterwards is what AWS
+        would show. Events of other accounts or regions change nothing here."""
+        from deckwatch.local.mock_services import cloudwatch
+
+        if (
+            event.get("source") == "aws.cloudwatch"
+            and event.get("detail-type") == "CloudWatch Alarm State Change"
+            and event.get("account") == ACCOUNT
+            and event.get("region") == REGION
+            and isinstance(event.get("detail"), dict)
+        ):
+            with moto_patches.lock():
+                cloudwatch.put_in_state(ACCOUNT, REGION, event["detail"])
 
     def fire_schedule(self, rule_logical_id: str) -> Report:
         """Deliver the event a schedule rule sends its targets (its constant Input, or a Scheduled Event)."""
@@ -430,14 +594,22 @@ class LocalAWS:
             "source": "sns",
             "detail-type": sns.get("Subject") or "Notification",
         }
-        topic_name = topic_arn.rsplit(":", 1)[-1]
-        for topic_logical, functions in self.sns.items():
-            if self.physical.get(topic_logical, "").rsplit(":", 1)[-1] == topic_name:
-                report.matched_rules.append(topic_logical)
-                for fn in functions:
-                    self._deliver_to(fn, lambda_event, report)
-        if not report.matched_rules:
-            report.note = f"no function is subscribed to topic {topic_name or '(none)'}"
+        refused = []
+        for sub in self.sns:
+            if sub.logical_id not in self.deployed:
+                continue  # its Condition left it out of this deployment
+            if self.physical.get(sub.topic, sub.topic) != topic_arn:
+                continue
+            if not sub.permitted:  # SNS may not invoke the function: Lambda refuses, the message is not delivered
+                refused.append(sub.function)
+                continue
+            # what matched: the stack's own topic, or the subscription to a topic from outside the stack
+            report.matched_rules.append(sub.topic if sub.topic in self.physical else sub.logical_id)
+            self._deliver_to(sub.function, lambda_event, report)
+        if refused:
+            report.note = f"SNS may not invoke {', '.join(refused)} from {topic_arn} (no AWS::Lambda::Permission)"
+        elif not report.matched_rules:
+            report.note = f"no function is subscribed to topic {topic_arn or '(none)'}"
 
     def _deliver_to(
         self, logical_id: str, event: dict[str, Any], report: Report, dead_letter: str | None = None
@@ -473,6 +645,7 @@ class LocalAWS:
         env = {
             **self.functions[name]["env"],
             "AWS_LAMBDA_FUNCTION_NAME": name,
+            **self.credentials(name),
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             # EMF documents would go to the process's stdout; the same figures are in the ledger
@@ -494,6 +667,16 @@ class LocalAWS:
             raise RuntimeError(f"no local code for {fn_model.function_name}")
         payload = json.loads(event) if isinstance(event, str) else event
         outcome = self.invoke(fn_model.function_name, payload)
+        if moto_patches.invocation_type() == "Event":  # asynchronous (e.g. `deckwatch dlq redrive`): as Lambda does
+            logical = self.functions[fn_model.function_name]["logical_id"]
+            if self._report is not None:
+                self._report.invocations.append(
+                    {"function": logical, "status": "ok" if outcome.ok else "error", "error": outcome.error}
+                )
+            if not outcome.ok and logical in self.on_failure:
+                dead = self._dead_letter(logical, payload, outcome)
+                if self._report is not None:
+                    self._report.dead_letters.append(dead)
         return json.dumps(outcome.payload, default=str), not outcome.ok, ""
 
     def _dead_letter(self, logical_id: str, event: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
@@ -512,7 +695,14 @@ class LocalAWS:
             "responsePayload": {k: v for k, v in outcome.payload.items() if k != "stackTrace"},
         }
         queue = self.on_failure[logical_id]
-        self.client("sqs").send_message(QueueUrl=self._queue_url(queue), MessageBody=json.dumps(record, default=str))
+        from botocore.exceptions import ClientError
+
+        # Lambda sends to the destination with the function's role
+        sqs = self.caller_client(self.physical[logical_id], "sqs")
+        try:
+            sqs.send_message(QueueUrl=self._queue_url(queue), MessageBody=json.dumps(record, default=str))
+        except ClientError as exc:
+            return {"function": logical_id, "queue": queue, "error": outcome.error, "lost": str(exc)}
         return {"function": logical_id, "queue": queue, "error": outcome.error}
 
     def _queue_url(self, logical_id: str) -> str:
@@ -662,7 +852,45 @@ class LocalAWS:
 
 
 # What the runtime knows after a deployment, kept in its snapshot beside moto's backends.
-_DEPLOYED = ("template", "physical", "outputs", "rules", "sns", "on_failure", "functions", "policy", "world", "mocks")
+_DEPLOYED = (
+    "template",
+    "physical",
+    "deployed",
+    "outputs",
+    "rules",
+    "sns",
+    "on_failure",
+    "functions",
+    "principals",
+    "policy",
+    "world",
+    "mocks",
+)
+_ENGINE_KEY = "ak"  # the access key moto's Step Functions engine signs its service integrations with
+
+
+def _drop_no_value(value: Any) -> Any:
+    """CloudFormation drops AWS::NoValue from lists and objects; moto's resolver leaves it as None."""
+    if isinstance(value, dict):
+        return {k: _drop_no_value(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_no_value(v) for v in value if v is not None]
+    return value
+
+
+def deployed_parameters(root: Path, environment: str) -> dict[str, str]:
+    """The stack parameters samconfig.toml deploys `environment` with ([<env>.deploy.parameters]
+    parameter_overrides, `Key=Value` pairs); {} without a samconfig.toml."""
+    import shlex
+    import tomllib
+
+    path = root / "samconfig.toml"
+    if not path.is_file():
+        return {}
+    config = tomllib.loads(path.read_text(encoding="utf-8"))
+    overrides = config.get(environment, {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides", "")
+    pairs = shlex.split(overrides) if isinstance(overrides, str) else [str(o) for o in overrides]
+    return dict(p.split("=", 1) for p in pairs if "=" in p)
 
 
 def _placeholder_zip() -> bytes:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from samtranslator.yaml_helper import intrinsics_multi_constructor
 
 from deckwatch.local.moto_patches import CONTEXT_SENTINEL
 
@@ -18,75 +19,46 @@ CODE_BUCKET = "deckwatch-local-artifacts"
 
 
 class _CfnLoader(yaml.SafeLoader):
-    """YAML loader that understands CloudFormation's short-form intrinsic functions."""
+    """YAML loader that reads CloudFormation's short-form intrinsic functions (`!Ref`, `!Sub`, `!GetAtt A.B`...)
+    with the SAM translator's own constructor, the one its `yaml_parse` uses: any `!Tag` becomes `{"Fn::Tag": ...}`
+    (`Ref` and `Condition` without the prefix), so no tag can be missing from a list. Not `yaml_parse` itself: it
+    registers the constructor on `yaml.SafeLoader` for the whole process, after which every `yaml.safe_load`
+    (the policy loader's among them) would accept a `!Ref` in a policy locally that Lambda rejects."""
 
 
-def _intrinsic(name: str) -> Any:
-    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = loader.construct_scalar(node)
-            if name == "Fn::GetAtt":
-                value = str(value).split(".", 1)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-        return {name: value}
-
-    return construct
+_CfnLoader.add_multi_constructor("!", intrinsics_multi_constructor)
 
 
-for _tag in (
-    "Base64",
-    "Cidr",
-    "FindInMap",
-    "GetAtt",
-    "GetAZs",
-    "ImportValue",
-    "Join",
-    "Select",
-    "Split",
-    "Sub",
-    "Transform",
-    "And",
-    "Equals",
-    "If",
-    "Not",
-    "Or",
-    "ToJsonString",
-    "Length",
-):
-    _CfnLoader.add_constructor(f"!{_tag}", _intrinsic(f"Fn::{_tag}"))
-_CfnLoader.add_constructor("!Ref", _intrinsic("Ref"))
-_CfnLoader.add_constructor("!Condition", _intrinsic("Condition"))
-
-
-def load_yaml(path: Path) -> dict[str, Any]:
-    """The template at `path`, with its AWS::LanguageExtensions applied (see `expand_language_extensions`)."""
+def load_yaml(path: Path, parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """The template at `path`, with its AWS::LanguageExtensions applied (see `expand_language_extensions`) for the
+    stack parameters given (the others at their defaults)."""
     data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
     if not isinstance(data, dict):
         raise ValueError(f"{path} is not a template")
-    return expand_language_extensions(data)
+    return expand_language_extensions(data, parameters)
 
 
 LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
 _FOR_EACH = "Fn::ForEach::"
 
 
-def expand_language_extensions(template: dict[str, Any]) -> dict[str, Any]:
+def expand_language_extensions(template: dict[str, Any], parameters: dict[str, str] | None = None) -> dict[str, Any]:
     """What CloudFormation's AWS::LanguageExtensions transform does to this template before the SAM transform runs:
     Fn::ForEach loops (in Conditions, Resources and Outputs) are written out, and the transform leaves the list.
     Neither the SAM translator nor moto's CloudFormation knows Fn::ForEach. Only what template.yaml uses is
-    supported: a literal list of strings as the collection (not a parameter), the identifier as `${Id}`/`&{Id}` in
-    output keys and Fn::Sub strings and as `Ref: Id`; anything else fails loudly rather than deploy differently."""
+    supported: a literal list of strings, or a `Ref` to a CommaDelimitedList parameter (its value in `parameters`,
+    else its Default; "" is the empty list: template.yaml guards such a loop with a Condition), as the collection; the
+    identifier as `${Id}`/`&{Id}` in output keys and Fn::Sub strings and as `Ref: Id`; anything else fails loudly
+    rather than deploy differently."""
     transforms = template.get("Transform")
     names = [transforms] if isinstance(transforms, str) else list(transforms or [])
     if LANGUAGE_EXTENSIONS not in names:
         return template
+    lists = _list_parameters(template, parameters or {})
     out = dict(template)
     for section in ("Conditions", "Resources", "Outputs"):
         if isinstance(out.get(section), dict):
-            out[section] = _expand_loops(out[section], section)
+            out[section] = _expand_loops(out[section], section, lists)
     rest = [n for n in names if n != LANGUAGE_EXTENSIONS]
     if rest:
         out["Transform"] = rest[0] if len(rest) == 1 else rest
@@ -95,7 +67,18 @@ def expand_language_extensions(template: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _expand_loops(entries: dict[str, Any], where: str) -> dict[str, Any]:
+def _list_parameters(template: dict[str, Any], given: dict[str, str]) -> dict[str, list[str]]:
+    """The template's CommaDelimitedList parameters as lists: the value given, else the Default."""
+    out = {}
+    for name, spec in (template.get("Parameters") or {}).items():
+        if isinstance(spec, dict) and spec.get("Type") == "CommaDelimitedList":
+            value = str(given.get(name, spec.get("Default", "")))
+            # an empty list writes nothing: whatever CloudFormation writes for "", the loop's Condition leaves it out
+            out[name] = [v.strip() for v in value.split(",")] if value.strip() else []
+    return out
+
+
+def _expand_loops(entries: dict[str, Any], where: str, lists: dict[str, list[str]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
 
     def add(key: str, value: Any) -> None:
@@ -115,11 +98,15 @@ def _expand_loops(entries: dict[str, Any], where: str) -> dict[str, Any]:
         ):
             raise ValueError(f"{where}/{key}: Fn::ForEach takes [identifier, collection, {{output key: value}}]")
         identifier, collection, fragment = value
+        if isinstance(collection, dict) and set(collection) == {"Ref"} and collection["Ref"] in lists:
+            collection = lists[collection["Ref"]]
         if not isinstance(collection, list) or not all(isinstance(item, str) for item in collection):
-            raise ValueError(f"{where}/{key}: the local runtime expands only a literal list of strings")
+            raise ValueError(
+                f"{where}/{key}: the local runtime expands only a literal list of strings or a list parameter"
+            )
         for item in collection:
             written = _replace_identifier(fragment, identifier, item)
-            for k, v in _expand_loops(written, f"{where}/{key}").items():
+            for k, v in _expand_loops(written, f"{where}/{key}", lists).items():
                 add(k, v)
     return out
 
@@ -187,7 +174,7 @@ def translate(sam: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]
 
 def load(root: Path, parameters: dict[str, str]) -> Template:
     """template.yaml under `root`, translated, with local code and definitions wired in."""
-    sam = load_yaml(root / "template.yaml")
+    sam = load_yaml(root / "template.yaml", parameters)
     local = json.loads(json.dumps(sam))
     code_dirs: dict[str, Path] = {}
     definitions: dict[str, str] = {}

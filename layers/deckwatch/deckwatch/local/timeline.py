@@ -20,6 +20,8 @@ def render(report: Any) -> str:
     for fu in r.get("follow_ups", []):
         rules = ", ".join(fu["matched_rules"]) or "no rule"
         out.append(f"  emitted   {fu['source']} {fu['detail-type']} -> {rules}")
+    for d in r.get("access_denied", []):
+        out.append(f"  denied    {d['principal']}: {d['action']} on {d['resource']} (IAM, template.yaml)")
     for dl in r["dead_letters"]:
         out.append(f"  dlq       {dl['function']} -> {dl['queue']} (event kept with its error)")
     for ex in r["executions"]:

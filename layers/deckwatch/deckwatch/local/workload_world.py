@@ -172,7 +172,7 @@ def build(runtime: Any, root: Path, environment: str, account: str, region: str)
 def give_control_plane(runtime: Any, outputs: dict[str, str]) -> None:
     """The deploy order's last step: the control plane again, with the workload's outputs it takes as parameters
     (its pipeline-events function's grant on the workload's artifact bucket). Its roles stay what the workload's
-    key policies name."""
+    key policies name; the runtime reads their policies again afterwards (IAM enforced locally)."""
     import json
 
     iam = runtime.client("iam")
@@ -181,9 +181,9 @@ def give_control_plane(runtime: Any, outputs: dict[str, str]) -> None:
     cfn.update_stack(
         StackName=runtime.stack_name,
         TemplateBody=json.dumps(runtime.template.cfn),
-        Parameters=[
-            {"ParameterKey": "Environment", "ParameterValue": runtime.environment},
-            {"ParameterKey": "PipelineArtifactBucket", "ParameterValue": outputs["ArtifactBucketName"]},
+        Parameters=[  # as deployed (samconfig's), with the workload's bucket
+            {"ParameterKey": k, "ParameterValue": v}
+            for k, v in sorted({**runtime.parameters, "PipelineArtifactBucket": outputs["ArtifactBucketName"]}.items())
         ],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
     )

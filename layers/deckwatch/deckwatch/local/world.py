@@ -54,6 +54,11 @@ def build(runtime: Any, policy: Policy, account: str, region: str) -> dict[str, 
                 desiredCount=2 if colour == "blue" else 0,
                 launchType="FARGATE",
                 loadBalancers=[{"targetGroupArn": tgs[colour], "containerName": svc.name, "containerPort": 8080}],
+                tags=[  # as the workload tags them (workload/template.yaml): IAM conditions read Environment
+                    {"key": "Environment", "value": policy.environment},
+                    {"key": "deckwatch:service", "value": svc.name},
+                    {"key": "deckwatch:colour", "value": colour},
+                ],
             )
         listener = elb.create_listener(
             LoadBalancerArn=lb_arn,
@@ -132,6 +137,7 @@ def build(runtime: Any, policy: Policy, account: str, region: str) -> dict[str, 
                 ManageMasterUserPassword=True,
                 DatabaseName=target.database,
                 StorageEncrypted=True,
+                Tags=[{"Key": "Environment", "Value": policy.environment}],
             )
             rds.create_db_instance(
                 DBInstanceIdentifier=f"{target.resource}-1",
@@ -149,6 +155,7 @@ def build(runtime: Any, policy: Policy, account: str, region: str) -> dict[str, 
             AllocatedStorage=50,
             ManageMasterUserPassword=True,
             DBName=target.database,
+            Tags=[{"Key": "Environment", "Value": policy.environment}],
         )
         world["databases"].append(target.resource)
     return world

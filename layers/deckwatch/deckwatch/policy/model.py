@@ -12,16 +12,44 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from deckwatch.config import Environment
+from deckwatch.policy.names import (
+    ALARM_REF,
+    LAMBDA_REF,
+    PIPELINE_REF,
+    RDS_REF,
+    SECRET_REF,
+    ActionName,
+    AlarmName,
+    AliasName,
+    BudgetName,
+    DbIdentifier,
+    DbSubnetGroupName,
+    EcsName,
+    FunctionName,
+    LoadBalancerName,
+    MonitorName,
+    PipelineName,
+    SecretName,
+    SecurityGroupName,
+    TargetGroupName,
+)
+from deckwatch.policy.windows import Maintenance, Release, Window
 
-Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+=-]*$")]
+# Names of things in a database, not in AWS (tables, columns, the database): PostgreSQL's own identifiers
+SqlName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^\S+$", description="A PostgreSQL name.")]
+# A person or team to escalate to: free text, one line
+Target = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Minutes = Annotated[int, Field(ge=0, le=7 * 24 * 60)]
+# Deckwatch's own alarms (template.yaml: deckwatch-<env>-...): never remediated by Deckwatch itself.
+OWN_ALARM_NAMES = re.compile(r"^deckwatch-(dev|staging|prod)-")
 Region = Annotated[
     str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$", description="An AWS region, e.g. us-west-2.")
 ]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no NaN or infinity (YAML's .nan, .inf, 1e999): no threshold or budget means anything as one
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Notifications(Strict):
@@ -29,31 +57,36 @@ class Notifications(Strict):
         default_factory=list, description="Addresses subscribed to the notifications topic."
     )
     approvers: list[str] = Field(default_factory=list, description="Who may approve gated actions (informational).")
-    chat_webhook_secret: Name | None = Field(
-        default=None, description="Secrets Manager name of a chat webhook URL (never the URL itself)."
+    chat_webhook_secret: SecretName | None = Field(
+        default=None, description=f"Secrets Manager name of a chat webhook URL (never the URL itself). {SECRET_REF}"
     )
 
 
 class Colours(Strict):
-    blue: Name
-    green: Name
+    blue: EcsName
+    green: EcsName
+
+
+class TargetGroups(Strict):
+    blue: TargetGroupName
+    green: TargetGroupName
 
 
 class EcsTarget(Strict):
-    cluster: Name
+    cluster: EcsName
     services: Colours = Field(description="One ECS service per colour.")
 
 
 class AlbTarget(Strict):
-    load_balancer: Name
+    load_balancer: LoadBalancerName
     listener_port: int = Field(ge=1, le=65535, description="Production listener; forwards to both colours by weight.")
     test_listener_port: int | None = Field(default=None, ge=1, le=65535, description="Reaches the idle colour.")
-    target_groups: Colours
+    target_groups: TargetGroups
 
 
 class LambdaTarget(Strict):
-    function: Name
-    alias: Name
+    function: FunctionName
+    alias: AliasName
 
 
 class AnalysisMetric(Strict):
@@ -113,8 +146,12 @@ class Rollout(Strict):
     )
     bake_minutes: Minutes = 10
     rollback_window_minutes: Minutes = 30
-    on_rollback_hook: Name | None = Field(default=None, description="Lambda function invoked after a rollback.")
-    pre_traffic_check: Name | None = Field(default=None, description="Lambda function run against the test listener.")
+    on_rollback_hook: FunctionName | None = Field(
+        default=None, description=f"Lambda function invoked after a rollback. {LAMBDA_REF}"
+    )
+    pre_traffic_check: FunctionName | None = Field(
+        default=None, description=f"Lambda function run against the test listener. {LAMBDA_REF}"
+    )
     approval_timeout_minutes: int = Field(
         default=60, ge=1, le=7 * 24 * 60, description="Unanswered production approval counts as rejected after this."
     )
@@ -134,8 +171,8 @@ class Rollout(Strict):
 
 
 class PipelineTrigger(Strict):
-    pipeline: Name
-    action: Name
+    pipeline: PipelineName = Field(description=f"A pipeline of the stack's own account and region. {PIPELINE_REF}")
+    action: ActionName
     state: Literal["SUCCEEDED", "STARTED"] = "SUCCEEDED"
 
 
@@ -145,10 +182,16 @@ class Service(Strict):
     ecs: EcsTarget | None = None
     alb: AlbTarget | None = None
     function: LambdaTarget | None = Field(default=None, alias="lambda")
-    alarms: list[Name] = Field(default_factory=list, description="Alarms watched during bake and rollback window.")
+    alarms: list[AlarmName] = Field(
+        default_factory=list, description=f"Alarms watched during bake and rollback window. {ALARM_REF}"
+    )
     rollout: Rollout = Field(default_factory=Rollout)
     require_approval: bool = False
     triggers: list[PipelineTrigger] = Field(default_factory=list)
+    release: Release | None = Field(
+        default=None,
+        description="This service's release windows and freezes (fields set here replace the environment's).",
+    )
 
     @model_validator(mode="after")
     def _target_matches_kind(self) -> Self:
@@ -160,8 +203,8 @@ class Service(Strict):
 
 
 class AlarmMatch(Strict):
-    name: Name | None = None
-    prefix: Name | None = None
+    name: AlarmName | None = None
+    prefix: AlarmName | None = Field(default=None, description=f"The start of alarm names. {ALARM_REF}")
     pattern: str | None = Field(
         default=None,
         min_length=1,
@@ -176,6 +219,9 @@ class AlarmMatch(Strict):
             raise ValueError("give exactly one of name, prefix, pattern, tag")
         if self.tag is not None and set(self.tag) != {"key", "value"}:
             raise ValueError("tag needs exactly 'key' and 'value'")
+        own = next((x for x in (self.name, self.prefix) if x is not None and OWN_ALARM_NAMES.match(x)), None)
+        if own is not None:
+            raise ValueError(f"{own!r} names Deckwatch's own alarms (deckwatch-<env>-...), which it never remediates")
         return self
 
 
@@ -210,8 +256,14 @@ class RemediationRule(Strict):
     cooldown_minutes: Minutes = 15
     verify_minutes: Minutes = 10
     approval_required: bool = False
-    escalate_to: Name | None = None
+    escalate_to: Target | None = None
     on_insufficient_data: Literal["ignore", "notify"] = "notify"
+    respect_suppression: bool = Field(
+        default=True,
+        description="A state change whose actions CloudWatch holds back - a composite alarm's suppressor "
+        "(state.actionsSuppressedBy: WaitPeriod, ExtensionPeriod, Alarm) or an alarm mute rule whose window holds it "
+        "(muteDetail) - is recorded and neither acts nor pages. false: act on it as on any other.",
+    )
 
 
 class Remediation(Strict):
@@ -223,8 +275,8 @@ class Remediation(Strict):
 
 
 class DrillNetwork(Strict):
-    db_subnet_group: Name
-    security_group: Name
+    db_subnet_group: DbSubnetGroupName
+    security_group: SecurityGroupName
 
 
 class Objectives(Strict):
@@ -238,9 +290,9 @@ class Assertion(Strict):
 
 
 class DrillChecks(Strict):
-    tables: list[Name] = Field(default_factory=list)
-    row_count_floors: dict[Name, int] = Field(default_factory=dict)
-    freshness: dict[Name, Name] = Field(default_factory=dict, description="table -> timestamp column")
+    tables: list[SqlName] = Field(default_factory=list)
+    row_count_floors: dict[SqlName, int] = Field(default_factory=dict)
+    freshness: dict[SqlName, SqlName] = Field(default_factory=dict, description="table -> timestamp column")
     assertions: list[Assertion] = Field(default_factory=list)
     statement_timeout_ms: int = Field(default=15000, ge=100, le=600000)
 
@@ -251,22 +303,24 @@ class Sampling(Strict):
 
 
 class DrillTarget(Strict):
-    resource: Name = Field(description="DB instance or cluster identifier (or ARN).")
+    resource: DbIdentifier = Field(description=f"DB instance or cluster identifier (or ARN). {RDS_REF}")
     engine: Literal["postgres", "aurora-postgresql"] = Field(
         default="postgres",
         description="postgres: an RDS DB instance; aurora-postgresql: an Aurora cluster (a restore creates the cluster "
         "only, so the drill adds one instance of `instance_class` to it).",
     )
-    instance_class: Name = Field(
-        default="db.t4g.medium", description="Class of the instance a drill adds to a restored Aurora cluster."
+    instance_class: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S+$")] = Field(
+        default="db.t4g.medium",
+        description="Class of the instance a drill adds to a restored Aurora cluster (RDS CreateDBInstance "
+        "DBInstanceClass, e.g. db.r6g.large: no constraint beyond the classes RDS offers).",
     )
     drill_copies: bool = Field(
         default=False,
         description="Also drill COMPLETED cross-region copies, in their destination region (into "
         "drills.dr_networks[<region>]); otherwise copies are recorded only.",
     )
-    database: Name
-    secret: Name = Field(description="Secrets Manager name of the validator's credentials.")
+    database: SqlName
+    secret: SecretName = Field(description=f"Secrets Manager name of the validator's credentials. {SECRET_REF}")
     sampling: Sampling = Field(default_factory=Sampling)
     objectives: Objectives
     checks: DrillChecks = Field(default_factory=DrillChecks)
@@ -292,6 +346,11 @@ class Drills(Strict):
         "(checked hourly by the drill schedule rule; none: no periodic drills).",
     )
     targets: list[DrillTarget] = Field(default_factory=list)
+    windows: list[Window] = Field(
+        default_factory=list,
+        description="When drills may start (scheduled and backup-triggered), e.g. outside business hours; "
+        "none: any time.",
+    )
 
     @model_validator(mode="after")
     def _network_when_targets(self) -> Self:
@@ -309,8 +368,8 @@ class CostThresholds(Strict):
 
 
 class EcsRef(Strict):
-    cluster: Name
-    service: Name
+    cluster: EcsName
+    service: EcsName
 
 
 class Savings(Strict):
@@ -321,9 +380,11 @@ class Savings(Strict):
         "(whichever serves traffic at the time).",
     )
     ecs_services: list[EcsRef] = Field(default_factory=list)
-    rds_instances: list[Name] = Field(default_factory=list)
-    working_hours: str | None = Field(
-        default=None, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}( [A-Za-z_/]+)?$", description="e.g. '08:00-19:00 Europe/Paris'"
+    rds_instances: list[DbIdentifier] = Field(default_factory=list)
+    working_hours: list[Window] = Field(
+        default_factory=list,
+        description="Weekly windows of working hours: outside them (nights, weekends) the savings are taken on a "
+        "schedule, and resumed when they open (in 'approve' mode, each night asks for an approval).",
     )
     min_severity: Literal["medium", "high"] = Field(
         default="high", description="Anomaly severity from which savings are taken (or proposed, in 'approve' mode)."
@@ -337,9 +398,9 @@ class Savings(Strict):
 
 
 class Cost(Strict):
-    budget: Name | None = None
+    budget: BudgetName | None = None
     monthly_budget_usd: float | None = Field(default=None, gt=0)
-    anomaly_monitor: Name | None = None
+    anomaly_monitor: MonitorName | None = None
     allocation_tag: dict[str, str] | None = None
     thresholds: CostThresholds = Field(default_factory=CostThresholds)
     savings: Savings = Field(default_factory=Savings)
@@ -355,11 +416,29 @@ class Policy(Strict):
     version: Literal[1] = Field(description="Policy format version.")
     environment: Environment
     dry_run: bool = Field(default=False, description="Plan and record every action, change nothing.")
+    account: Annotated[str, Field(pattern=r"^\d{12}$")] | None = Field(
+        default=None,
+        description="The AWS account whose events this stack acts on (default: the stack's own account). Events "
+        "from any other account are recorded as ignored and never act.",
+    )
+    regions: list[Region] | None = Field(
+        default=None,
+        min_length=1,
+        description="The regions whose events this stack acts on (default: the stack's own region and the regions "
+        "of drills.dr_networks). Alarms, pipelines, ECS services and DB instances named in this policy are those of "
+        "the stack's own region.",
+    )
     notifications: Notifications = Field(default_factory=Notifications)
     services: list[Service] = Field(default_factory=list)
     remediation: Remediation = Field(default_factory=Remediation)
     drills: Drills = Field(default_factory=Drills)
     cost: Cost = Field(default_factory=Cost)
+    release: Release = Field(
+        default_factory=Release, description="When cutovers may shift traffic: windows, freezes (every service)."
+    )
+    maintenance: list[Maintenance] = Field(
+        default_factory=list, description="Planned maintenance of named resources, weekly or dated."
+    )
 
     @model_validator(mode="after")
     def _unique_service_names(self) -> Self:
@@ -383,6 +462,11 @@ class Policy(Strict):
             found = self.service(name)
             if found is None or found.ecs is None:
                 raise ValueError(f"cost.savings.services[{i}]: no ECS service {name!r} in services")
+        for i, m in enumerate(self.maintenance):
+            for j, key in enumerate(m.resources):
+                name = key.split(":", 1)[1]
+                if key.startswith("service:") and "*" not in key and self.service(name) is None:
+                    raise ValueError(f"maintenance[{i}].resources[{j}]: no service {name!r} in services")
         return self
 
     def service(self, name: str) -> Service | None:

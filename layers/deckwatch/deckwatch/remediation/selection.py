@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from deckwatch import clock
 from deckwatch.decisions import decide
 from deckwatch.events.alarm import AlarmEvent
 
@@ -14,9 +15,14 @@ if TYPE_CHECKING:
 
 
 def match_rule(rules: list[RemediationRule], name: str, tags: dict[str, str] | None) -> RemediationRule | None:
-    """First rule that matches; tag rules only match when the alarm's tags are known."""
+    """First rule that matches; tag rules only match when the alarm's tags are known. No rule ever matches one of
+    Deckwatch's own alarms (deckwatch-<env>-...: its failures, for people to look at)."""
     from fnmatch import fnmatchcase
 
+    from deckwatch.policy.model import OWN_ALARM_NAMES
+
+    if OWN_ALARM_NAMES.match(name):
+        return None
     for rule in rules:
         m = rule.alarm
         if (m.name is not None and m.name == name) or (m.prefix is not None and name.startswith(m.prefix)):
@@ -34,8 +40,18 @@ def alarm_tags(cw: Any, alarm_arn: str) -> dict[str, str]:
 
 
 def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
+    from deckwatch.policy.model import OWN_ALARM_NAMES
+
     policy = deps.policy().policy
     d = event.detail
+    if OWN_ALARM_NAMES.match(d.alarmName):
+        return _decide(
+            deps,
+            event,
+            decision="ignored",
+            reason=f"{d.alarmName} is one of Deckwatch's own alarms: never remediated by Deckwatch (operators are "
+            "notified by the alarm itself)",
+        )
     rules = policy.remediation.rules
     tags = (
         alarm_tags(deps.clients("cloudwatch"), event.alarm_arn)
@@ -56,7 +72,18 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
         "alarm": d.alarmName,
         "alarm_kind": kind,
         "state": d.state.value,
+        "state_at": d.state.timestamp or event.time,  # the alarm's own clock; durations use Deckwatch's
     }
+    silenced = d.silenced(d.state.timestamp or event.time) if d.state.value != "OK" else None
+    if silenced and rule.respect_suppression:
+        return _decide(
+            deps,
+            event,
+            decision="suppressed",
+            reason=f"{d.alarmName} {d.state.value}: {silenced}; recorded, no action and no page "
+            "(the rule respects suppression)",
+            details=details | {"silenced": silenced},
+        )
     if rule.service is not None:
         live, colour = live_colour(deps, rule.service), (tags or {}).get("deckwatch:colour")
         details |= {"service": rule.service, "live_colour": live, "alarm_colour": colour}
@@ -76,6 +103,10 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
                 reason=f"{d.alarmName} is about {rule.service}'s idle colour {colour} ({live} serves the traffic)",
                 details=details,
             )
+    if d.state.value != "OK":
+        held = _under_maintenance(event, deps, rule, details)
+        if held is not None:
+            return held
     if d.state.value == "ALARM":
         return _on_alarm(event, deps, rule, details)
     if d.state.value == "OK":
@@ -100,6 +131,38 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
         event,
         decision="ignored",
         reason=f"{d.alarmName} INSUFFICIENT_DATA ignored by policy",
+        details=details,
+    )
+
+
+def _under_maintenance(
+    event: AlarmEvent, deps: Services, rule: RemediationRule, details: dict[str, Any]
+) -> dict[str, Any] | None:
+    """An alarm (ALARM or INSUFFICIENT_DATA) about a resource under planned maintenance is recorded with the
+    maintenance, and neither remediated nor paged; an incident open on the resource shows it in its timeline."""
+    from pydantic import ValidationError
+
+    from deckwatch import maintenance
+    from deckwatch.remediation import incidents
+
+    d = event.detail
+    try:
+        resource = _resource(rule, d.alarmName, deps)
+    except (ValidationError, ValueError):
+        resource = ""
+    keys = [f"alarm:{d.alarmName}", resource, f"service:{rule.service}" if rule.service else ""]
+    under = maintenance.covering(deps, keys)
+    if under is None:
+        return None
+    details = details | {"maintenance": under.doc(), "resource": resource}
+    inc = incidents.get(deps, resource, rule.runbook) if resource else None
+    if inc is not None:
+        details["incident_id"] = inc["incident_id"]
+    return _decide(
+        deps,
+        event,
+        decision="under-maintenance",
+        reason=f"{d.alarmName} {d.state.value}: not remediated, not paged: {under.describe()}",
         details=details,
     )
 
@@ -153,11 +216,19 @@ def _on_alarm(event: AlarmEvent, deps: Services, rule: RemediationRule, details:
     alarm = {
         "name": d.alarmName,
         "arn": event.alarm_arn,
-        "at": d.state.timestamp or event.time,
+        "at": clock.iso(),  # when Deckwatch learned it: every duration is measured on Deckwatch's one clock
+        "state_at": d.state.timestamp or event.time,
         "event_id": event.id,
         "kind": details["alarm_kind"],
     }
     inc, opened = incidents.open_or_join(deps, resource=resource, runbook=rule.runbook, opener=event.id, alarm=alarm)
+    if not opened and _run_status(deps, inc) in ("FAILED", "TIMED_OUT", "ABORTED"):
+        # the incident's run died without closing it: take it over rather than join it
+        incidents.close(deps, resource, rule.runbook, str(inc["incident_id"]))
+        details["replaced_incident"] = str(inc["incident_id"])
+        inc, opened = incidents.open_or_join(
+            deps, resource=resource, runbook=rule.runbook, opener=event.id, alarm=alarm
+        )
     iid = str(inc["incident_id"])
     details |= {"incident_id": iid, "resource": resource, "incident_state": "open"}
     if not opened:
@@ -168,6 +239,9 @@ def _on_alarm(event: AlarmEvent, deps: Services, rule: RemediationRule, details:
             reason=f"{d.alarmName} in ALARM joins open incident {iid} ({inc.get('status')}): no second action",
             details=details,
         )
+    from deckwatch import metrics
+
+    metrics.emit(deps.settings, {"IncidentsOpened": 1}, Runbook=rule.runbook)
     result = _decide(
         deps,
         event,
@@ -210,15 +284,17 @@ def _on_ok(event: AlarmEvent, deps: Services, rule: RemediationRule, details: di
         resource = ""
     inc = incidents.get(deps, resource, rule.runbook) if resource else None
     if inc is not None:
-        at = d.state.timestamp or event.time
-        ttm = incidents.seconds_between(str(inc["alarm_at"]), at)
+        ttm = incidents.seconds_between(str(inc["alarm_at"]), clock.iso())  # both on Deckwatch's clock
         details |= {"incident_id": inc["incident_id"], "resource": resource, "time_to_mitigate_seconds": ttm}
-        if inc["status"] in ("open", "active", "acted", "verifying"):
+        if inc["status"] in ("open", "active", "acted", "verifying") and _run_status(deps, inc) == "RUNNING":
             # the execution is still working: its verification (answered by this event) closes the incident
             details["incident_state"] = "open"
             reason += f"; incident {inc['incident_id']} is closed by its verification"
         elif incidents.close(deps, resource, rule.runbook, str(inc["incident_id"])) is not None:
+            from deckwatch import metrics
+
             details |= {"incident_state": "closed", "outcome": f"resolved-after-{inc['status']}"}
+            metrics.emit(deps.settings, {"IncidentsClosed": 1}, Runbook=rule.runbook, Outcome=details["outcome"])
             reason += f": incident {inc['incident_id']} resolved ({inc['status']} before), {ttm}s after the alarm"
     return _decide(
         deps,
@@ -227,6 +303,22 @@ def _on_ok(event: AlarmEvent, deps: Services, rule: RemediationRule, details: di
         reason=reason,
         details=details,
     )
+
+
+def _run_status(deps: Services, incident: dict[str, Any]) -> str:
+    """The status of the incident's remediation execution (RUNNING when not started yet: it is started right after
+    the incident is opened)."""
+    machine = deps.settings.remediation_state_machine_arn
+    if not machine:
+        return "RUNNING"
+    execution = str(incident.get("execution") or incident["incident_id"])
+    if not execution.startswith("arn:"):
+        execution = f"{machine.replace(':stateMachine:', ':execution:')}:{execution}"
+    sfn = deps.clients("stepfunctions")
+    try:
+        return str(sfn.describe_execution(executionArn=execution)["status"])
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return "RUNNING"
 
 
 def _decide(

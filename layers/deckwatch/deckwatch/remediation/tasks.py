@@ -20,12 +20,17 @@ from deckwatch import clock, watches
 from deckwatch.actions import Executor, errors_as
 from deckwatch.config import Environment
 from deckwatch.context import Services
-from deckwatch.errors import InvalidEventError, LockHeldError, LockLostError
+from deckwatch.errors import DeckwatchError, InvalidEventError, LockHeldError, LockLostError
 from deckwatch.intake import describe
-from deckwatch.ledger import Action
+from deckwatch.ledger import Action, Kind
 from deckwatch.locks import acquire_or_record
-from deckwatch.remediation import guardrails, incidents, runbooks
-from deckwatch.remediation.errors import RunbookAccessDeniedError, RunbookFailedError, RunbookThrottledError
+from deckwatch.remediation import guardrails, incidents, observe, runbooks
+from deckwatch.remediation.errors import (
+    RunbookAccessDeniedError,
+    RunbookError,
+    RunbookFailedError,
+    RunbookThrottledError,
+)
 
 
 class Strict(BaseModel):
@@ -35,7 +40,8 @@ class Strict(BaseModel):
 class AlarmRef(Strict):
     name: str = Field(min_length=1, max_length=255)
     arn: str = ""
-    at: str = Field(default="", description="When the alarm went to ALARM (its state.timestamp).")
+    at: str = Field(default="", description="When Deckwatch learned the ALARM (its clock: durations start here).")
+    state_at: str = Field(default="", description="The alarm's own state.timestamp, for the record.")
     event_id: str = ""
     kind: Literal["metric", "composite"] = "metric"
 
@@ -115,11 +121,32 @@ class CloseTask(Strict):
     verification: dict[str, Any] | None = None
 
 
+class AbandonTask(Strict):
+    """A step failed (Begin, Close, an approval's expiry): leave nothing half-done."""
+
+    op: Literal["abandon"]
+    execution: str
+    run: RunInput
+    plan: dict[str, Any] | None = None  # {"result": PlanDoc} once Begin planned
+    error: dict[str, Any] | None = None
+
+
 class RemediationTask(BaseModel):
-    task: Annotated[BeginTask | ActTask | WatchTask | EscalateTask | CloseTask, Field(discriminator="op")]
+    task: Annotated[BeginTask | ActTask | WatchTask | EscalateTask | CloseTask | AbandonTask, Field(discriminator="op")]
 
 
-def handle(task: BeginTask | ActTask | WatchTask | EscalateTask | CloseTask, deps: Services) -> dict[str, Any]:
+def handle(
+    task: BeginTask | ActTask | WatchTask | EscalateTask | CloseTask | AbandonTask, deps: Services
+) -> dict[str, Any]:
+    from deckwatch.logging import task as log_task
+
+    plan = getattr(task, "plan", None)
+    resource = plan.resource if isinstance(plan, PlanDoc) else ((plan or {}).get("result") or {}).get("resource")
+    log_task(
+        task.op, execution=task.execution, resource=resource or getattr(getattr(task, "run", None), "target", None)
+    )
+    if isinstance(task, AbandonTask):
+        return abandon(task, deps)
     if isinstance(task, BeginTask):
         return begin(task, deps)
     if isinstance(task, ActTask):
@@ -208,6 +235,11 @@ def begin(task: BeginTask, deps: Services) -> dict[str, Any]:
     cooling = guardrails.cooldown_refusal(deps, rb.name, resource)
     if cooling:
         return refuse(cooling)
+    from deckwatch import maintenance
+
+    under = maintenance.covering(deps, [resource, f"alarm:{alarm}" if alarm else ""])
+    if under is not None:  # started while the incident opened, or a console run: people are working on it
+        return refuse(under.describe())
     ctx = runbooks.PlanContext(deps=deps, policy=policy, bounds=bounds, alarm=alarm)
     try:
         plan = rb.plan(params, ctx)
@@ -324,24 +356,56 @@ def act(task: ActTask, deps: Services) -> dict[str, Any]:
         ),
     )
     for i, action in enumerate(plan.actions):
-        executor.call(action.service, action.operation, **action.parameters)
-        incidents.record(
-            deps,
-            record_id=f"{_name(task.execution)}:act:{i}",
-            iid=plan.incident,
-            subject=plan.resource,
-            kind="action",
-            decision="planned" if plan.dry_run else "acted",
-            reason=f"{action.service}:{action.operation}" + (" (dry-run: not called)" if plan.dry_run else ""),
-            execution=task.execution,
-            action=action,
-            dry_run=plan.dry_run,
-            outcome="planned" if plan.dry_run else "done",
-            details={"resource": plan.resource, "runbook": plan.runbook, "alarm": plan.alarm or ""},
-        )
+        _act_once(deps, task, executor, i, action)
     if not plan.dry_run:
         incidents.set_status(deps, plan.resource, plan.runbook, plan.incident, "acted")
     return {"calls": 0 if plan.dry_run else len(plan.actions), "dry_run": plan.dry_run, "at": started}
+
+
+def _act_once(deps: Services, task: ActTask, executor: Executor, i: int, action: Action) -> None:
+    """One call of the plan: the intent recorded before it, the observed outcome after it. A call that got no
+    answer is settled by reading the world (remediation.observe): applied counts as done, whatever the error."""
+    plan = task.plan
+    name = _name(task.execution)
+    details = {"resource": plan.resource, "runbook": plan.runbook, "alarm": plan.alarm or ""}
+
+    def rec(key: str, decision: str, kind: Kind, outcome: str, reason: str, **more: Any) -> None:
+        incidents.record(
+            deps,
+            record_id=f"{name}:{key}:{i}",
+            iid=plan.incident,
+            subject=plan.resource,
+            kind=kind,
+            decision=decision,
+            reason=reason,
+            execution=task.execution,
+            action=action,
+            dry_run=plan.dry_run,
+            outcome=outcome,
+            details=details | more,
+        )
+
+    call = f"{action.service}:{action.operation}"
+    if plan.dry_run:
+        executor.call(action.service, action.operation, **action.parameters)
+        rec("act", "planned", "action", "planned", f"{call} (dry-run: not called)")
+        return
+    rec("intent", "intent", "intent", "pending", f"about to call {call}")
+    try:
+        executor.call(action.service, action.operation, **action.parameters)
+    except RunbookError:
+        done = executor.performed[-1]
+        if done.outcome == "unknown":
+            seen = observe.applied(deps.clients, action)
+            if seen is not None:
+                executor.resolve(seen, "re-read")
+                done = executor.performed[-1]
+        if done.outcome == "done":
+            rec("act", "acted", "action", "done", f"{call} (no answer; the re-read shows it applied)", note=done.error)
+            return
+        rec("act-failed", "action-failed", "action", done.outcome, f"{call}: {done.error}")
+        raise
+    rec("act", "acted", "action", "done", call)
 
 
 def _cooldown_minutes(deps: Services, plan: PlanDoc) -> int:
@@ -451,6 +515,16 @@ def close(task: CloseTask, deps: Services) -> dict[str, Any]:
     else:
         incidents.set_status(deps, plan.resource, plan.runbook, plan.incident, outcome)
     state = "closed" if closes else "open"
+    if closes:
+        from deckwatch import metrics
+
+        mitigated_in = float(ttm) if outcome == "mitigated" and ttm is not None else None
+        metrics.emit(
+            deps.settings,
+            {"IncidentsClosed": 1, "TimeToMitigate": mitigated_in},
+            Runbook=plan.runbook,
+            Outcome=outcome,
+        )
     reason = {
         "mitigated": f"{plan.alarm} back to OK after the action" + (f" ({ttm:.0f}s after the alarm)" if ttm else ""),
         "refused": plan.reason,
@@ -477,3 +551,59 @@ def close(task: CloseTask, deps: Services) -> dict[str, Any]:
         extra={"outcome": outcome, "incident_state": state, "time_to_mitigate_seconds": ttm},
     )
     return {"outcome": outcome, "incident": plan.incident, "incident_state": state, "time_to_mitigate_seconds": ttm}
+
+
+# ----------------------------------------------------------------------------------------------- abandon ------
+def abandon(task: AbandonTask, deps: Services) -> dict[str, Any]:
+    """The way out of a failed step: the lock released, the incident closed as failed (so that the next ALARM
+    opens a new one and acts again, and an OK finds nothing stuck), a ledger record, people told."""
+    run = task.run
+    raw = (task.plan or {}).get("result")
+    plan = PlanDoc.model_validate(raw) if isinstance(raw, dict) else None
+    resource, runbook = (plan.resource, plan.runbook) if plan else (_resource_of(run), run.runbook)
+    iid = plan.incident if plan else (run.incident or "")
+    cause = _cause(task.error)
+    released = False
+    if resource:
+        with contextlib.suppress(LockLostError):  # taken over after expiry, or never ours: nothing to release
+            released = deps.state.leases.release(resource, task.execution)
+        if plan is not None and plan.alarm:
+            watches.cancel(deps, plan.alarm, _name(task.execution))
+    closed = incidents.close(deps, resource, runbook, iid) if resource and iid else None
+    incidents.record(
+        deps,
+        record_id=f"{_name(task.execution)}:incident-abandoned",
+        iid=iid,
+        subject=resource or f"console:{_name(task.execution)}",
+        kind="incident",
+        decision="incident-failed",
+        reason=f"a step failed ({cause or 'unknown error'}): lock released, incident closed as failed",
+        execution=task.execution,
+        details={
+            "resource": resource,
+            "runbook": runbook,
+            "alarm": plan.alarm if plan else "",
+            "outcome": "failed",
+            "incident_state": "closed" if closed is not None else "absent",
+            "lock_released": released,
+            "error": task.error or {},
+        },
+    )
+    deps.notifier.publish(
+        subject=f"remediation FAILED: {runbook} on {resource or '?'}",
+        text=f"Incident {iid or '(none)'}: a step failed and the run was abandoned.\n{cause}",
+        capability="remediation",
+        environment=deps.settings.environment,
+        severity="critical",
+        data={"incident": iid, "execution": task.execution, "error": task.error or {}},
+    )
+    return {"abandoned": True, "incident": iid, "lock_released": released}
+
+
+def _resource_of(run: RunInput) -> str:
+    """The resource a run would have locked (Begin failed before its plan), or "" when it cannot be told."""
+    try:
+        rb = runbooks.get(run.runbook)
+        return rb.resource_of(rb.validate(run.target or None, dict(run.parameters)))
+    except (ValidationError, ValueError, DeckwatchError):
+        return ""

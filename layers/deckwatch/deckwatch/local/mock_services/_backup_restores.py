@@ -125,25 +125,32 @@ def _finish_restore(backend: Any, job_id: str, outcome: Outcome, test_plan: str 
             )
         elif job["Status"] == "RUNNING":
             job.update(Status="FAILED", StatusMessage=c.failure_message, CompletionDate=clock.now())
-    detail = {
+    # The shapes of the AWS Backup Developer Guide: a FAILED restore names no vault, recovery point or source in
+    # its detail, only the recovery point's resource in the envelope (events/backup_events/restore-job-failed.json)
+    detail: dict[str, Any] = {
         "restoreJobId": job_id,
         "backupSizeInBytes": str(job["BackupSizeInBytes"]),
         "creationDate": iso(job["CreationDate"]),
-        "completionDate": iso(job["CompletionDate"]),
         "iamRoleArn": job["IamRoleArn"],
-        "percentDone": job["PercentDone"],
+        "percentDone": 0 if job["Status"] == "FAILED" else job["PercentDone"],
         "resourceType": job["ResourceType"],
         "status": job["Status"],
-        "statusMessage": job.get("StatusMessage", ""),
-        "backupVaultArn": job["BackupVaultArn"],
-        "recoveryPointArn": job["RecoveryPointArn"],
-        "sourceResourceArn": job["SourceResourceArn"],
     }
+    if job["Status"] == "FAILED":
+        detail["statusMessage"] = job.get("StatusMessage", "")
+    else:
+        detail |= {
+            "completionDate": iso(job["CompletionDate"]),
+            "statusMessage": job.get("StatusMessage", ""),
+            "backupVaultArn": job["BackupVaultArn"],
+            "recoveryPointArn": job["RecoveryPointArn"],
+            "sourceResourceArn": job["SourceResourceArn"],
+        }
     if job.get("CreatedResourceArn"):
         detail["createdResourceArn"] = job["CreatedResourceArn"]
     if test_plan:
         detail["restoreTestingPlanArn"] = test_plan
-    emit_event(backend, "Restore Job State Change", [test_plan] if test_plan else [], detail)
+    emit_event(backend, "Restore Job State Change", [test_plan] if test_plan else [job["RecoveryPointArn"]], detail)
 
 
 def find_restore(backend: Any, job_id: str) -> dict[str, Any]:

@@ -24,6 +24,9 @@ switched off inside `moto_as_is()` (the tests that show each gap is still real i
    - AWS::Budgets::Budget: CreateBudget with its notifications and subscribers; Ref = the budget's name.
    - AWS::SecretsManager::Secret (SecretString or GenerateSecretString, KmsKeyId, Tags): Ref = ARN. The workload's
      drill credential is its contract with Deckwatch's drill validator (tag and key), so it comes from the stack.
+   - AWS::Lambda::Url (template.yaml's ApprovalLinksFunctionUrl): moto's function URL configuration of the target
+     function; Ref = the function's ARN, GetAtt FunctionUrl its URL (with the trailing slash AWS gives it, which
+     moto's own URLs lack).
    - AWS::ECS::Service, whose moto model uses only Cluster, ServiceName, TaskDefinition and DesiredCount:
      LoadBalancers (so that the service is registered with its target groups, from which the ELBv2 mock
      synthesises target health), NetworkConfiguration, launch type (FARGATE when a capacity provider strategy is
@@ -711,7 +714,36 @@ class Secret(_Model):
         secretsmanager_backends[account_id][region_name].delete_secret(self.arn, None, True)
 
 
-MODELS: tuple[type[_Model], ...] = (Alarm, Pipeline, BackupVault, BackupPlan, Budget, Secret)
+class FunctionUrl(_Model):
+    TYPE = "AWS::Lambda::Url"
+    ATTRIBUTES = ("FunctionArn", "FunctionUrl")
+
+    def __init__(self, function_arn: str, url: str) -> None:
+        self.function_arn = self.physical_resource_id = function_arn
+        self.url = url
+
+    def attribute(self, name: str) -> Any:
+        return self.url if name == "FunctionUrl" else self.function_arn
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kw: Any
+    ) -> FunctionUrl:
+        from moto.awslambda.models import lambda_backends
+
+        props = cloudformation_json["Properties"]
+        config = {k: v for k, v in props.items() if k in ("AuthType", "Cors", "InvokeMode")}
+        made = lambda_backends[account_id][region_name].create_function_url_config(props["TargetFunctionArn"], config)
+        made.url = made.url.rstrip("/") + "/"  # as AWS gives it, to GetFunctionUrlConfig too
+        return cls(made.function.function_arn, made.url)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        from moto.awslambda.models import lambda_backends
+
+        lambda_backends[account_id][region_name].delete_function_url_config(self.function_arn)
+
+
+MODELS: tuple[type[_Model], ...] = (Alarm, Pipeline, BackupVault, BackupPlan, Budget, Secret, FunctionUrl)
 
 
 # ------------------------------------------------------------------ AWS::ECS::Service ----------------------------

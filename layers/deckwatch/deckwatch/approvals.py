@@ -156,21 +156,39 @@ def decide(deps: Services, aid: str, *, approve: bool, actor: str, reason: str =
     old = deps.state.approvals.claim(aid)
     if old is None:
         raise ApprovalNotFoundError(f"no pending approval {aid} (already answered or expired)")
+    from botocore.exceptions import ClientError
+
     client = sfn or deps.clients("stepfunctions")
     token = old["token"]
     verdict = "approved" if approve else "rejected"
-    if approve:
-        client.send_task_success(taskToken=token, output=json.dumps({"approved": True, "actor": actor}))
-    else:
-        client.send_task_failure(taskToken=token, error="ApprovalRejectedError", cause=reason or f"rejected by {actor}")
     req = ApprovalRequest(
         environment=old["environment"],
         capability=old["capability"],
         subject=old["subject"],
         summary=old["summary"],
     )
+    try:
+        if approve:
+            client.send_task_success(taskToken=token, output=json.dumps({"approved": True, "actor": actor}))
+        else:
+            client.send_task_failure(
+                taskToken=token, error="ApprovalRejectedError", cause=reason or f"rejected by {actor}"
+            )
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code not in STALE_TOKEN_CODES:
+            raise
+        # the request's task ended without this answer (it failed after storing the request, or timed out): the
+        # answer changes nothing, and the person is told so rather than shown a crash
+        why = f"{verdict} by {actor}, but the run no longer waits for it ({code})"
+        _record(deps, req, aid, old["execution"], "stale", why, actor=actor)
+        raise ApprovalNotFoundError(f"approval {aid}: the run no longer waits for it ({code})") from exc
     _record(deps, req, aid, old["execution"], verdict, reason or f"{verdict} by {actor}", actor=actor)
     return verdict
+
+
+# What Step Functions answers SendTaskSuccess/Failure for a token whose task is over
+STALE_TOKEN_CODES = frozenset({"InvalidToken", "TaskTimedOut", "TaskDoesNotExist"})
 
 
 def _record(

@@ -48,6 +48,7 @@ EXPECTED_ERRORS = frozenset(
         "UnhealthyTargetsError",
         "PreTrafficCheckFailedError",
         "RollbackRequestedError",
+        "ReleaseRefusedError",
         "DeploymentFailedError",
         "DrillInputError",
         "RecoveryPointNotFoundError",

@@ -240,14 +240,15 @@ class Leases:
         return expires
 
     def release(self, resource: str, owner: str) -> bool:
-        """Release if ours. Idempotent: releasing a free lease is fine; someone else's raises LockLostError."""
+        """Release if ours: True if our lease was removed, False if it was free already (idempotent); someone
+        else's raises LockLostError. One conditional delete: no read first (a release must work when reads fail)."""
         done = self.table.delete(
             f"lock#{resource}", condition="attribute_not_exists(pk) OR #owner = :owner", values={":owner": owner}
         )
         if done is None:
             holder = self.holder(resource)
             raise LockLostError(f"{resource} is held by {holder['owner'] if holder else 'nobody'}, not {owner}")
-        return True
+        return bool(done)
 
     def holder(self, resource: str) -> Item | None:
         """The live lease on `resource`, or None (an expired lease counts as free)."""

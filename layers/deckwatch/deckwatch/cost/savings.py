@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from deckwatch import clock, locks, metrics
+from deckwatch import clock, locks, metrics, observe
 from deckwatch.actions import Executor
 from deckwatch.cost.actions import RDS_HOURLY, fargate_hourly
 from deckwatch.cost.errors import SavingsRefusedError
 from deckwatch.errors import LockHeldError
-from deckwatch.ledger import Action, Record
+from deckwatch.ledger import Action, Kind, Record
 
 if TYPE_CHECKING:
     from deckwatch.context import Services
@@ -35,17 +35,42 @@ class _Run:
         self.skipped: list[dict[str, Any]] = []
         self.executor = Executor(deps.clients, dry_run=self.dry_run)
 
-    def call(self, action: Action) -> None:
-        self.executor.call(action.service, action.operation, **action.parameters)
+    def intend(self, subject: str, action: Action) -> None:
+        """Recorded before the call: if the ledger cannot be written, nothing is changed."""
+        call = f"{action.service}:{action.operation}"
+        self.record(subject, "intent", f"about to call {call}", action, kind="intent", outcome="pending")
 
-    def record(self, subject: str, decision: str, reason: str, action: Action | None, **details: Any) -> None:
+    def call(self, subject: str, action: Action) -> None:
+        """Make the call; one that got no answer is settled by reading the world (deckwatch.observe): applied
+        counts as done. A failure is recorded with its outcome before it is raised."""
+        try:
+            self.executor.call(action.service, action.operation, **action.parameters)
+        except Exception as exc:
+            done = self.executor.performed[-1] if self.executor.performed else None
+            if done is not None and done.action.operation == action.operation and done.outcome == "unknown":
+                seen = observe.applied(self.deps.clients, action)
+                if seen is not None:
+                    self.executor.resolve(seen, "re-read")
+                    done = self.executor.performed[-1]
+            if done is not None and done.outcome == "done":
+                return
+            outcome = done.outcome if done is not None else "unknown"
+            error = done.error if done is not None else f"{type(exc).__name__}: {exc}"
+            self.record(
+                subject, "action-failed", f"{action.service}:{action.operation}: {error}", action, outcome=outcome
+            )
+            raise
+
+    def record(
+        self, subject: str, decision: str, reason: str, action: Action | None, kind: Kind | None = None, **details: Any
+    ) -> None:
         self.deps.ledger.append(
             Record(
                 record_id=f"{self.run_id}:cost:{decision}:{subject}",
                 environment=self.deps.settings.environment,
                 capability="cost",
                 subject=subject,
-                kind="action" if action is not None else "decision",
+                kind=kind or ("action" if action is not None else "decision"),
                 decision=decision,
                 reason=reason,
                 action=action,
@@ -202,10 +227,11 @@ def _apply(run: _Run, key: str, action: Action, change: dict[str, Any], anomaly_
         return
     try:
         change = change | {"execution": run.run_id, "stopped_at": clock.iso(), "anomaly_id": anomaly_id}
+        run.intend(key, action)
         if not run.deps.state.savings.save(key, change):
             run.skip(key, "already stopped by an earlier savings action (resume restores that one)")
             return
-        run.call(action)
+        run.call(key, action)
         hourly = change.get("estimated_hourly_usd")
         metrics.emit(
             run.deps.settings,
@@ -273,7 +299,8 @@ def _restore(run: _Run, key: str, change: dict[str, Any], action: Action, needed
         return
     try:
         if needed:
-            run.call(action)
+            run.intend(key, action)
+            run.call(key, action)
         run.deps.state.savings.forget(key)
         metrics.emit(run.deps.settings, {"Resumes": 1, "SavingsUsd": saved_usd}, Kind=str(change.get("kind", "ecs")))
         run.changed.append(

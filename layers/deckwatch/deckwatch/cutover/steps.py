@@ -5,7 +5,9 @@ records in the ledger and returns the updated `Cutover`."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -112,14 +114,26 @@ def _check_abort(deps: Services, c: Cutover) -> None:
 
 
 def _release(deps: Services, c: Cutover) -> None:
-    """The end of every path: no watcher, no lease, no control record of this execution is left."""
+    """The end of every path: no watcher, no lease, no control record of this execution is left. Each part is
+    tried even when another fails (a table refusing reads must not keep the leases); the first failure is raised
+    once all were tried, so that the state machine's Retry tries the rest again."""
+    failures: list[Exception] = []
+
+    def attempt(part: Callable[[], object]) -> None:
+        try:
+            part()
+        except LockLostError:
+            pass  # taken over after expiry: not ours to release any more
+        except Exception as exc:  # noqa: BLE001 - collected, the first one raised below
+            failures.append(exc)
+
+    for key in _router(deps, c).lock_keys():
+        attempt(functools.partial(deps.state.leases.release, key, c.execution))
+    attempt(functools.partial(control.close, deps, c.service, c.execution))
     for phase in ("bake", "window"):
-        _stop_watching(deps, c, phase)
-    router = _router(deps, c)
-    for key in router.lock_keys():
-        with contextlib.suppress(LockLostError):  # taken over after expiry: not ours to release any more
-            deps.state.leases.release(key, c.execution)
-    control.close(deps, c.service, c.execution)
+        attempt(functools.partial(_stop_watching, deps, c, phase))
+    if failures:
+        raise failures[0]
 
 
 def _lease_seconds(c: Cutover) -> int:
@@ -207,10 +221,8 @@ def _let_go(deps: Services, keys: list[str], service: str, execution: str) -> li
     """Release the leases `execution` holds among `keys` and close its control record; returns the released."""
     released = []
     for key in keys:
-        holder = deps.state.leases.holder(key)
-        if holder is not None and holder["owner"] == execution:
-            with contextlib.suppress(LockLostError):
-                deps.state.leases.release(key, execution)
+        with contextlib.suppress(LockLostError):  # another's: not ours to release
+            if deps.state.leases.release(key, execution):
                 released.append(key)
     control.close(deps, service, execution)
     return released

@@ -779,16 +779,19 @@ class LocalAWS:
     def _answer_pending(self) -> None:
         """The person at the keyboard: answer pending approvals as --approvals says."""
         from deckwatch import approvals
+        from deckwatch.errors import ApprovalNotFoundError
 
         with self.control_plane() as deps:
             for item in approvals.pending(deps):
-                approvals.decide(
-                    deps,
-                    item["id"],
-                    approve=self.approvals == "approve",
-                    actor="local-operator",
-                    reason=f"--approvals {self.approvals}",
-                )
+                # answered meanwhile, or its run no longer waits (recorded as stale): as a person would be told
+                with contextlib.suppress(ApprovalNotFoundError):
+                    approvals.decide(
+                        deps,
+                        item["id"],
+                        approve=self.approvals == "approve",
+                        actor="local-operator",
+                        reason=f"--approvals {self.approvals}",
+                    )
 
     @contextlib.contextmanager
     def control_plane(self) -> Iterator[Services]:

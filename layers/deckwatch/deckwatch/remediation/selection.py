@@ -222,8 +222,8 @@ def _on_alarm(event: AlarmEvent, deps: Services, rule: RemediationRule, details:
         "kind": details["alarm_kind"],
     }
     inc, opened = incidents.open_or_join(deps, resource=resource, runbook=rule.runbook, opener=event.id, alarm=alarm)
-    if not opened and _run_status(deps, inc) in ("FAILED", "TIMED_OUT", "ABORTED"):
-        # the incident's run died without closing it: take it over rather than join it
+    if not opened and _dead(deps, inc):
+        # the incident's run died without closing it, or never started: take it over rather than join it
         incidents.close(deps, resource, rule.runbook, str(inc["incident_id"]))
         details["replaced_incident"] = str(inc["incident_id"])
         inc, opened = incidents.open_or_join(
@@ -241,26 +241,42 @@ def _on_alarm(event: AlarmEvent, deps: Services, rule: RemediationRule, details:
         )
     from deckwatch import metrics
 
+    try:
+        result = _decide(
+            deps,
+            event,
+            decision="runbook-selected",
+            reason=f"{d.alarmName} in ALARM selects runbook {rule.runbook} on {resource}: incident {iid} opened",
+            details=details,
+        )
+        run = {
+            "environment": deps.settings.environment,
+            "runbook": rule.runbook,
+            "target": "",
+            "parameters": parameters(rule, deps),
+            "dryRun": deps.policy().policy.dry_run,
+            "alarm": alarm,
+            "incident": iid,
+            "requestedBy": "alarm",
+        }
+        _start(deps, iid, json.dumps(run))
+    except Exception:
+        _unopen(deps, resource, rule.runbook, iid)
+        raise
     metrics.emit(deps.settings, {"IncidentsOpened": 1}, Runbook=rule.runbook)
-    result = _decide(
-        deps,
-        event,
-        decision="runbook-selected",
-        reason=f"{d.alarmName} in ALARM selects runbook {rule.runbook} on {resource}: incident {iid} opened",
-        details=details,
-    )
-    run = {
-        "environment": deps.settings.environment,
-        "runbook": rule.runbook,
-        "target": "",
-        "parameters": parameters(rule, deps),
-        "dryRun": deps.policy().policy.dry_run,
-        "alarm": alarm,
-        "incident": iid,
-        "requestedBy": "alarm",
-    }
-    _start(deps, iid, json.dumps(run))
     return result
+
+
+def _unopen(deps: Services, resource: str, runbook: str, iid: str) -> None:
+    """The event that opened `iid` failed before its execution started (the event goes to the DLQ, whose redrive
+    opens it again under the same id): no incident may stay open with nothing working on it, or later alarms would
+    join it and nothing would act (issue: stuck incidents). Best effort: the failure being handled wins."""
+    from deckwatch.remediation import incidents
+
+    with contextlib.suppress(Exception):
+        if _run_status(deps, {"incident_id": iid}) != "NOT_STARTED":
+            return  # started after all (the error came after StartExecution): the execution owns the incident
+        incidents.close(deps, resource, runbook, iid)
 
 
 def _start(deps: Services, name: str, payload: str) -> None:
@@ -286,7 +302,8 @@ def _on_ok(event: AlarmEvent, deps: Services, rule: RemediationRule, details: di
     if inc is not None:
         ttm = incidents.seconds_between(str(inc["alarm_at"]), clock.iso())  # both on Deckwatch's clock
         details |= {"incident_id": inc["incident_id"], "resource": resource, "time_to_mitigate_seconds": ttm}
-        if inc["status"] in ("open", "active", "acted", "verifying") and _run_status(deps, inc) == "RUNNING":
+        # a run still working (or being started by its opener) is closed by its verification, answered by this OK
+        if inc["status"] in ("open", "active", "acted", "verifying") and _alive(deps, inc):
             # the execution is still working: its verification (answered by this event) closes the incident
             details["incident_state"] = "open"
             reason += f"; incident {inc['incident_id']} is closed by its verification"
@@ -305,9 +322,34 @@ def _on_ok(event: AlarmEvent, deps: Services, rule: RemediationRule, details: di
     )
 
 
+# An incident not started this long after it opened will never be by its opener (Lambda's longest run is 15 min).
+NEVER_STARTED_AFTER_SECONDS = 900
+
+
+def _dead(deps: Services, incident: dict[str, Any]) -> bool:
+    """Its run ended without closing it, or was never started and never will be."""
+    status = _run_status(deps, incident)
+    if status == "NOT_STARTED":
+        return not _young(incident)
+    return status in ("FAILED", "TIMED_OUT", "ABORTED")
+
+
+def _alive(deps: Services, incident: dict[str, Any]) -> bool:
+    """Its run is working, or its opener is starting it now."""
+    status = _run_status(deps, incident)
+    return status == "RUNNING" or (status == "NOT_STARTED" and _young(incident))
+
+
+def _young(incident: dict[str, Any]) -> bool:
+    from deckwatch.remediation import incidents
+
+    age = incidents.seconds_between(str(incident.get("opened_at", "")), clock.iso())
+    return age is None or age <= NEVER_STARTED_AFTER_SECONDS
+
+
 def _run_status(deps: Services, incident: dict[str, Any]) -> str:
-    """The status of the incident's remediation execution (RUNNING when not started yet: it is started right after
-    the incident is opened)."""
+    """The status of the incident's remediation execution: NOT_STARTED when there is none (its opener starts it
+    right after opening the incident, or failed to and closed it, or died in between)."""
     machine = deps.settings.remediation_state_machine_arn
     if not machine:
         return "RUNNING"
@@ -318,7 +360,7 @@ def _run_status(deps: Services, incident: dict[str, Any]) -> str:
     try:
         return str(sfn.describe_execution(executionArn=execution)["status"])
     except sfn.exceptions.ExecutionDoesNotExist:
-        return "RUNNING"
+        return "NOT_STARTED"
 
 
 def _decide(

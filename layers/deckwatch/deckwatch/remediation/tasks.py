@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from deckwatch import clock, watches
+from deckwatch import clock, observe, watches
 from deckwatch.actions import Executor, errors_as
 from deckwatch.config import Environment
 from deckwatch.context import Services
@@ -24,7 +24,7 @@ from deckwatch.errors import DeckwatchError, InvalidEventError, LockHeldError, L
 from deckwatch.intake import describe
 from deckwatch.ledger import Action, Kind
 from deckwatch.locks import acquire_or_record
-from deckwatch.remediation import guardrails, incidents, observe, runbooks
+from deckwatch.remediation import guardrails, incidents, runbooks
 from deckwatch.remediation.errors import (
     RunbookAccessDeniedError,
     RunbookError,
@@ -364,7 +364,7 @@ def act(task: ActTask, deps: Services) -> dict[str, Any]:
 
 def _act_once(deps: Services, task: ActTask, executor: Executor, i: int, action: Action) -> None:
     """One call of the plan: the intent recorded before it, the observed outcome after it. A call that got no
-    answer is settled by reading the world (remediation.observe): applied counts as done, whatever the error."""
+    answer is settled by reading the world (deckwatch.observe): applied counts as done, whatever the error."""
     plan = task.plan
     name = _name(task.execution)
     details = {"resource": plan.resource, "runbook": plan.runbook, "alarm": plan.alarm or ""}

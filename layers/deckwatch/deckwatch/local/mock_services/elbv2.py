@@ -8,7 +8,10 @@
   with InvalidConfigurationRequest (not retried by botocore: a permanent failure).
 - Bad releases: `bad_image(image)`: once a listener sends traffic to a target group whose ECS service runs that
   image, the service's first alarm goes to ALARM (through CloudWatch's SetAlarmState, which emits the alarm's
-  real state-change event) as soon as a cutover watches it, i.e. in the middle of the bake.
+  real state-change event) as soon as a cutover watches it, i.e. in the middle of the bake; its requests fail
+  in the traffic model too (`BAD_RELEASE_ERROR_RATE`), so the alarm stays in ALARM when CloudWatch evaluates it
+  again and a canary analysis sees the errors: a world where the alarm fires while the figures look fine would
+  let a bake that lost the alarm's event pass.
 - `when_watched(alarm, action, phase)`: run `action` once a cutover task watches `alarm` (tests use it to
   deliver an event mid-bake or inside the rollback window): checked by the runtime's driver at every quiet
   moment, so the action runs while the task waits, never by polling.
@@ -64,8 +67,14 @@ def make_healthy(target_group_name: str) -> None:
     _state().unhealthy.discard(target_group_name)
 
 
+BAD_RELEASE_ERROR_RATE = 0.25
+
+
 def bad_image(image: str) -> None:
+    from deckwatch.local.mock_services import traffic
+
     _state().bad_images.add(image)
+    traffic.release(image, error_rate=BAD_RELEASE_ERROR_RATE)
 
 
 def calls() -> list[dict[str, int]]:

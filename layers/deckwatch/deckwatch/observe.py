@@ -1,8 +1,9 @@
 """After a call that got no answer (a read timeout after the request was sent), read the world to learn whether it
 was applied, so that the ledger records what happened rather than what was hoped.
 
-One reader per call a runbook makes, where AWS lets the effect be seen; None where it cannot be told (a forced
-deployment, a reboot, an event sent): the ledger then says "unknown" and the incident is escalated to a person.
+One reader per mutating call a runbook or a cost action makes, where AWS lets the effect be seen; None where it
+cannot be told (a forced deployment, a reboot, an event sent): the ledger then says "unknown" and a person is told
+(an escalated incident, a failed savings run).
 """
 
 from __future__ import annotations
@@ -38,6 +39,19 @@ def _rds_modify_instance(clients: Clients, p: dict[str, Any]) -> bool | None:
     return int(db["AllocatedStorage"]) >= wanted or (pending is not None and int(pending) >= wanted)
 
 
+def _rds_status(clients: Clients, p: dict[str, Any], applied: set[str]) -> bool:
+    db = clients("rds").describe_db_instances(DBInstanceIdentifier=p["DBInstanceIdentifier"])["DBInstances"][0]
+    return str(db.get("DBInstanceStatus")) in applied
+
+
+def _rds_start_instance(clients: Clients, p: dict[str, Any]) -> bool | None:
+    return _rds_status(clients, p, {"starting", "available", "configuring-enhanced-monitoring", "backing-up"})
+
+
+def _rds_stop_instance(clients: Clients, p: dict[str, Any]) -> bool | None:
+    return _rds_status(clients, p, {"stopping", "stopped"})
+
+
 def _register_scalable_target(clients: Clients, p: dict[str, Any]) -> bool | None:
     found = clients("application-autoscaling").describe_scalable_targets(
         ServiceNamespace=p["ServiceNamespace"], ResourceIds=[p["ResourceId"]], ScalableDimension=p["ScalableDimension"]
@@ -49,6 +63,8 @@ READERS: dict[tuple[str, str], Reader] = {
     ("ecs", "UpdateService"): _ecs_update_service,
     ("ecs", "StopTask"): _ecs_stop_task,
     ("rds", "ModifyDBInstance"): _rds_modify_instance,
+    ("rds", "StartDBInstance"): _rds_start_instance,
+    ("rds", "StopDBInstance"): _rds_stop_instance,
     ("application-autoscaling", "RegisterScalableTarget"): _register_scalable_target,
 }
 

@@ -269,7 +269,7 @@ def test_acquire_refuse_renew_release(ddb: Any, sim: clock.SimulatedClock) -> No
 
     assert locks.release("db/shop-staging-db", "drill-1") is True
     assert locks.holder("db/shop-staging-db") is None
-    assert locks.release("db/shop-staging-db", "drill-1") is True  # idempotent
+    assert locks.release("db/shop-staging-db", "drill-1") is False  # idempotent: already free, nothing removed
     # free again: anyone may take it
     locks.acquire("db/shop-staging-db", "remediation-7", "remediation", 60)
 

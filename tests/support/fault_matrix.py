@@ -162,9 +162,11 @@ def _state_items(rt: LocalAWS) -> list[dict[str, Any]]:
     return items
 
 
-# The lease's expiry is the backstop when releasing it is what keeps failing (DynamoDB refusing every DeleteItem
-# of the run): such a lease is accepted if it frees the resource within the cost/remediation lease (15 min).
-LEASE_BACKSTOP_SECONDS = 900
+# An item's expiry is the backstop when removing it is what keeps failing (DynamoDB refusing every DeleteItem of
+# the run: no code can remove anything then; the failed execution alarms): a lease or a cutover's control record
+# left that way is accepted if it expires on its own within the longest lease (a production cutover's: stable
+# timeout, approval, every bake, the rollback window and an hour).
+LEASE_BACKSTOP_SECONDS = 8 * 3600
 
 
 def nothing_stranded(rt: LocalAWS, traced: Sequence[faults.Traced] = ()) -> list[str]:
@@ -185,7 +187,7 @@ def nothing_stranded(rt: LocalAWS, traced: Sequence[faults.Traced] = ()) -> list
                 out.append(f"watchers left on {pk[6:]}: {left}")
         elif pk.startswith("approval#") and live:
             out.append(f"approval {pk} left pending")
-        elif pk.startswith("cutover#") and item.get("execution") not in running:
+        elif pk.startswith("cutover#") and item.get("execution") not in running and not (backstop and live):
             out.append(f"cutover control {pk} left by {item.get('execution')}")
         elif (
             pk.startswith("incident#")

@@ -31,7 +31,8 @@ def render(month: Month) -> str:
         i = s["incidents"]
         lines.append(
             f"incidents: {i['opened']} opened ({i['joined']} alarms joined one), {i['acted']} acted on, "
-            f"{i['mitigated']} mitigated, {i['escalated']} escalated, {i['refused']} refused by guardrails, "
+            f"{i['mitigated']} mitigated, {i['escalated']} escalated, {i['refused']} refused by guardrails "
+            f"({i['refused_locked']['cutover']} under a cutover's lock, {i['refused_locked']['drills']} a drill's), "
             f"{i['unverified']} unverified; {i['failovers_noted']} RDS failover events noted"
         )
         for d in s["drills"]:

@@ -101,6 +101,16 @@ class EcsAlbRouter:
         return {c: by_name[self.service_name(c)] for c in COLOURS}
 
     def observe(self) -> Observed:
+        weights = self.weights()
+        services = self._services()
+        revisions = {c: str(services[c]["taskDefinition"]) for c in COLOURS}
+        images = {c: self._image(revisions[c]) for c in COLOURS}
+        capacity = {c: int(services[c]["desiredCount"]) for c in COLOURS}
+        return Observed(weights=weights, revisions=revisions, images=images, capacity=capacity)
+
+    def weights(self) -> dict[str, int]:
+        """Where the production listener sends traffic now (percent per colour): one read once the router knows
+        the listener and target groups."""
         tgs = self.target_groups()
         listener = self.elb.describe_listeners(ListenerArns=[self.listener()])["Listeners"][0]
         weights = dict.fromkeys(COLOURS, 0)
@@ -115,11 +125,7 @@ class EcsAlbRouter:
                 for c, arn in tgs.items():
                     if g.get("TargetGroupArn") == arn:
                         weights[c] = round(100 * int(g.get("Weight", 1)) / total)
-        services = self._services()
-        revisions = {c: str(services[c]["taskDefinition"]) for c in COLOURS}
-        images = {c: self._image(revisions[c]) for c in COLOURS}
-        capacity = {c: int(services[c]["desiredCount"]) for c in COLOURS}
-        return Observed(weights=weights, revisions=revisions, images=images, capacity=capacity)
+        return weights
 
     def _task_definition(self, arn: str) -> dict[str, Any]:
         return dict(self.ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"])
@@ -214,7 +220,7 @@ class EcsAlbRouter:
         The traffic parameters (cutover.colours: what the workload stack's listeners are built from) are written
         first, then the listener; if the listener change fails, the parameters go back to what the listener does."""
         wanted = {new: weight, stable: 100 - weight}
-        observed = self.observe().weights
+        observed = self.weights()
         recorded = self._recorded_weights()
         if observed == wanted and recorded == wanted:
             return False
@@ -222,6 +228,24 @@ class EcsAlbRouter:
             self._write_weights(wanted)
         if observed == wanted:
             return True
+        self._modify(stable, new, weight, wanted)
+        return True
+
+    def restore(self, stable: str, new: str) -> int:
+        """A rollback's fast path: the listener to 100% on `stable` first (one read, then ModifyListener, verified),
+        the traffic parameters after. Every call before the change is time the bad release keeps serving; shift()
+        writes the parameters first because a planned step can wait. Returns the weight `new` had."""
+        wanted = {new: 0, stable: 100}
+        before = self.weights()
+        if before != wanted:
+            self._modify(stable, new, 0, wanted)
+        if self._recorded_weights() != wanted:
+            self._write_weights(wanted)
+        return before.get(new, 0)
+
+    def _modify(self, stable: str, new: str, weight: int, wanted: dict[str, int]) -> None:
+        """ModifyListener, verified; a lost answer is settled by reading the listener, and on a failure the traffic
+        parameters are set to what the listener does."""
         tgs = self.target_groups()
         groups = [
             {"TargetGroupArn": tgs[stable], "Weight": 100 - weight},
@@ -237,18 +261,17 @@ class EcsAlbRouter:
         except ActionError as exc:
             if self.executor.dry_run:
                 raise TrafficShiftError(f"ModifyListener {new}={weight}% failed: {exc}") from exc
-            seen = self.observe().weights
+            seen = self.weights()
             self.executor.resolve(seen == wanted, "listener re-read")
             if seen == wanted:  # applied, only its answer was lost (a read timeout): the shift happened
-                return True
+                return
             self._write_weights(seen)
             raise TrafficShiftError(f"ModifyListener {new}={weight}% failed: {exc}") from exc
         if not self.executor.dry_run:
-            seen = self.observe().weights
+            seen = self.weights()
             if seen != wanted:
                 self._write_weights(seen)
                 raise TrafficShiftError(f"ModifyListener {new}={weight}%: the listener forwards {seen} afterwards")
-        return True
 
     def _recorded_weights(self) -> dict[str, int] | None:
         from deckwatch.cutover import colours

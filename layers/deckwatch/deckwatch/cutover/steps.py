@@ -753,9 +753,12 @@ def rollback(c: Cutover, cause: dict[str, Any], deps: Services) -> Cutover:
     Idempotent (the state machine retries it): each call observes before it acts."""
     router = _router(deps, c)
     started = clock.now_epoch()
-    before = router.observe().weights.get(c.new, 0) if not c.dry_run else c.weight
+    before = c.weight
     try:
-        router.shift(c.stable, c.new, 0)
+        if c.dry_run:
+            router.shift(c.stable, c.new, 0)  # planned, not made: the plan's weight is the one to report
+        else:
+            before = router.restore(c.stable, c.new)
     finally:
         _record_actions(deps, c, "rollback:restore", router)
     restored = clock.now_epoch()

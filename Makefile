@@ -10,6 +10,7 @@
 #   make test            all of the above, then pytest with coverage, in parallel (and workload/checks.sh)
 #   make test-fast       the edit-test loop: pytest in parallel without the slow scenarios (storms, month)
 #   make demo            .venv/bin/deckwatch demo
+#   make simulate        the month (issue 12): 30 simulated days, seed 1, every promise checked after every event
 #   make bench           cold start, sizes, reaction estimates, storm, cost model: a table and .deckwatch/bench.json
 #                        (tests/benchmarks/; not part of `make test`; BENCH_ARGS="--storm-events 2000" to shorten)
 #   make rds-ca          regenerate the RDS CA bundle the drill validator ships with (from npm; not part of CI)
@@ -43,7 +44,7 @@ STATELINT_STAMP := $(TOOLS)/node/.installed-$(STATELINT_VERSION)
 # so that its module-scoped runtime is built once.
 PYTEST_PARALLEL ?= -n auto --dist loadfile
 
-.PHONY: venv tools lint check-template check-layer test test-fast demo bench rds-ca constraints layer-requirements clean-tools clean
+.PHONY: venv tools lint check-template check-layer test test-fast demo simulate bench rds-ca constraints layer-requirements clean-tools clean
 
 venv: $(VENV_STAMP)
 
@@ -108,6 +109,11 @@ test-fast: venv
 
 demo: venv
 	$(VENV)/bin/deckwatch demo
+
+DAYS ?= 30
+SEED ?= 1
+simulate: venv
+	$(VENV)/bin/deckwatch simulate --days $(DAYS) --seed $(SEED) --timeline .deckwatch/month-timeline.txt
 
 # Outside the test suite (timings depend on the machine); tests/test_bench.py runs its --tiny form.
 BENCH_ARGS ?=

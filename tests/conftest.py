@@ -12,7 +12,7 @@ import pytest
 from support.samples import REPO_ROOT
 
 if TYPE_CHECKING:
-    from deckwatch.local.runtime import Approvals, LocalAWS
+    from deckwatch.local.runtime import Approvals, LocalAWS, World
 
 _active: list[object] = []
 
@@ -52,6 +52,7 @@ def local_aws_factory(repo_root: Path) -> Callable[..., AbstractContextManager[L
         policy_file: Path | None = None,
         parameters: dict[str, str] | None = None,
         start: float | None = None,
+        world: World = "policy",
     ) -> Iterator[LocalAWS]:
         assert not _active, "another LocalAWS is still running in this process"
         rt = LocalAWS(
@@ -61,6 +62,7 @@ def local_aws_factory(repo_root: Path) -> Callable[..., AbstractContextManager[L
             policy_file=policy_file,
             parameters=parameters,
             start=start,
+            world=world,
         )
         rt.start()
         _active.append(rt)

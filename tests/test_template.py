@@ -257,6 +257,7 @@ def test_outputs_export_the_stacks_resources(template: Template) -> None:
     expected |= {f"{lid}Arn" for lid in _of_type(template, "AWS::Serverless::StateMachine")}
     expected |= {f"{lid}Name" for lid in _of_type(template, "AWS::DynamoDB::Table")}
     expected |= {f"{lid}Arn" for lid in _of_type(template, "AWS::SNS::Topic")}
+    expected |= {"DrillValidatorRoleArn", "PipelineEventsRoleArn"}  # the workload stack's key policies name them
     expected |= {"CostAlertTopicArnsSubscribed"}  # with CostAlertTopicArns given (tests/cost/test_topics.py)
     expected |= {f"{lid}Name" for lid in _of_type(template, "AWS::CloudWatch::Dashboard")}
     assert set(outputs) == expected

@@ -5,7 +5,7 @@
 #
 # The stack's listener weights are CloudFormation parameters of type AWS::SSM::Parameter::Value<String>
 # (WebBlueWeight = /deckwatch/<env>/traffic/web/blue, ...), so the SSM parameters must exist before the stack
-# does. After that they belong to Deckwatch, which overwrites them on every traffic shift; this script never
+# does. After that they belong to Deckwatch, which overwrites them on every shift and deployment; this script never
 # overwrites one (it skips names that exist), so running it again is harmless. Deliberately not a
 # CloudFormation stack: updating such a stack would reset the weights to their bootstrap values, and the next
 # workload stack update would then move production traffic.
@@ -14,7 +14,9 @@
 #   /deckwatch/<env>/traffic/<service>/blue   "100"   production listener weight of blue  (integer 0-100)
 #   /deckwatch/<env>/traffic/<service>/green  "0"     production listener weight of green (blue + green = 100)
 #   /deckwatch/<env>/traffic/<service>/test   "green" colour the test listener (8443) forwards to (blue|green)
-# for every load-balanced service (web, api).
+# for every load-balanced service (web, api), and for every service (the worker too)
+#   /deckwatch/<env>/traffic/<service>/<colour>-task-definition   "shop-<env>-<service>"   the task definition the
+#       colour runs (the family until Deckwatch's first release; then the revision it deployed)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

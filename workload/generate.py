@@ -275,15 +275,21 @@ def pipeline_name(s: Service) -> Fn:
 
 
 def traffic_parameters(s: Service) -> dict[str, tuple[str, str]]:
-    """CloudFormation parameter -> (SSM parameter name pattern, bootstrap value), for ALB services."""
-    if not s.alb:
-        return {}
+    """CloudFormation parameter -> (SSM parameter name pattern, bootstrap value pattern), both with {env}: for ALB
+    services the listener weights and the test colour; for every service the task definition each colour runs."""
     base = f"/deckwatch/{{env}}/traffic/{s.name}"
-    return {
-        f"{s.prefix}BlueWeight": (f"{base}/blue", "100"),
-        f"{s.prefix}GreenWeight": (f"{base}/green", "0"),
-        f"{s.prefix}TestColour": (f"{base}/test", "green"),
-    }
+    out = {}
+    if s.alb:
+        out |= {
+            f"{s.prefix}BlueWeight": (f"{base}/blue", "100"),
+            f"{s.prefix}GreenWeight": (f"{base}/green", "0"),
+            f"{s.prefix}TestColour": (f"{base}/test", "green"),
+        }
+    # the family until Deckwatch's first release of the colour (CreateService takes its latest revision: the
+    # stack's own), then the exact revision Deckwatch deployed to it
+    for c in COLOURS:
+        out[f"{s.prefix}{c.title()}TaskDefinition"] = (f"{base}/{c}-task-definition", f"shop-{{env}}-{s.name}")
+    return out
 
 
 # ------------------------------------------------------------------------------------- intrinsic values ---
@@ -1102,7 +1108,9 @@ def service_resources(s: Service) -> dict:
         props: dict = {
             "ServiceName": shop(f"-{s.name}-{c}"),
             "Cluster": Ref("Cluster"),
-            "TaskDefinition": Ref(i["TaskDefinition"]),
+            # what Deckwatch last deployed to this colour (SSM, like the weights): a stack update re-sends it, never
+            # the stack's own revision, which would roll the colour back to ContainerImage
+            "TaskDefinition": Ref(f"{s.prefix}{ct}TaskDefinition"),
             "CapacityProviderStrategy": If(
                 "IsDev",
                 [{"CapacityProvider": "FARGATE_SPOT", "Weight": 1}],
@@ -1143,8 +1151,10 @@ def service_resources(s: Service) -> dict:
                 "A new service starts with 1 task."
             )
         service["Type"] = "AWS::ECS::Service"
+        # the family's first revision exists before the service is created from its name
+        service["DependsOn"] = [i["TaskDefinition"]]
         if s.alb:
-            service["DependsOn"] = [i["ProductionListener"], i["TestListener"]]
+            service["DependsOn"] += [i["ProductionListener"], i["TestListener"]]
         service["Properties"] = props
         res[i[f"{ct}Service"]] = service
 
@@ -1579,17 +1589,18 @@ def parameters() -> dict:
         }
     for s in SERVICES:
         for param, (path, value) in traffic_parameters(s).items():
-            kind = "test" if param.endswith("TestColour") else "weight"
-            what = (
-                f"colour (blue|green) the {s.name} test listener (8443) forwards to"
-                if kind == "test"
-                else f"integer weight (0-100) of {s.name} {param.removeprefix(s.prefix).removesuffix('Weight').lower()}"
-                " on the production listener"
-            )
+            colour = param.removeprefix(s.prefix).removesuffix("Weight").removesuffix("TaskDefinition").lower()
+            if param.endswith("TestColour"):
+                what, when = f"colour (blue|green) the {s.name} test listener (8443) forwards to", "on every shift"
+            elif param.endswith("TaskDefinition"):
+                what = f"task definition (family:revision or ARN) {s.name} {colour} runs"
+                when = "before every deployment to the colour"
+            else:
+                what, when = f"integer weight (0-100) of {s.name} {colour} on the production listener", "on every shift"
             out[param] = {
                 "Type": "AWS::SSM::Parameter::Value<String>",
                 "Description": f"Name of the SSM parameter {path.format(env='<env>')} holding the {what}. Deckwatch "
-                f"writes it on every shift; bootstrap value {value} (workload/bootstrap.sh).",
+                f"writes it {when}; bootstrap value {value.format(env='<env>')} (workload/bootstrap.sh).",
             }
     return out
 
@@ -1919,7 +1930,7 @@ def main(argv: list[str]) -> int:
             return 2
         for s in SERVICES:
             for path, value in traffic_parameters(s).values():
-                sys.stdout.write(f"{path.format(env=argv[1])} {value}\n")
+                sys.stdout.write(f"{path.format(env=argv[1])} {value.format(env=argv[1])}\n")
         return 0
     current = TEMPLATE.read_text(encoding="utf-8")
     wanted = render(current)

@@ -144,7 +144,14 @@ def test_three_releases_in_a_row_each_canary_on_the_idle_colour(staging: LocalAW
             p["Name"].rsplit("/", 1)[-1]: p["Value"]
             for p in ssm.get_parameters_by_path(Path="/deckwatch/staging/traffic/web")["Parameters"]
         }
-        assert params == {idle: "100", before: "0", "test": idle}
+        assert params == {
+            idle: "100",
+            before: "0",
+            "test": idle,
+            # and what each colour runs (the workload's ECS services take their task definitions from these)
+            f"{idle}-task-definition": _task_definition(staging, idle),
+            f"{before}-task-definition": _task_definition(staging, before),
+        }
         image_now = ecs.describe_task_definition(taskDefinition=_task_definition(staging, idle))["taskDefinition"]
         assert image_now["containerDefinitions"][0]["image"] == image(tag)
 

@@ -208,7 +208,11 @@ def test_dry_run_records_the_plan_and_changes_nothing(staging: LocalAWS) -> None
     assert only_execution(report)["path"] == ["Begin", "Route", "EndEarly", "Done"]
     planned = [r for r in report.ledger if r["kind"] == "action"]
     assert planned and all(r["dry_run"] and r["outcome"] == "dry-run" for r in planned)
-    assert [r["action"]["operation"] for r in planned] == [
+    # the task definition each colour runs, which the workload's ECS services take: pinned before a new revision
+    # exists (when not already), the new colour's before its deployment
+    pins = [r for r in planned if r["action"]["parameters"].get("Name", "").endswith("-task-definition")]
+    assert pins[-1]["action"]["parameters"]["Value"].endswith(":<new revision>")
+    assert [r["action"]["operation"] for r in planned if r not in pins] == [
         "RegisterTaskDefinition",
         "UpdateService",
         "PutParameter",  # the traffic parameters (blue, green) the workload's listener is built from

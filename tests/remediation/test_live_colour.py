@@ -62,7 +62,8 @@ def test_a_cpu_alarm_scales_the_live_colour_and_an_idle_one_acts_on_nothing(exam
     records = alarm(example, f"shop-staging-web-{now_live}-cpu-high")
     selected = [r for r in records if r["decision"] == "runbook-selected"]
     assert len(selected) == 1
-    assert selected[0]["details"]["resource"] == f"ecs:shop-staging/shop-staging-web-{now_live}"
+    details: Any = selected[0]["details"]
+    assert details["resource"] == f"ecs:shop-staging/shop-staging-web-{now_live}"
     assert desired(example, now_live) == before_live + 2 and desired(example, idle) == before_idle
 
     records = alarm(example, f"shop-staging-web-{idle}-cpu-high")

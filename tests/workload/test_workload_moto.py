@@ -6,22 +6,17 @@ does), checks what moto actually created, then performs the update issue 11 is a
 to green (SSM blue 0 / green 100) and changed a desired count through the ECS API; a stack update that touches
 every ECS service must leave the listener where SSM says and the count where Deckwatch put it.
 
-moto gaps: where moto lacks a property, attribute or intrinsic the template uses, tests/support/workload_moto.py
-fills it in moto (never in the template) and lists it in moto_cfn.GAPS. Resource types moto does not implement
-at all are skipped by moto with the warning "Tried to parse <type> but it's not supported by moto's
-CloudFormation implementation"; they are classified here:
-
-* SKIPPED_ACCEPTABLE - security, edge, cache, secrets, scaling and cost-anomaly types whose absence does not
-  change what Deckwatch's local runs exercise (they have no behaviour Deckwatch drives through moto), each with
-  the reason;
-* SKIPPED_REQUIRED - types the brief says may NOT be skipped (alarms, pipelines, Backup vault and plan,
-  budgets) but that moto 5.2.5's CloudFormation does not implement: moto warns, creates nothing, and the stack
-  still reports CREATE_COMPLETE. They are not worked around in the template;
-  test_required_types_are_created is a strict xfail that starts passing (and so fails) when moto gains them.
+moto gaps: where moto lacks a property, attribute or intrinsic the template uses, or a whole resource type the
+workload's behaviour depends on (alarms, pipelines, Backup vault and plan, budgets, secrets), Deckwatch's embedded AWS
+fills it in moto (deckwatch.local.mock_services.cloudformation, never in the template) and lists it in
+moto_cfn.GAPS; each gap is shown here to be real in moto as it is (moto_cfn.moto_as_is()). The types left skipped
+(moto warns "Tried to parse <type> but it's not supported by moto's CloudFormation implementation" and creates
+nothing) are moto_cfn.SKIPPED, each with the reason its absence changes nothing Deckwatch's local runs exercise.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import importlib.util
 import ipaddress
@@ -35,9 +30,9 @@ from types import ModuleType
 import boto3
 import pytest
 import yaml
+from deckwatch.local.mock_services import cloudformation as moto_cfn
 from moto import mock_aws
 from support import workload_cfn as cfn
-from support import workload_moto as moto_cfn
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -60,41 +55,13 @@ def _load(name: str, path: Path) -> ModuleType:
 
 gen = _load("workload_generate", REPO / "workload" / "generate.py")
 
-SKIPPED_ACCEPTABLE = {
-    "AWS::ApplicationAutoScaling::ScalableTarget": "scaling is AWS's, not Deckwatch's: Deckwatch sets desired "
-    "counts through the ECS API, which moto has; the bounds are checked statically (test_workload_stack.py)",
-    "AWS::ApplicationAutoScaling::ScalingPolicy": "as above",
-    "AWS::Backup::BackupSelection": "selection of the plan; the drills start from recovery points, not selections",
-    "AWS::Backup::RestoreTestingPlan": "AWS Backup's own restore testing, complementary to Deckwatch's drills",
-    "AWS::Backup::RestoreTestingSelection": "as above",
-    "AWS::CE::AnomalyMonitor": "cost anomalies reach Deckwatch as SNS events; local runs inject them",
-    "AWS::CE::AnomalySubscription": "as above",
-    "AWS::CloudFront::Distribution": "edge only: Deckwatch shifts ALB listener weights behind it",
-    "AWS::CloudTrail::Trail": "audit trail, security service",
-    "AWS::CodeBuild::Project": "the build runs Docker, which no local run executes; the pipeline events are injected",
-    "AWS::Config::ConfigurationRecorder": "security service",
-    "AWS::Config::DeliveryChannel": "security service",
-    "AWS::EC2::SecurityGroupEgress": "egress rules between groups; the groups and ingress rules are created",
-    "AWS::ElastiCache::ReplicationGroup": "the cache is the application's; Deckwatch never acts on it",
-    "AWS::ElastiCache::SubnetGroup": "as above",
-    "AWS::GuardDuty::Detector": "security service",
-    "AWS::S3::BucketPolicy": "TLS-only / log-delivery bucket policies; the buckets are created",
-    "AWS::SQS::QueuePolicy": "TLS-only queue policy; the queues are created",
-    "AWS::SecretsManager::Secret": "the drill secret is put by Deckwatch's local world (mock_services) itself",
-    "AWS::SecurityHub::Hub": "security service",
-    "AWS::WAFv2::IPSet": "WAF, security service",
-    "AWS::WAFv2::LoggingConfiguration": "WAF, security service",
-    "AWS::WAFv2::WebACL": "WAF, security service",
-    "AWS::WAFv2::WebACLAssociation": "WAF, security service",
-}
-SKIPPED_REQUIRED = {
-    "AWS::CloudWatch::Alarm": "moto's CloudWatch has no CloudFormation model (only AWS::CloudWatch::Dashboard): "
-    "warns, creates none of the alarms; describe_alarms returns nothing",
-    "AWS::CodePipeline::Pipeline": "moto's CodePipeline has no CloudFormation model: warns, creates no pipeline",
-    "AWS::Backup::BackupVault": "moto's Backup has no CloudFormation models: warns, creates no vault",
-    "AWS::Backup::BackupPlan": "as above: no plan",
-    "AWS::Budgets::Budget": "moto's Budgets has no CloudFormation model: warns, creates no budget",
-}
+REQUIRED_TYPES = (
+    "AWS::CloudWatch::Alarm",
+    "AWS::CodePipeline::Pipeline",
+    "AWS::Backup::BackupVault",
+    "AWS::Backup::BackupPlan",
+    "AWS::Budgets::Budget",
+)
 SKIP_WARNING = re.compile(r"Tried to parse (\S+) but it's not supported")
 
 
@@ -106,7 +73,8 @@ def _parameters(cert: str, cdn_cert: str) -> dict[str, str]:
         "Environment": ENV,
         "CertificateArn": cert,
         "CloudFrontCertificateArn": cdn_cert,
-        "DeckwatchTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:deckwatch-{ENV}",
+        "DeckwatchTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:deckwatch-{ENV}-notifications",
+        "DeckwatchCostAlertsTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:deckwatch-{ENV}-cost-alerts",
         "DeckwatchCutoverStateMachineArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:deckwatch-{ENV}-cutover",
         "DeckwatchDrillValidatorRoleArn": f"arn:aws:iam::{ACCOUNT}:role/deckwatch-{ENV}-drill-validator",
         "DeckwatchPipelineEventsRoleArn": f"arn:aws:iam::{ACCOUNT}:role/deckwatch-{ENV}-pipeline-events",
@@ -166,7 +134,7 @@ def world() -> dict:
         ssm = boto3.client("ssm", region_name=REGION)
         for s in gen.SERVICES:  # what workload/bootstrap.sh puts before the first create
             for path, value in gen.traffic_parameters(s).values():
-                ssm.put_parameter(Name=path.format(env=ENV), Value=value, Type="String")
+                ssm.put_parameter(Name=path.format(env=ENV), Value=value.format(env=ENV), Type="String")
         acm = boto3.client("acm", region_name=REGION)
         cert = acm.request_certificate(DomainName="origin.staging.shop.example.com")["CertificateArn"]
         cdn_cert = acm.request_certificate(DomainName="staging.shop.example.com")["CertificateArn"]
@@ -227,6 +195,12 @@ def world() -> dict:
         seen["budgets"] = (
             boto3.client("budgets", region_name=REGION).describe_budgets(AccountId=ACCOUNT).get("Budgets", [])
         )
+        seen["web_pipeline"] = boto3.client("codepipeline", region_name=REGION).get_pipeline(name="shop-web")[
+            "pipeline"
+        ]
+        sm = boto3.client("secretsmanager", region_name=REGION)
+        seen["drill_secret"] = sm.describe_secret(SecretId=f"shop/{ENV}/db-drill")
+        seen["drill_secret_value"] = sm.get_secret_value(SecretId=f"shop/{ENV}/db-drill")["SecretString"]
 
         # Deckwatch shifts web to green and the api test listener to blue (SSM + API), and scales two services.
         for name, value in {
@@ -291,8 +265,8 @@ def test_ecs_cluster_and_services(world):
     assert world["clusters"] == [f"shop-{ENV}"]
     names = {f"shop-{ENV}-{s.name}-{c}" for s in gen.SERVICES for c in gen.COLOURS}
     assert set(world["desired"]) == names
-    # No DesiredCount in the template: moto creates with 0 (CloudFormation with 1).
-    assert set(world["desired"].values()) == {0}
+    # No DesiredCount in the template: CloudFormation (and the patched moto) starts each service with 1 task.
+    assert set(world["desired"].values()) == {1}
     assert world["task_families"] == {f"shop-{ENV}-{s.name}" for s in gen.SERVICES}
 
 
@@ -323,7 +297,8 @@ def test_outputs_name_what_deckwatch_needs(world):
 
 def test_skipped_types_are_all_classified(world):
     """Every type moto skipped is either acceptable (with a reason) or a reported gap; nothing else."""
-    assert world["skipped"] == set(SKIPPED_ACCEPTABLE) | set(SKIPPED_REQUIRED)
+    assert world["skipped"] == set(moto_cfn.SKIPPED)
+    assert not set(REQUIRED_TYPES) & set(moto_cfn.SKIPPED)
     created_types = {t for (t, physical) in world["resources"].values() if not physical.startswith("moto-skipped:")}
     for rtype in (
         "AWS::EC2::VPC",
@@ -338,18 +313,50 @@ def test_skipped_types_are_all_classified(world):
         assert rtype in created_types, rtype
 
 
-def test_required_types_moto_skips_create_nothing(world):
-    """What moto 5.2.5 does with the types the brief requires but it lacks (reported, not worked around)."""
-    assert world["status"] == "CREATE_COMPLETE"  # the stack still claims success
-    assert world["alarms"] == []
-    assert world["pipelines"] == []
-    assert world["vaults"] == [] and world["plans"] == []
-    assert world["budgets"] == []
-
-
-@pytest.mark.xfail(strict=True, reason="moto 5.2.5's CloudFormation lacks these types: " + ", ".join(SKIPPED_REQUIRED))
 def test_required_types_are_created(world):
-    assert world["alarms"] and world["pipelines"] and world["vaults"] and world["plans"] and world["budgets"]
+    assert world["status"] == "CREATE_COMPLETE"
+    names = {a["AlarmName"] for a in world["alarms"]}
+    assert f"shop-{ENV}-web-green-5xx-rate" in names and f"shop-{ENV}-db-free-storage-low" in names
+    assert len(world["alarms"]) == 33 - 1  # the replica-lag alarm exists in prod only
+    assert {p["name"] for p in world["pipelines"]} == {"shop-web", "shop-api", "shop-worker"}
+    assert [v["BackupVaultName"] for v in world["vaults"]] == [f"shop-{ENV}-vault"]
+    assert [p["BackupPlanName"] for p in world["plans"]] == [f"shop-{ENV}-plan"]
+    assert [b["BudgetName"] for b in world["budgets"]] == [f"shop-{ENV}-monthly"]
+
+
+def test_metric_math_alarm_keeps_its_queries(world):
+    alarm = next(a for a in world["alarms"] if a["AlarmName"] == f"shop-{ENV}-web-blue-5xx-rate")
+    ids = {m["Id"]: m for m in alarm["Metrics"]}
+    assert ids["rate"]["Expression"] == "100 * FILL(errors, 0) / FILL(requests, 1)"
+    dims = {d["Name"]: d["Value"] for d in ids["requests"]["MetricStat"]["Metric"]["Dimensions"]}
+    assert dims["TargetGroup"].startswith(f"targetgroup/shop-{ENV}-web-blue/")
+    assert dims["LoadBalancer"].startswith(f"app/shop-{ENV}/")
+    assert alarm["Threshold"] == 1.0 and alarm["EvaluationPeriods"] == 5 and alarm["DatapointsToAlarm"] == 3
+
+
+def test_pipeline_declaration_in_the_api_shape(world):
+    stages = [s["name"] for s in world["web_pipeline"]["stages"]]
+    assert stages == ["Source", "Build", "Cutover", "Approval", "Release"]  # staging: Cutover before ApproveProd
+    cutover = world["web_pipeline"]["stages"][2]["actions"][0]
+    kind = {"category": "Invoke", "owner": "AWS", "provider": "StepFunctions", "version": "1"}
+    assert cutover["actionTypeId"] == kind
+    doc = json.loads(cutover["configuration"]["Input"])
+    assert doc["service"] == "web" and doc["image"] == "#{BuildVariables.IMAGE_URI}"
+    assert cutover["configuration"]["StateMachineArn"].endswith(f":stateMachine:deckwatch-{ENV}-cutover")
+
+
+def test_drill_secret_from_the_stack(world):
+    secret = world["drill_secret"]
+    assert secret["Name"] == f"shop/{ENV}/db-drill"
+    assert {"Key": "deckwatch:drill-credentials", "Value": "true"} in secret["Tags"]
+    assert secret["KmsKeyId"] == world["outputs"]["DrillSecretKeyArn"]
+    assert set(json.loads(world["drill_secret_value"])) == {"username", "dbname", "engine", "port", "password"}
+
+
+def test_ecs_services_are_registered_with_their_target_groups(world):
+    (lb,) = world["web_blue_load_balancers"]
+    assert lb["containerName"] == "web" and lb["containerPort"] == 8080
+    assert lb["targetGroupArn"] == world["outputs"]["WebBlueTargetGroupArn"]
 
 
 # ----------------------------------------------------------------------------------------------- update ---
@@ -382,6 +389,18 @@ def test_control_a_desired_count_in_the_template_would_reset_it(world):
 # ------------------------------------------------------------------------------------------------- gaps ---
 
 _MICRO = {
+    "depends-on-lazy": """
+Resources:
+  Name: {Type: AWS::SSM::Parameter, Properties: {Name: n, Type: String, Value: !GetAtt Service.Name}}
+  Cluster: {Type: AWS::ECS::Cluster, Properties: {ClusterName: c}}
+  Task:
+    Type: AWS::ECS::TaskDefinition
+    Properties: {Family: f, ContainerDefinitions: [{Name: web, Image: nginx, Memory: 512}]}
+  Service:
+    Type: AWS::ECS::Service
+    DependsOn: [Task]
+    Properties: {ServiceName: s, Cluster: !Ref Cluster, TaskDefinition: f}
+""",
     "fn-cidr": """
 Resources:
   Vpc: {Type: AWS::EC2::VPC, Properties: {CidrBlock: 10.0.0.0/16}}
@@ -429,9 +448,260 @@ def test_moto_gap_is_real_and_patched(gap):
 
     with mock_aws(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert create("unpatched").startswith("failed")
+        with moto_cfn.moto_as_is():
+            assert create("unpatched").startswith("failed")
         with moto_cfn.patched():
             assert create("patched") == "CREATE_COMPLETE"
+
+
+_REQUIRED_MICRO = """
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement: [{Effect: Allow, Principal: {Service: codepipeline.amazonaws.com}, Action: sts:AssumeRole}]
+  Alarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties: {AlarmName: a, Namespace: N, MetricName: M, Statistic: Sum, Period: 60, EvaluationPeriods: 1,
+                 Threshold: 1, ComparisonOperator: GreaterThanThreshold}
+  Vault: {Type: AWS::Backup::BackupVault, Properties: {BackupVaultName: v}}
+  Plan:
+    Type: AWS::Backup::BackupPlan
+    Properties:
+      BackupPlan:
+        BackupPlanName: p
+        BackupPlanRule: [{RuleName: daily, TargetBackupVault: !Ref Vault, ScheduleExpression: "cron(0 5 * * ? *)"}]
+  Budget:
+    Type: AWS::Budgets::Budget
+    Properties: {Budget: {BudgetName: b, BudgetType: COST, TimeUnit: MONTHLY, BudgetLimit: {Amount: 10, Unit: USD}}}
+  Secret: {Type: AWS::SecretsManager::Secret, Properties: {Name: s, SecretString: x}}
+  Pipeline:
+    Type: AWS::CodePipeline::Pipeline
+    Properties:
+      Name: pl
+      RoleArn: !GetAtt Role.Arn
+      ArtifactStore: {Type: S3, Location: bucket}
+      Stages:
+        - Name: Source
+          Actions: [{Name: S, ActionTypeId: {Category: Source, Owner: AWS, Provider: S3, Version: "1"},
+                     Configuration: {S3Bucket: bucket, S3ObjectKey: k}, OutputArtifacts: [{Name: Src}]}]
+        - Name: Approve
+          Actions: [{Name: A, ActionTypeId: {Category: Approval, Owner: AWS, Provider: Manual, Version: "1"}}]
+"""
+
+
+def _required(name: str) -> dict[str, int]:
+    cf = boto3.client("cloudformation", region_name=REGION)
+    cf.create_stack(StackName=name, TemplateBody=_REQUIRED_MICRO)
+    assert cf.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    backup = boto3.client("backup", region_name=REGION)
+    return {
+        "alarms": len(boto3.client("cloudwatch", region_name=REGION).describe_alarms()["MetricAlarms"]),
+        "vaults": len(backup.list_backup_vaults()["BackupVaultList"]),
+        "plans": len(backup.list_backup_plans()["BackupPlansList"]),
+        "budgets": len(
+            boto3.client("budgets", region_name=REGION).describe_budgets(AccountId=ACCOUNT).get("Budgets", [])
+        ),
+        "secrets": len(boto3.client("secretsmanager", region_name=REGION).list_secrets()["SecretList"]),
+        "pipelines": len(boto3.client("codepipeline", region_name=REGION).list_pipelines()["pipelines"]),
+    }
+
+
+def test_required_types_gap_is_real_and_patched():
+    """moto as it is skips every one of them and still reports CREATE_COMPLETE; patched, each is created."""
+    assert "skipped-required-types" in moto_cfn.GAPS
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with moto_cfn.moto_as_is():
+            assert set(_required("unpatched").values()) == {0}
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with moto_cfn.patched():
+            assert set(_required("patched").values()) == {1}
+
+
+_ECS_MICRO = """
+Resources:
+  Vpc: {Type: AWS::EC2::VPC, Properties: {CidrBlock: 10.0.0.0/16}}
+  Cluster: {Type: AWS::ECS::Cluster, Properties: {ClusterName: c}}
+  Task:
+    Type: AWS::ECS::TaskDefinition
+    Properties: {Family: f, ContainerDefinitions: [{Name: web, Image: nginx, Memory: 512}]}
+  Group: {Type: AWS::ElasticLoadBalancingV2::TargetGroup, Properties: {Name: tg, Port: 80, Protocol: HTTP,
+          VpcId: !Ref Vpc}}
+  Service:
+    Type: AWS::ECS::Service
+    Properties:
+      ServiceName: s
+      Cluster: !Ref Cluster
+      TaskDefinition: !Ref Task
+      LoadBalancers: [{ContainerName: web, ContainerPort: 80, TargetGroupArn: !Ref Group}]
+      Tags: [{Key: deckwatch:colour, Value: blue}]
+"""
+
+
+def test_ecs_service_properties_gap_is_real_and_patched():
+    def create(name: str) -> dict:
+        boto3.client("cloudformation", region_name=REGION).create_stack(StackName=name, TemplateBody=_ECS_MICRO)
+        ecs = boto3.client("ecs", region_name=REGION)
+        return ecs.describe_services(cluster="c", services=["s"], include=["TAGS"])["services"][0]
+
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with moto_cfn.moto_as_is():
+            service = create("unpatched")
+            assert service["desiredCount"] == 0 and service["loadBalancers"] == [] and not service.get("tags")
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with moto_cfn.patched():
+            service = create("patched")
+            assert service["desiredCount"] == 1
+            assert [lb["containerName"] for lb in service["loadBalancers"]] == ["web"]
+            assert {"key": "deckwatch:colour", "value": "blue"} in service["tags"]
+
+
+_UPDATE_MICRO = """
+Parameters:
+  Path: {Type: String}
+  Image: {Type: String}
+Resources:
+  Vpc: {Type: AWS::EC2::VPC, Properties: {CidrBlock: 10.0.0.0/16}}
+  Group: {Type: AWS::ElasticLoadBalancingV2::TargetGroup, Properties: {Name: tg, Port: 80, Protocol: HTTP,
+          VpcId: !Ref Vpc, HealthCheckPath: !Ref Path}}
+  Task:
+    Type: AWS::ECS::TaskDefinition
+    Properties: {Family: f, ContainerDefinitions: [{Name: web, Image: !Ref Image, Memory: 512}]}
+Outputs:
+  Group: {Value: !Ref Group}
+"""
+
+
+def test_update_gaps_are_real_and_patched():
+    """update-without-model and task-definition-update: an update of a target group and a task definition."""
+    assert {"update-without-model", "task-definition-update"} <= set(moto_cfn.GAPS)
+
+    def update(name: str) -> tuple[dict[str, str], str | None, str]:
+        cf = boto3.client("cloudformation", region_name=REGION)
+        params = [{"ParameterKey": "Path", "ParameterValue": "/a"}, {"ParameterKey": "Image", "ParameterValue": "v1"}]
+        cf.create_stack(StackName=name, TemplateBody=_UPDATE_MICRO, Parameters=params)
+        params = [{"ParameterKey": "Path", "ParameterValue": "/b"}, {"ParameterKey": "Image", "ParameterValue": "v2"}]
+        cf.update_stack(StackName=name, TemplateBody=_UPDATE_MICRO, Parameters=params)
+        stack = cf.describe_stacks(StackName=name)["Stacks"][0]
+        outputs = {o["OutputKey"]: o.get("OutputValue") for o in stack.get("Outputs", [])}
+        ecs = boto3.client("ecs", region_name=REGION)
+        container = ecs.describe_task_definition(taskDefinition="f")["taskDefinition"]["containerDefinitions"][0]
+        group = boto3.client("elbv2", region_name=REGION).describe_target_groups(Names=["tg"])["TargetGroups"][0]
+        return outputs, container.get("image"), group["HealthCheckPath"]
+
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with moto_cfn.moto_as_is():
+            outputs, image, path = update("unpatched")
+            assert "targetgroup/tg/" not in str(outputs.get("Group")) and image is None and path == "/a"
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with moto_cfn.patched():
+            outputs, image, path = update("patched")
+            assert "targetgroup/tg/" in str(outputs["Group"]) and image == "v2" and path == "/b"
+
+
+_ROLE_MICRO = """
+Parameters:
+  Bucket: {Type: String, Default: ""}
+Conditions:
+  HasBucket: !Not [!Equals [!Ref Bucket, ""]]
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}]
+      Policies:
+        - PolicyName: read
+          PolicyDocument:
+            Statement:
+              - Effect: Allow
+                Action: s3:GetObject
+                Resource:
+                  - arn:aws:s3:::always/*
+                  - !If [HasBucket, !Sub "arn:aws:s3:::${Bucket}/*", !Ref AWS::NoValue]
+"""
+
+
+def test_parameter_and_role_update_gaps_are_real_and_patched():
+    """parameter-update, role-update and novalue-in-list: a role whose inline policy names a bucket parameter,
+    created without it (the workload is deployed after the control plane), updated with it."""
+    assert {"parameter-update", "role-update", "novalue-in-list"} <= set(moto_cfn.GAPS)
+
+    def resources(name: str) -> list:
+        cf = boto3.client("cloudformation", region_name=REGION)
+        cf.create_stack(StackName=name, TemplateBody=_ROLE_MICRO, Capabilities=["CAPABILITY_IAM"])
+        params = [{"ParameterKey": "Bucket", "ParameterValue": "artifacts"}]
+        cf.update_stack(StackName=name, TemplateBody=_ROLE_MICRO, Parameters=params, Capabilities=["CAPABILITY_IAM"])
+        role = cf.describe_stack_resource(StackName=name, LogicalResourceId="Role")["StackResourceDetail"]
+        doc = boto3.client("iam").get_role_policy(RoleName=role["PhysicalResourceId"], PolicyName="read")
+        policy = doc["PolicyDocument"]  # moto returns the document CloudFormation gave it as Python's repr
+        policy = ast.literal_eval(policy) if isinstance(policy, str) else policy
+        return policy["Statement"][0]["Resource"]
+
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with moto_cfn.moto_as_is():
+            assert resources("unpatched") == ["arn:aws:s3:::always/*", None]
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with moto_cfn.patched():
+            assert resources("patched") == ["arn:aws:s3:::always/*", "arn:aws:s3:::artifacts/*"]
+
+
+def test_kms_key_policy_gap_is_real_and_patched():
+    template = """
+Resources:
+  Key:
+    Type: AWS::KMS::Key
+    Properties: {KeyPolicy: {Version: "2012-10-17", Statement: []}}
+"""
+
+    def policy(name: str) -> object:
+        cf = boto3.client("cloudformation", region_name=REGION)
+        cf.create_stack(StackName=name, TemplateBody=template)
+        key = cf.describe_stack_resource(StackName=name, LogicalResourceId="Key")["StackResourceDetail"]
+        kms = boto3.client("kms", region_name=REGION)
+        return kms.get_key_policy(KeyId=key["PhysicalResourceId"], PolicyName="default")["Policy"]
+
+    assert "kms-key-policy" in moto_cfn.GAPS
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with moto_cfn.moto_as_is():
+            assert isinstance(policy("unpatched"), dict)
+        with moto_cfn.patched():
+            assert json.loads(str(policy("patched"))) == {"Version": "2012-10-17", "Statement": []}
+
+
+def test_task_definition_properties_gap_is_real_and_patched():
+    template = """
+Resources:
+  Task:
+    Type: AWS::ECS::TaskDefinition
+    Properties: {Family: f, Cpu: "256", Memory: "512", NetworkMode: awsvpc, RequiresCompatibilities: [FARGATE],
+                 ContainerDefinitions: [{Name: web, Image: nginx}]}
+"""
+
+    def described(name: str) -> dict:
+        boto3.client("cloudformation", region_name=REGION).create_stack(StackName=name, TemplateBody=template)
+        return boto3.client("ecs", region_name=REGION).describe_task_definition(taskDefinition="f")["taskDefinition"]
+
+    assert "task-definition-properties" in moto_cfn.GAPS
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with moto_cfn.moto_as_is():
+            assert "cpu" not in described("unpatched")
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with moto_cfn.patched():
+            td = described("patched")
+            assert (td["cpu"], td["networkMode"], td["requiresCompatibilities"]) == ("256", "awsvpc", ["FARGATE"])
 
 
 def test_template_is_plain_yaml_moto_can_read():
@@ -441,7 +711,10 @@ def test_template_is_plain_yaml_moto_can_read():
 
 def test_unpatched_moto_gaps_are_as_documented(world):
     """moto_cfn.UNPATCHED, as observed; a moto upgrade that fixes one makes this fail (then drop the entry)."""
-    assert set(moto_cfn.UNPATCHED) == {"rds-subnet-group-ref", "join-novalue", "ecs-service-properties"}
+    assert set(moto_cfn.UNPATCHED) == {"rds-subnet-group-ref"}
     assert world["outputs"]["DrillSubnetGroupName"].startswith("<moto.rds.models.DBSubnetGroup object")
-    assert world["outputs"]["DatabaseAlarms"].endswith(",None")
-    assert world["web_blue_load_balancers"] == []
+
+
+def test_novalue_is_dropped_from_lists(world):
+    """novalue-in-list: outside prod the replica-lag alarm does not exist and leaves no 'None' behind."""
+    assert world["outputs"]["DatabaseAlarms"] == f"shop-{ENV}-db-connections-high,shop-{ENV}-db-free-storage-low"

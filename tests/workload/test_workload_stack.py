@@ -60,7 +60,7 @@ def ssm_parameters(env: str) -> tuple[dict[str, str], dict[str, str]]:
     for s in gen.SERVICES:
         for param, (path, value) in gen.traffic_parameters(s).items():
             params[param] = path.format(env=env)
-            values[path.format(env=env)] = value
+            values[path.format(env=env)] = value.format(env=env)
     return params, values
 
 

@@ -51,7 +51,7 @@ def bootstrap(env: str) -> tuple[dict[str, str], dict[str, str]]:
     for s in gen.SERVICES:
         for param, (path, value) in gen.traffic_parameters(s).items():
             params[param] = path.format(env=env)
-            values[path.format(env=env)] = value
+            values[path.format(env=env)] = value.format(env=env)
     return params, values
 
 
@@ -289,6 +289,8 @@ def test_traffic_parameters_are_ssm_typed(template):
             f"{s.prefix}BlueWeight",
             f"{s.prefix}GreenWeight",
             f"{s.prefix}TestColour",
+            f"{s.prefix}BlueTaskDefinition",
+            f"{s.prefix}GreenTaskDefinition",
         }
         for name in gen.traffic_parameters(s):
             assert params[name]["Type"] == "AWS::SSM::Parameter::Value<String>", name

@@ -1,15 +1,18 @@
 """Which colour serves a service's traffic: a fact Deckwatch owns, kept in one place the whole system reads.
 
-The place is three SSM parameters per service (the contract with the workload stack, workload/README.md):
+The place is five SSM parameters per service (the contract with the workload stack, workload/README.md):
 
     /deckwatch/<env>/traffic/<service>/blue    the percent of production traffic on blue ("0".."100")
     /deckwatch/<env>/traffic/<service>/green   the percent on green (blue + green = 100)
     /deckwatch/<env>/traffic/<service>/test    the colour the test listener reaches ("blue" or "green")
+    /deckwatch/<env>/traffic/<service>/<colour>-task-definition
+                                               the task definition the colour runs (written before each deployment)
 
 The workload stack's listeners take their weights from them (CloudFormation parameters of type
-AWS::SSM::Parameter::Value<String>), so a stack update never moves traffic: the template says what Deckwatch last
-set. Every shift writes them first (the intent) and then changes the listener; a failed change puts back what the
-listener observably does. Remediation resolves `service:<name>` to the live colour from here, and an alarm about
+AWS::SSM::Parameter::Value<String>), and its ECS services their task definitions, so a stack update never moves
+traffic nor rolls a colour back to the stack's own revision: the template says what Deckwatch last set. Every
+shift writes them first (the intent) and then changes the listener; a failed change puts back what the listener
+observably does. Remediation resolves `service:<name>` to the live colour from here, and an alarm about
 the idle colour acts on nothing.
 """
 
@@ -51,6 +54,10 @@ def live(deps: Services, service: str) -> str | None:
     if found is None:
         return None
     return max(COLOURS, key=lambda c: (found[c], c == "blue"))
+
+
+def task_definition_parameter(environment: str, service: str, colour: str) -> str:
+    return f"{prefix(environment, service)}/{colour}-task-definition"
 
 
 def write_weights(deps: Services, service: str, wanted: dict[str, int]) -> None:

@@ -150,6 +150,9 @@ class EcsAlbRouter:
             raise ArtifactError(f"an ECS cutover needs an image or a task definition, got {sorted(target)}")
         if observed.images.get(idle) == image:  # a crashed or repeated run already registered it
             return Prepared(idle, observed.revisions[idle], image)
+        for colour in COLOURS:  # pinned before a new revision exists: a stack update could otherwise pick the latest
+            if observed.revisions.get(colour):
+                self._write_task_definition(colour, observed.revisions[colour])
         live_td = self._task_definition(observed.revisions[live])
         container = self._container(live_td)
         containers = [
@@ -173,6 +176,7 @@ class EcsAlbRouter:
         return Prepared(idle, str(arn), image)
 
     def deploy(self, slot: str, revision: str, capacity: int) -> None:
+        self._write_task_definition(slot, revision)  # first: a stack update racing the deploy applies this revision
         current = self._services()[slot]
         if current["taskDefinition"] == revision and int(current["desiredCount"]) == capacity:
             return
@@ -288,6 +292,17 @@ class EcsAlbRouter:
             self.executor.call(
                 "ssm", "PutParameter", Name=f"{base}/{colour}", Value=str(wanted[colour]), Type="String", Overwrite=True
             )
+
+    def _write_task_definition(self, slot: str, revision: str) -> None:
+        """The revision the colour runs, in its traffic parameter (cutover.colours): the workload stack's ECS services
+        take their task definition from it, so that a stack update re-sends this revision, not its own."""
+        from deckwatch.cutover import colours
+
+        name = colours.task_definition_parameter(self.environment, self.svc.name, slot)
+        current = self.clients("ssm").get_parameters(Names=[name]).get("Parameters", [])
+        if current and current[0]["Value"] == revision:
+            return
+        self.executor.call("ssm", "PutParameter", Name=name, Value=revision, Type="String", Overwrite=True)
 
     def point_test(self, slot: str) -> str | None:
         """The test listener (and the `test` traffic parameter) forward to `slot`; returns its target group."""

@@ -90,8 +90,16 @@ def _start_cutovers(event: PipelineEvent, deps: Services) -> list[str]:
     d = event.detail
     approved = d.type is not None and d.type.category == "Approval"
     started = []
+    invoker = _invokes_cutover(deps, d.pipeline)
     for svc in _mapped(deps, d.pipeline, d.action):
         subject = f"service/{svc.name}"
+        if invoker is not None:
+            _record(
+                deps, event, f"start:{svc.name}", subject, "left-to-pipeline",
+                f"{d.pipeline}'s own {invoker} action starts the cutover (it invokes this stack's cutover state "
+                "machine): starting another would race it for the locks",
+            )  # fmt: skip
+            continue
         try:
             image = _image(event, svc, image_from_s3, deps)
         except ArtifactError as exc:
@@ -117,6 +125,25 @@ def _start_cutovers(event: PipelineEvent, deps: Services) -> list[str]:
         _record(deps, event, f"start:{svc.name}", subject, "cutover-started", f"{image} -> {arn}", execution=arn)
         started.append(arn)
     return started
+
+
+def _invokes_cutover(deps: Services, pipeline: str) -> str | None:
+    """The action of `pipeline` that starts this stack's cutover state machine itself (a Step Functions invoke
+    action, as the reference workload's pipelines have), or None (the pipeline leaves it to Deckwatch's trigger).
+    A pipeline Deckwatch cannot read is taken as one that does not."""
+    client = deps.clients("codepipeline")
+    try:
+        declared = client.get_pipeline(name=pipeline)["pipeline"]
+    except Exception:  # noqa: BLE001 - no such pipeline here, or no permission: the trigger stands as written
+        return None
+    machine = deps.settings.require("cutover_state_machine_arn")
+    for stage in declared.get("stages", []):
+        for action in stage.get("actions", []):
+            kind = action.get("actionTypeId", {})
+            config = action.get("configuration", {})
+            if kind.get("provider") == "StepFunctions" and config.get("StateMachineArn") == machine:
+                return f"{stage['name']}/{action['name']}"
+    return None
 
 
 def _image(event: PipelineEvent, svc: Service, reader: Any, deps: Services) -> str:
@@ -186,7 +213,9 @@ def _announce_approval(event: PipelineEvent, deps: Services) -> list[str]:
 def _last_cutover(deps: Services, subject: str, execution_id: str) -> str:
     records = deps.ledger.by_subject(subject)
     ends = [r for r in records if r.get("decision") in ("completed", "rolled-back", "planned")]
-    ours = [r for r in ends if execution_id in json.dumps(r.get("details", {}))] or ends
+    # the plan names the pipeline execution; its cutover's later records (completed, rolled back) do not
+    plans = {r.get("execution_arn") for r in ends if execution_id in json.dumps(r.get("details", {}))}
+    ours = [r for r in ends if r.get("execution_arn") in plans - {None}] or ends
     if not ours:
         return "no cutover recorded here yet"
     last = ours[-1]

@@ -897,7 +897,10 @@ _TABLE: dict[tuple[str, str], Rule] = {
     ("secretsmanager", "DescribeSecret"): _secret,
     # Cost Explorer reads have no resource-level permissions
     **{("ce", op): _on("*") for op in ("GetCostAndUsage", "GetCostForecast", "GetAnomalies", "GetDimensionValues")},
-    **{("codepipeline", op): _pipeline for op in ("GetPipelineExecution", "GetPipelineState", "PutApprovalResult")},
+    **{
+        ("codepipeline", op): _pipeline
+        for op in ("GetPipeline", "GetPipelineExecution", "GetPipelineState", "PutApprovalResult")
+    },
     ("sts", "GetCallerIdentity"): _no_authorization,
 }
 

@@ -41,11 +41,14 @@ if TYPE_CHECKING:
     from deckwatch.context import Services
 
 Approvals = Literal["approve", "reject", "timeout"]
+World = Literal["policy", "workload"]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 # What the deployed snapshot depends on, besides the policy: the template, what it points to, and the code that
 # builds the world (relative to the repository and to this package).
 SNAPSHOT_INPUTS = ("template.yaml", "statemachines/*.asl.json")
+# ... and, for the world built from the workload stack (`world="workload"`), the workload's own files.
+WORKLOAD_INPUTS = ("workload/template.yaml", "workload/samconfig.toml", "workload/generate.py")
 
 
 @dataclass
@@ -93,11 +96,13 @@ class LocalAWS:
         approvals: Approvals = "approve",
         parameters: dict[str, str] | None = None,
         start: float | None = None,
+        world: World = "policy",
     ) -> None:
         self.root = root
         self.environment = environment
         self.policy_file = policy_file
         self.approvals = approvals
+        self.world_kind: World = world  # "policy": world.build from the policy; "workload": workload/template.yaml
         # the stack's parameters: as samconfig.toml deploys the environment, then these
         self.parameters = {**deployed_parameters(root, environment), **(parameters or {}), "Environment": environment}
         # simulated time starts now, or at `start` (epoch seconds): a release on a Friday at 17:00 in Paris
@@ -240,9 +245,10 @@ class LocalAWS:
         import moto
 
         package = Path(__file__).resolve().parent
-        parts: list[str | bytes] = [self.environment, str(self.root.resolve()), moto.__version__]
+        parts: list[str | bytes] = [self.environment, str(self.root.resolve()), moto.__version__, self.world_kind]
         parts += [f"{k}={v}" for k, v in sorted(self.parameters.items())]
-        files = [p for pattern in SNAPSHOT_INPUTS for p in sorted(self.root.glob(pattern))]
+        inputs = SNAPSHOT_INPUTS + (WORKLOAD_INPUTS if self.world_kind == "workload" else ())
+        files = [p for pattern in inputs for p in sorted(self.root.glob(pattern))]
         files += sorted(package.rglob("*.py")) + sorted((package.parent / "policy").rglob("*.py"))
         for path in files:
             parts += [str(path), path.read_bytes()]
@@ -312,7 +318,15 @@ class LocalAWS:
             KeyId=f"alias/deckwatch-{self.environment}",
             Overwrite=True,
         )
-        self.world = world.build(self, self.policy.policy, ACCOUNT, REGION)
+        if self.world_kind == "workload":
+            from deckwatch.local import workload_world
+
+            self.world = workload_world.build(self, self.root, self.environment, ACCOUNT, REGION)
+            # the control plane was updated with the workload's outputs: its roles' policies as they are now
+            self.deployed = self._kept_by_conditions()
+            self.principals = self._principals()
+        else:
+            self.world = world.build(self, self.policy.policy, ACCOUNT, REGION)
 
     def _kept_by_conditions(self) -> set[str]:
         """Logical ids of the resources the stack has: those whose Condition holds for its parameters (moto's

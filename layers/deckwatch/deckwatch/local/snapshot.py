@@ -11,7 +11,8 @@ deployment, with the runtime's own deployment facts beside them.
   A file is written once, atomically, and only ever read back by the user who wrote it (mode 0600 in a 0700
   folder): it is a pickle, trusted the way a virtual environment's files are. `DECKWATCH_CACHE_DIR=off` disables it.
 
-moto keeps a few things pickle cannot write (locks, RSA keys, weak references, lambdas as dictionary factories);
+moto keeps a few things pickle cannot write (locks, RSA keys, X.509 certificates, weak references, lambdas as
+dictionary factories);
 `_Pickler` writes each as what rebuilds it.
 """
 
@@ -166,6 +167,12 @@ def _rsa_key(pem: bytes) -> Any:
     return serialization.load_pem_private_key(pem, password=None, unsafe_skip_rsa_key_validation=True)
 
 
+def _certificate(pem: bytes) -> Any:
+    from cryptography import x509
+
+    return x509.load_pem_x509_certificate(pem)
+
+
 def _weak_values(items: dict[Any, Any]) -> weakref.WeakValueDictionary[Any, Any]:
     out: weakref.WeakValueDictionary[Any, Any] = weakref.WeakValueDictionary()
     out.update(items)
@@ -201,4 +208,8 @@ class _Pickler(pickle.Pickler):
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
             return _rsa_key, (pem,)
+        if kind.__module__.startswith("cryptography") and hasattr(obj, "serial_number"):  # ACM's certificates
+            from cryptography.hazmat.primitives import serialization
+
+            return _certificate, (obj.public_bytes(serialization.Encoding.PEM),)
         return NotImplemented

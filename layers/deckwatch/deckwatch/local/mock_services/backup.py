@@ -181,12 +181,18 @@ def install() -> None:
         _installed = True
 
 
+def _vault(runtime: Any) -> str:
+    """Where drill targets are backed up: the workload stack's vault, or the seeded one of the policy's world."""
+    return str(getattr(runtime, "world", {}).get("backup_vault") or SEED_VAULT)
+
+
 def seed(runtime: Any) -> None:
     """A vault (and one per DR region) where drill targets are backed up."""
     policy = runtime.policy.policy
     if not policy.drills.targets:
         return
-    client("backup").create_backup_vault(BackupVaultName=SEED_VAULT)
+    if _vault(runtime) == SEED_VAULT:
+        client("backup").create_backup_vault(BackupVaultName=SEED_VAULT)
     for dr_region in policy.drills.dr_networks:  # where cross-region copies go
         client("backup", region=dr_region).create_backup_vault(BackupVaultName=SEED_DR_VAULT)
 
@@ -208,7 +214,7 @@ def refresh(runtime: Any) -> None:
             arn = f"arn:aws:rds:{REGION}:{ACCOUNT}:{kind}:{target.resource}"
         start_backup_job(
             backend,
-            {"BackupVaultName": SEED_VAULT, "ResourceArn": arn, "IamRoleArn": BACKUP_ROLE.format(account=ACCOUNT)},
+            {"BackupVaultName": _vault(runtime), "ResourceArn": arn, "IamRoleArn": BACKUP_ROLE.format(account=ACCOUNT)},
             emit=False,
         )
 

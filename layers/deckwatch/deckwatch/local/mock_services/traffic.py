@@ -12,11 +12,20 @@ Every simulated minute, while anything else is going on in the embedded AWS (a d
   TargetResponseTime);
 - each Lambda service gets invocations split by its alias's weights (AWS/Lambda Invocations, Errors and Duration
   by FunctionName, Resource and ExecutedVersion);
+- in the world built from the workload stack (`LocalAWS(world="workload")`) every load-balanced service of the
+  stack is driven, the policy's or not (web behind the public ALB, api behind the internal one), each ECS service
+  reports its CPU (AWS/ECS CPUUtilization by ClusterName and ServiceName: what a task's share of the requests costs,
+  so that `surge(service, factor)` makes an alarm storm that scaling out ends), and the worker, which has no load
+  balancer, gets messages on its queue: both colours consume it in proportion to their running tasks, the queue
+  reports its depth and the age of its oldest message (AWS/SQS by QueueName) and each colour what it processed,
+  failed and how old its messages were when done (the worker's EMF metrics: namespace shop/worker, dimensions
+  Environment and Colour);
 - then the alarms on those metrics are evaluated as CloudWatch evaluates them (statistic or p-percentile per
   period, metric math with + - * / FILL MAX MIN SUM AVG, datapoints to alarm out of evaluation periods, missing
   data left as it is) and change state, with their state-change events, when the figures say so.
 
-GetMetricData also answers p-percentile statistics (p99...) over the samples of a period, which moto lacks. The
+GetMetricData also answers p-percentile statistics (p99...) over the samples of a period, which moto lacks, and
+matches a query's dimensions in any order (moto's sort of dimensions is broken, so it matched them in order only). The
 state (`TrafficState`) belongs to the running embedded AWS; its random generator is seeded, so a run is
 repeatable for a seed.
 """
@@ -36,7 +45,11 @@ from typing import Any
 MINUTE = 60
 SAMPLES_PER_MINUTE = 20  # latency samples written per target group and minute (p99 over an interval's samples)
 WINDOW_MINUTES = 60  # datapoints kept for alarm evaluation
-DRIVEN_NAMESPACES = frozenset({"AWS/ApplicationELB", "AWS/Lambda"})
+RETENTION_SECONDS = 6 * 3600  # CloudWatch keeps 15 days; nothing here reads more than hours, moto scans it all
+DRIVEN_NAMESPACES = frozenset({"AWS/ApplicationELB", "AWS/Lambda", "AWS/ECS", "AWS/SQS", "shop/worker"})
+CPU_PER_TASK_AT = 3000.0  # requests per minute one task serves at 40% CPU (idle 10%)
+WORKER_SHARE = 0.2  # messages per minute put on the worker's queue, as a share of the requests per minute
+WORKER_TASK_RATE = 600  # messages one worker task finishes per minute
 _PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d+)?)$")
 _installed = False
 _lock = threading.Lock()
@@ -64,6 +77,8 @@ class TrafficState:
         default_factory=lambda: defaultdict(_new_window)
     )
     minutes: int = 0  # minutes modelled so far
+    surges: dict[str, float] = field(default_factory=dict)  # service name -> factor on its requests per minute
+    backlog: dict[str, float] = field(default_factory=dict)  # queue name -> messages waiting
 
 
 def _new_window() -> deque[tuple[int, list[float]]]:
@@ -90,6 +105,15 @@ def volume(requests_per_minute: int) -> None:
     _state().requests_per_minute = requests_per_minute
 
 
+def surge(service: str, factor: float) -> None:
+    """The service's users send `factor` times the usual requests (1.0: back to normal)."""
+    state = _state()
+    if factor == 1.0:
+        state.surges.pop(service, None)
+    else:
+        state.surges[service] = factor
+
+
 def reseed(seed: int) -> None:
     state = _state()
     state.seed, state.rng = seed, random.Random(seed)  # noqa: S311 - a traffic model, not crypto
@@ -104,6 +128,8 @@ def reset() -> None:
     state = _state()
     state.releases.clear()
     state.starved.clear()
+    state.surges.clear()
+    state.backlog.clear()
     state.requests_per_minute, state.noise, state.enabled = 3000, 0.05, True
     reseed(7)
 
@@ -121,11 +147,16 @@ def _tick(runtime: Any) -> None:
         return
     minute = int(runtime.clock.time()) // MINUTE * MINUTE
     data: list[dict[str, Any]] = []
+    workload = getattr(runtime, "world_kind", "policy") == "workload"
+    for spec in _alb_specs(runtime):
+        data += _alb_minute(state, spec, minute, cpu=workload)
     for svc in runtime.policy.policy.services:
-        if svc.kind == "ecs" and svc.alb is not None and svc.ecs is not None:
-            data += _alb_minute(state, svc, minute)
-        elif svc.kind == "lambda" and svc.function is not None:
+        if svc.kind == "lambda" and svc.function is not None:
             data += _lambda_minute(state, svc, minute)
+    if workload:
+        for name, entry in runtime.world["services"].items():
+            if "queue_name" in entry:
+                data += _queue_minute(state, runtime, name, entry, minute)
     state.minutes += 1
     if not data:
         return
@@ -136,7 +167,20 @@ def _tick(runtime: Any) -> None:
     for namespace, entries in sorted(by_namespace.items()):
         for i in range(0, len(entries), 500):
             cw.put_metric_data(Namespace=namespace, MetricData=entries[i : i + 500])
+    _prune(minute - RETENTION_SECONDS)
     evaluate_alarms(state, minute)
+
+
+def _prune(before: int) -> None:
+    """Forget datapoints older than `before` (moto keeps every datapoint and scans them all in GetMetricData)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    from deckwatch.local.runtime import ACCOUNT, REGION
+
+    backend = cloudwatch_backends[ACCOUNT][REGION]
+    data = backend.metric_data
+    if data and data[0].timestamp.timestamp() < before:
+        backend.metric_data = [d for d in data if d.timestamp.timestamp() >= before]
 
 
 def _noisy(state: TrafficState, base: float) -> int:
@@ -177,31 +221,72 @@ def _record(
     out.append(entry)
 
 
-def _alb_minute(state: TrafficState, svc: Any, minute: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class AlbSpec:
+    """A load-balanced ECS service the model drives: names of its load balancer, target groups and ECS services."""
+
+    name: str
+    cluster: str
+    load_balancer: str
+    port: int
+    target_groups: dict[str, str]  # colour -> target group name
+    services: dict[str, str]  # colour -> ECS service name
+
+
+def _alb_specs(runtime: Any) -> list[AlbSpec]:
+    """The policy's load-balanced ECS services and, in the workload's world, the stack's others."""
+    specs = [
+        AlbSpec(
+            svc.name,
+            svc.ecs.cluster,
+            svc.alb.load_balancer,
+            svc.alb.listener_port,
+            {c: str(getattr(svc.alb.target_groups, c)) for c in ("blue", "green")},
+            {c: str(getattr(svc.ecs.services, c)) for c in ("blue", "green")},
+        )
+        for svc in runtime.policy.policy.services
+        if svc.kind == "ecs" and svc.alb is not None and svc.ecs is not None
+    ]
+    if getattr(runtime, "world_kind", "policy") == "workload":
+        covered = {s.load_balancer for s in specs}
+        for name, entry in runtime.world["services"].items():
+            if "load_balancer" in entry and entry["load_balancer_name"] not in covered:
+                tgs = entry["target_groups"].items()
+                groups = {c: arn.split(":targetgroup/", 1)[1].split("/")[0] for c, arn in tgs}
+                specs.append(
+                    AlbSpec(name, runtime.world["cluster"], entry["load_balancer_name"], 443, groups, entry["ecs"])
+                )
+    return specs
+
+
+def _alb_minute(state: TrafficState, spec: AlbSpec, minute: int, cpu: bool = False) -> list[dict[str, Any]]:
     from moto.ecs.models import ecs_backends
     from moto.elbv2.models import elbv2_backends
 
     from deckwatch.local.mock_services import current
+    from deckwatch.local.mock_services import ecs as ecs_mock
     from deckwatch.local.runtime import ACCOUNT, REGION
 
     elb, ecs = elbv2_backends[ACCOUNT][REGION], ecs_backends[ACCOUNT][REGION]
     unhealthy_groups = current().elbv2.unhealthy
-    lb = next((b for b in elb.load_balancers.values() if b.name == svc.alb.load_balancer), None)
+    lb = next((b for b in elb.load_balancers.values() if b.name == spec.load_balancer), None)
     if lb is None:
         return []
     lb_dim = _suffix(lb.arn, ":loadbalancer/")
-    listener = next((li for li in lb.listeners.values() if int(li.port) == svc.alb.listener_port), None)
+    listener = next((li for li in lb.listeners.values() if int(li.port) == spec.port), None)
     weights = _weights(listener)
-    total = _noisy(state, state.requests_per_minute)
+    total = _noisy(state, state.requests_per_minute * state.surges.get(spec.name, 1.0))
     out: list[dict[str, Any]] = []
     lb_requests = lb_errors = 0
     lb_latency: list[float] = []
     for colour in ("blue", "green"):
-        tg_name = str(getattr(svc.alb.target_groups, colour))
+        tg_name = spec.target_groups[colour]
         tg = next((t for t in elb.target_groups.values() if t.name == tg_name), None)
         if tg is None:
             continue
-        ecs_service = next((s for s in ecs.services.values() if s.name == str(getattr(svc.ecs.services, colour))), None)
+        ecs_service = next((s for s in ecs.services.values() if s.name == spec.services[colour]), None)
+        if ecs_service is not None:
+            ecs_mock.progress(ecs_service)
         running = int(ecs_service.running_count) if ecs_service is not None else 0
         share = weights.get(tg.arn, 0) / 100
         requests = 0 if tg_name in state.starved or running == 0 else round(total * share)
@@ -222,12 +307,73 @@ def _alb_minute(state: TrafficState, svc: Any, minute: int) -> list[dict[str, An
             _record(state, out, "AWS/ApplicationELB", "TargetResponseTime", dims, minute, latency, "Seconds")
             lb_requests, lb_errors = lb_requests + requests, lb_errors + errors
             lb_latency += latency[: max(1, round(SAMPLES_PER_MINUTE * share))]
+        if cpu and running > 0:
+            _record(state, out, "AWS/ECS", "CPUUtilization", _ecs_dims(spec.cluster, spec.services[colour]), minute,
+                    [_cpu(state, requests / running)], "Percent")  # fmt: skip
     lb_dims = {"LoadBalancer": lb_dim}
     _record(state, out, "AWS/ApplicationELB", "RequestCount", lb_dims, minute, [float(lb_requests)], "Count")
     _record(state, out, "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", lb_dims, minute, [float(lb_errors)], "Count")
     _record(state, out, "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", lb_dims, minute, [0.0], "Count")
     if lb_latency:
         _record(state, out, "AWS/ApplicationELB", "TargetResponseTime", lb_dims, minute, lb_latency, "Seconds")
+    return out
+
+
+def _ecs_dims(cluster: str, service: str) -> dict[str, str]:
+    return {"ClusterName": cluster, "ServiceName": service}
+
+
+def _cpu(state: TrafficState, per_task: float) -> float:
+    """Average CPU of a service's tasks: idle 10%, 40% at CPU_PER_TASK_AT requests (or messages) per task."""
+    return round(min(100.0, 10.0 + 30.0 * per_task / CPU_PER_TASK_AT + state.rng.gauss(0, 1.5)), 2)
+
+
+def _queue_minute(
+    state: TrafficState, runtime: Any, name: str, entry: dict[str, Any], minute: int
+) -> list[dict[str, Any]]:
+    """The worker: messages arrive on its queue; both colours consume it by their running tasks."""
+    from moto.ecs.models import ecs_backends
+
+    from deckwatch.local.mock_services import ecs as ecs_mock
+    from deckwatch.local.runtime import ACCOUNT, REGION
+
+    ecs = ecs_backends[ACCOUNT][REGION]
+    queue = entry["queue_name"]
+    arrived = _noisy(state, state.requests_per_minute * WORKER_SHARE * state.surges.get(name, 1.0))
+    waiting = state.backlog.get(queue, 0.0) + arrived
+    running: dict[str, tuple[int, Any]] = {}
+    for colour, service_name in entry["ecs"].items():
+        service = next((s for s in ecs.services.values() if s.name == service_name), None)
+        if service is not None:
+            ecs_mock.progress(service)
+        running[colour] = (int(service.running_count) if service is not None else 0, service)
+    tasks = sum(n for n, _ in running.values())
+    done = min(waiting, tasks * WORKER_TASK_RATE)
+    backlog = waiting - done
+    state.backlog[queue] = backlog
+    age = 0.0 if backlog <= 0 else 60.0 * backlog / max(1.0, tasks * WORKER_TASK_RATE or arrived)
+    out: list[dict[str, Any]] = []
+    environment = runtime.environment
+    for colour, (n, service) in running.items():
+        if n == 0:
+            continue
+        handled = round(done * n / tasks)
+        behaviour = state.releases.get(_image(ecs, service), Release())
+        failed = _binomial(state, handled, behaviour.error_rate)
+        dims = {"Environment": environment, "Colour": colour}
+        _record(state, out, "shop/worker", "MessagesProcessed", dims, minute, [float(handled - failed)], "Count")
+        _record(state, out, "shop/worker", "MessagesFailed", dims, minute, [float(failed)], "Count")
+        if handled:
+            ages = [age + v for v in _latencies(state, behaviour.latency_ms, SAMPLES_PER_MINUTE)]
+            _record(state, out, "shop/worker", "MessageAge", dims, minute, ages, "Seconds")
+        _record(state, out, "AWS/ECS", "CPUUtilization", _ecs_dims(runtime.world["cluster"], service.name), minute,
+                [_cpu(state, CPU_PER_TASK_AT * handled / n / WORKER_TASK_RATE)], "Percent")  # fmt: skip
+    qdims = {"QueueName": queue}
+    _record(state, out, "AWS/SQS", "NumberOfMessagesSent", qdims, minute, [float(arrived)], "Count")
+    _record(state, out, "AWS/SQS", "ApproximateNumberOfMessagesVisible", qdims, minute, [float(backlog)], "Count")
+    _record(state, out, "AWS/SQS", "ApproximateAgeOfOldestMessage", qdims, minute, [round(age, 1)], "Seconds")
+    dlq = entry["dead_letter_queue_url"].rsplit("/", 1)[-1]
+    _record(state, out, "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": dlq}, minute, [0.0], "Count")
     return out
 
 
@@ -472,13 +618,20 @@ def _math(expression: str, values: dict[str, float | None]) -> float | None:
 
 # ------------------------------------------------------------------ GetMetricData percentiles -------------------
 def install() -> None:
-    """moto's GetMetricData answers Sum/Average/Minimum/Maximum/SampleCount only: add pNN over a period's values."""
+    """moto's GetMetricData answers Sum/Average/Minimum/Maximum/SampleCount only: add pNN over a period's values;
+    and match dimensions in any order."""
     global _installed  # noqa: PLW0603 - moto's classes are process-wide, so is this flag
     with _lock:
         if _installed:
             return
-        from moto.cloudwatch.models import Statistics
+        from moto.cloudwatch.models import Dimension, Statistics
 
+        # GetMetricData matches a query's dimensions in any order, as CloudWatch does: moto sorts both lists, but
+        # its Dimension.__lt__ compares a value with a name, so the sort keeps the request's order
+        def dimension_lt(self: Any, other: Any) -> bool:
+            return (str(self.name), str(self.value)) < (str(other.name), str(other.value))
+
+        Dimension.__lt__ = dimension_lt  # type: ignore[method-assign]
         original = Statistics.get_statistics_for_type
 
         def get_statistics_for_type(self: Any, stat: str) -> Any:

@@ -5,6 +5,7 @@ requests ("Deckwatch Rollback Requested" events from the CLI or remediation's ro
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -16,6 +17,8 @@ from deckwatch.events import Envelope, Lenient
 from deckwatch.events.pipeline import PipelineEvent
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from deckwatch.context import Services
     from deckwatch.policy.model import Service
 
@@ -90,9 +93,14 @@ def _start_cutovers(event: PipelineEvent, deps: Services) -> list[str]:
     d = event.detail
     approved = d.type is not None and d.type.category == "Approval"
     started = []
-    invoker = _invokes_cutover(deps, d.pipeline)
+    declared = _declared(deps, d.pipeline)
+    invoker = _invokes_cutover(deps, declared)
     for svc in _mapped(deps, d.pipeline, d.action):
         subject = f"service/{svc.name}"
+        deployer = _deploys_a_colour(declared, svc)
+        if deployer is not None:
+            _refuse(deps, event, svc, deployer)
+            continue
         if invoker is not None:
             _record(
                 deps, event, f"start:{svc.name}", subject, "left-to-pipeline",
@@ -127,23 +135,65 @@ def _start_cutovers(event: PipelineEvent, deps: Services) -> list[str]:
     return started
 
 
-def _invokes_cutover(deps: Services, pipeline: str) -> str | None:
-    """The action of `pipeline` that starts this stack's cutover state machine itself (a Step Functions invoke
-    action, as the reference workload's pipelines have), or None (the pipeline leaves it to Deckwatch's trigger).
-    A pipeline Deckwatch cannot read is taken as one that does not."""
-    client = deps.clients("codepipeline")
+def _declared(deps: Services, pipeline: str) -> dict[str, Any] | None:
+    """The pipeline's declaration (GetPipeline), or None when Deckwatch cannot read it (not in this account and
+    region, or no permission): the trigger then stands as the policy writes it."""
+    from botocore.exceptions import ClientError
+
     try:
-        declared = client.get_pipeline(name=pipeline)["pipeline"]
-    except Exception:  # noqa: BLE001 - no such pipeline here, or no permission: the trigger stands as written
+        return dict(deps.clients("codepipeline").get_pipeline(name=pipeline)["pipeline"])
+    except ClientError as exc:
+        logging.getLogger("deckwatch").warning("pipeline not readable", extra={"pipeline": pipeline, "error": str(exc)})
         return None
-    machine = deps.settings.require("cutover_state_machine_arn")
-    for stage in declared.get("stages", []):
+
+
+def _actions(declared: dict[str, Any] | None) -> Iterator[tuple[str, dict[str, Any]]]:
+    for stage in (declared or {}).get("stages", []):
         for action in stage.get("actions", []):
-            kind = action.get("actionTypeId", {})
-            config = action.get("configuration", {})
-            if kind.get("provider") == "StepFunctions" and config.get("StateMachineArn") == machine:
-                return f"{stage['name']}/{action['name']}"
+            yield f"{stage['name']}/{action['name']}", action
+
+
+def _invokes_cutover(deps: Services, declared: dict[str, Any] | None) -> str | None:
+    """The action of the pipeline that starts this stack's cutover state machine itself (a Step Functions invoke
+    action, as the reference workload's pipelines have), or None (the pipeline leaves it to Deckwatch's trigger)."""
+    machine = deps.settings.require("cutover_state_machine_arn")
+    for name, action in _actions(declared):
+        kind, config = action.get("actionTypeId", {}), action.get("configuration", {})
+        if kind.get("provider") == "StepFunctions" and config.get("StateMachineArn") == machine:
+            return name
     return None
+
+
+def _deploys_a_colour(declared: dict[str, Any] | None, svc: Service) -> str | None:
+    """The action of the pipeline that deploys to one of `svc`'s colours itself (an ECS deploy action naming the
+    blue or the green service): from the second release on it puts the new image on the live colour, with all of
+    its traffic, before any canary. None when it names neither."""
+    if svc.ecs is None:
+        return None
+    colours = {svc.ecs.services.blue, svc.ecs.services.green}
+    for name, action in _actions(declared):
+        kind, config = action.get("actionTypeId", {}), action.get("configuration", {})
+        if kind.get("provider") == "ECS" and config.get("ServiceName") in colours:
+            return f"{name} (ECS deploy to {config['ServiceName']})"
+    return None
+
+
+def _refuse(deps: Services, event: PipelineEvent, svc: Service, deployer: str) -> None:
+    d = event.detail
+    why = (
+        f"{d.pipeline}'s {deployer} deploys to a colour itself: it would put the image on the live colour before "
+        "any canary. Change the pipeline to hand the image to Deckwatch (a Step Functions invoke action that starts "
+        "the cutover state machine, as workload/template.yaml does)"
+    )
+    _record(deps, event, f"refused:{svc.name}", f"service/{svc.name}", "refused", why, pipeline=d.pipeline)
+    deps.notifier.publish(
+        subject=f"cutover {svc.name}: refused (the pipeline deploys to a colour)",
+        text=why,
+        capability="cutover",
+        environment=deps.settings.environment,
+        severity="critical",
+        data={"pipeline": d.pipeline, "execution_id": d.execution_id, "action": deployer},
+    )
 
 
 def _image(event: PipelineEvent, svc: Service, reader: Any, deps: Services) -> str:

@@ -44,7 +44,7 @@ STATELINT_STAMP := $(TOOLS)/node/.installed-$(STATELINT_VERSION)
 # so that its module-scoped runtime is built once.
 PYTEST_PARALLEL ?= -n auto --dist loadfile
 
-.PHONY: venv tools lint check-template check-layer test test-fast demo simulate bench rds-ca constraints layer-requirements clean-tools clean
+.PHONY: venv tools lint check-template check-layer test test-fast demo simulate bench fault-matrix rds-ca constraints layer-requirements clean-tools clean
 
 venv: $(VENV_STAMP)
 
@@ -114,6 +114,12 @@ DAYS ?= 30
 SEED ?= 1
 simulate: venv
 	$(VENV)/bin/deckwatch simulate --days $(DAYS) --seed $(SEED) --timeline .deckwatch/month-timeline.txt
+
+# Every fault of the matrix at every call site of every workflow (make test runs one per call site, in rotation):
+# about 1,300 cases, half an hour here; the counts in .deckwatch/fault-matrix.json.
+fault-matrix: venv
+	FAULT_MATRIX=full $(VENV)/bin/python -m pytest -q -p no:cacheprovider --dist loadfile -n 2 \
+	  tests/faults/test_fault_matrix.py tests/drills/test_drill_faults.py
 
 # Outside the test suite (timings depend on the machine); tests/test_bench.py runs its --tiny form.
 BENCH_ARGS ?=

@@ -84,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     pu.add_argument("--env", choices=ENVIRONMENTS, required=True)
     pu.add_argument("--key-id", default=None, help="KMS key (default alias/deckwatch-<env>)")
     pu.set_defaults(func=cmd_policy_push)
+    pi = pol.add_parser("init", help="write a first policy from a deployed workload stack's outputs and tags")
+    pi.add_argument("--stack", required=True, help="the workload stack (e.g. shop-staging)")
+    pi.add_argument("--env", choices=ENVIRONMENTS, required=True)
+    pi.add_argument("--out", type=Path, default=None, help="policy file to write (default: standard output)")
+    pi.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    pi.set_defaults(func=cmd_policy_init)
 
     for verb in ("approve", "reject"):
         a = sub.add_parser(verb, help=f"{verb} a pending approval (real AWS)")
@@ -317,6 +323,25 @@ def _runtime(args: argparse.Namespace) -> Any:
         approvals=args.approvals,
         parameters=parameters,
     )
+
+
+def cmd_policy_init(args: argparse.Namespace, client: Any = None) -> int:
+    """`client(service)`: boto3 clients of the account the stack is in (default: the caller's, real AWS)."""
+    from deckwatch.local.policy_init import StackError, describe, init
+
+    if client is None:
+        from deckwatch.aws import Clients
+
+        client = Clients()
+    try:
+        facts, text = init(client, args.stack, args.env, args.out, force=args.force)
+    except StackError as exc:
+        raise UsageError(str(exc)) from None
+    if args.out is None:
+        sys.stdout.write(text)
+    where = args.out or "standard output"
+    print(f"{where}: {args.env} policy of {args.stack}: {describe(facts, text)}", file=sys.stderr)
+    return 0
 
 
 def _state_machine(rt: Any, name: str) -> str:

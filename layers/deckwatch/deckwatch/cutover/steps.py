@@ -275,8 +275,13 @@ def _plan(deps: Services, c: Cutover, router: TrafficRouter, strategy: str) -> C
             _record_actions(deps, c, "reconcile", router)
             _record(deps, c, "reconcile:restored", "restored", f"traffic was split {observed.weights}: {live} 100%")
             observed = router.observe()
-    prepared = router.prepare(observed, c.target)
-    prepare_actions = _record_actions(deps, c, "prepare", router)
+    if not c.dry_run:  # before the first change (pinning the colours' revisions): no ledger, no change
+        what = c.target.get("image") or c.target.get("task_definition") or c.target.get("version") or "the target"
+        _record(deps, c, "prepare:intent", "intent", f"about to prepare the idle colour for {what}", kind="intent")
+    try:
+        prepared = router.prepare(observed, c.target)
+    finally:  # what prepare changed is recorded even when it failed half-way
+        prepare_actions = _record_actions(deps, c, "prepare", router)
     c.new, c.revision, c.image = prepared.slot, prepared.revision, prepared.image or c.image
     c.stable = next(s for s in observed.weights if s != c.new) if c.new in observed.weights else live
     c.capacity = max(1, observed.capacity.get(c.stable, 1))

@@ -50,13 +50,6 @@ def _drill(postgres: Cluster) -> Callable[[LocalAWS], list[Report]]:
     return trigger
 
 
-def _selected(all_cases: list[fm.Case]) -> list[fm.Case]:
-    if FULL:
-        return all_cases
-    per_site = 2 * len(fm.KINDS)
-    return [all_cases[i * per_site + (i % per_site)] for i in range(len(all_cases) // per_site)]
-
-
 def test_fault_matrix_drill(local_aws_factory: Factory, postgres: Cluster) -> None:
     wf = fm.Workflow("drill", "staging", _drill(postgres), policy_file=STAGING_POLICY)
 
@@ -68,7 +61,7 @@ def test_fault_matrix_drill(local_aws_factory: Factory, postgres: Cluster) -> No
     assert problems == [], f"the drill does not hold without faults: {problems}"
     assert len(sites) >= 10, sites
     results = []
-    for case in _selected(fm.cases(wf, sites)):
+    for case in fm.selected(fm.cases(wf, sites), FULL):
         with fresh_world() as rt:
             results.append(fm.run_case(rt, wf, case))
     failed = [f"{r.case.id}: {'; '.join(r.problems[:3])}" for r in results if not r.held]

@@ -104,14 +104,6 @@ def workflows(tmp: Path) -> dict[str, fm.Workflow]:
     }
 
 
-def selected(all_cases: list[fm.Case]) -> list[fm.Case]:
-    """All of them with FAULT_MATRIX=full; else one per call site, kinds and durations in rotation."""
-    if FULL:
-        return all_cases
-    per_site = 2 * len(fm.KINDS)
-    return [all_cases[i * per_site + (i % per_site)] for i in range(len(all_cases) // per_site)]
-
-
 @pytest.mark.parametrize("name", ["cutover", "cutover-alarm", "approval", "remediation", "cost"])
 def test_fault_matrix(name: str, local_aws_factory: Factory, tmp_path: Path) -> None:
     wf = workflows(tmp_path)[name]
@@ -126,7 +118,7 @@ def test_fault_matrix(name: str, local_aws_factory: Factory, tmp_path: Path) -> 
     assert problems == [], f"{name} does not hold without faults: {problems}"
     assert len(sites) >= 10, sites  # a workflow makes calls: a trace that saw none proves nothing
     results = []
-    for case in selected(fm.cases(wf, sites)):
+    for case in fm.selected(fm.cases(wf, sites), FULL):
         with fresh() as rt:
             results.append(fm.run_case(rt, wf, case))
     _write(name, results)

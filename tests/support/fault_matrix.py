@@ -106,6 +106,14 @@ def cases(wf: Workflow, sites: list[tuple[str, str, str]]) -> list[Case]:
     ]
 
 
+def selected(all_cases: list[Case], full: bool) -> list[Case]:
+    """All of them when `full` (FAULT_MATRIX=full); else one per call site, kinds and durations in rotation."""
+    if full:
+        return all_cases
+    per_site = 2 * len(KINDS)
+    return [all_cases[i * per_site + (i % per_site)] for i in range(len(all_cases) // per_site)]
+
+
 def run_case(rt: LocalAWS, wf: Workflow, case: Case) -> Result:
     """Run `case` on `rt` (a fresh embedded AWS) and check every invariant."""
     started, sim_started = time.monotonic(), rt.clock.simulated_seconds

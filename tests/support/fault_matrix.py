@@ -17,6 +17,7 @@ instances, executions) and the ledger, never the code's own account of what it d
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -107,9 +108,11 @@ def cases(wf: Workflow, sites: list[tuple[str, str, str]]) -> list[Case]:
 
 
 def selected(all_cases: list[Case], full: bool) -> list[Case]:
-    """All of them when `full` (FAULT_MATRIX=full); else one per call site, kinds and durations in rotation."""
+    """All of them when `full` (FAULT_MATRIX=full); else one per call site, kinds and durations in rotation.
+    FAULT_MATRIX_ONLY=<text> keeps the cases whose id contains it (to re-run one finding)."""
+    only = os.environ.get("FAULT_MATRIX_ONLY", "")
     if full:
-        return all_cases
+        return [c for c in all_cases if only in c.id]
     per_site = 2 * len(KINDS)
     return [all_cases[i * per_site + (i % per_site)] for i in range(len(all_cases) // per_site)]
 

@@ -141,30 +141,31 @@ def instance_endpoint(rds: Any, ident: str) -> dict[str, Any] | None:
 def cleanup(task: StepTask, deps: Services) -> dict[str, Any]:
     """Delete the drill's instance (and then its Aurora cluster), whatever happened before. Confirms by describing
     them afterwards."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     drill = task.drill()
     rds = deps.clients("rds", region=drill.region)
-    existed = _exists(rds, drill.instance_id)
+    try:
+        existed = _exists(rds, drill.instance_id)
+    except (ClientError, BotoCoreError):  # cannot tell: delete it by its known name anyway (RDS says if it is not)
+        existed = True
     if existed:
         params = {"DBInstanceIdentifier": drill.instance_id, "SkipFinalSnapshot": True, "DeleteAutomatedBackups": True}
         action: Action | None = Action(service="rds", operation="DeleteDBInstance", parameters=params)
         try:
             Executor(deps.clients, dry_run=False).call("rds", "DeleteDBInstance", region=drill.region, **params)
         except ActionError as exc:
-            # told before the state machine retries (and the janitor after it): a running drill database costs
-            # money and holds restored data, so its name is in the ledger at once
-            record(
-                deps,
-                drill,
-                "cleanup-failed",
-                decision="cleanup-incomplete",
-                reason=f"{drill.instance_id} could not be deleted: {exc}; the janitor retries every hour",
-                action=action,
-                outcome="still-present",
-            )
-            raise
+            if getattr(exc, "code", "") == "DBInstanceNotFound":
+                existed, action = False, None
+            else:
+                _cleanup_failed(deps, drill, action, exc)
+                raise
     else:
         action = None
-    gone = not _exists(rds, drill.instance_id, deleting_counts_as_gone=True)
+    try:
+        gone = not _exists(rds, drill.instance_id, deleting_counts_as_gone=True)
+    except (ClientError, BotoCoreError):
+        gone = False  # not confirmed: recorded as incomplete, and the janitor looks again
     if drill.kind == "cluster":
         from deckwatch.drills import aurora
 
@@ -187,6 +188,20 @@ def cleanup(task: StepTask, deps: Services) -> dict[str, Any]:
         outcome="deleted" if existed and gone else ("absent" if gone else "still-present"),
     )
     return {"deleted": existed, "confirmed_gone": gone, "janitor_pending": pending, "note": note}
+
+
+def _cleanup_failed(deps: Services, drill: Any, action: Action | None, exc: Exception) -> None:
+    """Told before the state machine retries (and the janitor after it): a running drill database costs money and
+    holds restored data, so its name is in the ledger at once."""
+    record(
+        deps,
+        drill,
+        "cleanup-failed",
+        decision="cleanup-incomplete",
+        reason=f"{drill.instance_id} could not be deleted: {exc}; the janitor retries every hour",
+        action=action,
+        outcome="still-present",
+    )
 
 
 def _exists(rds: Any, ident: str, deleting_counts_as_gone: bool = False) -> bool:

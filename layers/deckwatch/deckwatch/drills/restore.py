@@ -31,6 +31,18 @@ def start_restore(task: StepTask, deps: Services) -> dict[str, Any]:
         "ResourceType": meta["resource_type"],
     }
     requested_at = clock.iso()
+    # before the call: a restore started whose answer is lost (and then retried with the same token) is in the
+    # ledger either way, and nothing is restored while the ledger cannot be written
+    record(
+        deps,
+        drill,
+        "start-restore-intent",
+        kind="intent",
+        decision="intent",
+        reason=f"about to restore {drill.recovery_point_arn} into {drill.instance_id}",
+        action=Action(service="backup", operation="StartRestoreJob", parameters=params),
+        outcome="pending",
+    )
     job = Executor(deps.clients, dry_run=False).call("backup", "StartRestoreJob", region=drill.region, **params)[
         "RestoreJobId"
     ]

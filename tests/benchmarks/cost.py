@@ -17,7 +17,7 @@ from deckwatch.local.runtime import LocalAWS
 from support.samples import REPO_ROOT
 
 from benchmarks import latencies as lat
-from benchmarks.world import Trace, traced
+from benchmarks.world import Trace, cpu_scale, memory_mb, traced
 
 PRICES_AS_OF = "2026-12-02 (AWS pricing pages as known to the author; not re-checked here: no internet)"
 LAMBDA_REQUEST = 0.20 / 1e6
@@ -53,7 +53,6 @@ METRIC_WORKFLOW = {
     "Anomal": "anomaly",
     "Savings": "schedule",
 }
-MEMORY_GB = 0.5  # template.yaml Globals MemorySize 512
 GOAL_USD = 1.0
 
 WORKLOAD_PER_WEEK = {  # the issue's workload, mapped to the traced run that stands for it
@@ -70,15 +69,17 @@ def counts(trace: Trace, executions: list[dict[str, Any]], cold_init_s: dict[str
     """What one traced run uses."""
     calls = trace.calls()
     invocations = trace.invocations()
-    seconds = 0.0
+    gb_seconds = 0.0
     for fn in invocations:  # warm duration: its calls' p50 plus compute; 1 ms billing granularity
         own = [c for c in calls if c[0] == fn]
-        seconds += sum(lat.api(s).p50 for _, s, _ in own) / max(invocations.count(fn), 1) + 0.02
-    seconds += sum(cold_init_s.get(fn, 1.0) * 3.45 for fn in set(invocations))  # one cold init per function per run
+        seconds = sum(lat.api(s).p50 for _, s, _ in own) / max(invocations.count(fn), 1) + 0.02
+        gb_seconds += seconds * memory_mb(fn) / 1024
+    for fn in set(invocations):  # one cold init per function per run, at the function's CPU share
+        gb_seconds += cold_init_s.get(fn, 1.0) * cpu_scale(fn) * memory_mb(fn) / 1024
     ddb = [op for _, s, op in calls if s == "dynamodb"]
     return {
         "lambda_invocations": len(invocations),
-        "lambda_gb_seconds": round(seconds * MEMORY_GB, 3),
+        "lambda_gb_seconds": round(gb_seconds, 3),
         "sfn_transitions": sum(len(e["path"]) + 1 for e in executions),  # + the start
         "dynamodb_reads": sum(1 for op in ddb if op in READS),
         "dynamodb_writes": sum(1 for op in ddb if op in WRITES) + 6 * ddb.count("TransactWriteItems"),

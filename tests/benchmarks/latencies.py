@@ -49,8 +49,8 @@ API_DEFAULT = Hop(0.05, 0.2, "assumed (other AWS API call)")
 
 
 def api(service: str) -> Hop:
-    key = service.replace("-", "").replace("elasticloadbalancing", "elasticloadbalancing").lower()
-    key = {"elasticloadbalancingv2": "elasticloadbalancingv2", "stepfunctions": "sfn"}.get(key, key)
+    key = service.replace("-", "").lower()
+    key = {"elbv2": "elasticloadbalancingv2", "stepfunctions": "sfn"}.get(key, key)
     return API.get(key, API_DEFAULT)
 
 

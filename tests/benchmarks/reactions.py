@@ -21,11 +21,8 @@ from deckwatch.local.runtime import LocalAWS, Report
 from support.samples import EVENTS, REPO_ROOT, load_event
 
 from benchmarks import latencies as lat
-from benchmarks.world import Trace, traced
+from benchmarks.world import Trace, cpu_scale, traced
 
-# Lambda allocates CPU in proportion to memory; one vCPU at 1,769 MB (AWS Lambda Developer Guide, "Configuring
-# Lambda function memory", as of 2026-12-02). The functions have 512 MB (template.yaml Globals).
-VCPU_MB = 1769
 HANDLER_COMPUTE = lat.Hop(0.01, 0.05, "assumed (handler CPU between calls, at 1 vCPU)")
 HANDOFFS = {("sfn", "StartExecution"), ("sfn", "SendTaskSuccess"), ("sfn", "SendTaskFailure")}
 GOAL_P50_WARM_S = 1.0
@@ -134,9 +131,10 @@ def _execution_of(
     return None, None
 
 
-def estimate(path: dict[str, Any], cold_init_s: dict[str, float], memory_mb: int = 512) -> dict[str, Any]:
-    """p50 with warm functions and p99 with every function on the path cold (the worst case the goal names)."""
-    scale = VCPU_MB / memory_mb
+def estimate(path: dict[str, Any], cold_init_s: dict[str, float]) -> dict[str, Any]:
+    """p50 with warm functions and p99 with every function on the path cold (the worst case the goal names); a
+    function's init and compute are scaled to the CPU share of its MemorySize (template.yaml)."""
+    scales = [cpu_scale(h["function"]) for h in path["hops"] if h["kind"] == "lambda"]
     p50_warm = p99_warm = p99_cold = p50_cold = 0.0
     for hop in path["hops"]:
         kind = hop["kind"]
@@ -149,6 +147,7 @@ def estimate(path: dict[str, Any], cold_init_s: dict[str, float], memory_mb: int
         elif kind == "api":
             h = lat.api(hop["service"])
         else:  # lambda
+            scale = cpu_scale(hop["function"])
             queue = lat.LAMBDA_ASYNC_QUEUE if hop["async"] else lat.Hop(0, 0, "")
             warm = lat.Hop(
                 queue.p50 + lat.LAMBDA_WARM_INVOKE.p50 + HANDLER_COMPUTE.p50 * scale,
@@ -173,7 +172,7 @@ def estimate(path: dict[str, Any], cold_init_s: dict[str, float], memory_mb: int
         "p99_warm_s": round(p99_warm, 3),
         "p50_cold_s": round(p50_cold, 3),
         "p99_cold_s": round(p99_cold, 3),
-        "cpu_scale": round(scale, 2),
+        "cpu_scale": [round(x, 2) for x in scales],
     }
 
 

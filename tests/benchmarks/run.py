@@ -94,7 +94,7 @@ def table(r: dict[str, Any]) -> str:
     out += [
         "",
         "**Reaction in AWS** (estimated: traced critical path x per-hop latencies; cold = every function on the path "
-        f"cold, init scaled x{next(iter(r['reactions'].values()))['cpu_scale']} for 512 MB)",
+        "cold, its measured init scaled to its MemorySize's CPU share: 1,769 MB = 1 vCPU = this machine's core)",
         "",
         "| reaction | hops | functions on path | p50 warm s | p99 warm s | p99 cold s |",
         "|---|--:|---|--:|--:|--:|",

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,34 @@ from support.remediation import policy_doc, staging_rules
 from support.samples import REPO_ROOT
 
 CUTOVER_POLICY = REPO_ROOT / "tests/cutover/policies/staging.yaml"
+VCPU_MB = 1769  # Lambda gives one vCPU at 1,769 MB (Lambda Developer Guide, "Configuring memory", 2026-12-02)
+
+
+@lru_cache(maxsize=1)
+def _memory() -> tuple[int, dict[str, int]]:
+    from support.workload_cfn import load_template
+
+    doc = load_template(REPO_ROOT / "template.yaml")
+    default = int(doc.get("Globals", {}).get("Function", {}).get("MemorySize", 128))
+    sized = {
+        name: int(r["Properties"]["MemorySize"])
+        for name, r in doc["Resources"].items()
+        if isinstance(r, dict)
+        and r.get("Type") == "AWS::Serverless::Function"
+        and isinstance(r["Properties"].get("MemorySize"), int)
+    }
+    return default, sized
+
+
+def memory_mb(function: str) -> int:
+    """A function's MemorySize in template.yaml (its own, else the Globals'): its CPU share and GB-seconds."""
+    default, sized = _memory()
+    return sized.get(function, default)
+
+
+def cpu_scale(function: str) -> float:
+    """How much slower than one vCPU (this machine's core) the function's init and compute run."""
+    return VCPU_MB / memory_mb(function) if memory_mb(function) < VCPU_MB else 1.0
 
 
 def storm_rules(resources: int) -> list[dict[str, Any]]:

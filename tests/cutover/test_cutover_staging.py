@@ -73,12 +73,47 @@ def test_alarm_event_mid_bake_rolls_back_at_once(staging: LocalAWS) -> None:
     assert rb["details"]["reason"] == "alarm" and rb["details"]["weight_at_rollback"] == 10
     assert rb["details"]["cause"]["alarm"] == WEB_ALARM
     assert rb["details"]["time_to_rollback_seconds"] < 5  # real seconds: no simulated wait on this path
+    # the alarm-events function restored the listener itself, before answering the bake (cutover.reflex): its
+    # records come before the state machine's rollback, whose own restore found nothing left to change
+    assert rb["details"]["restored_by"] == "alarm-events reflex"
+    fast = record(report, "fast-restored")
+    assert fast["details"]["weight_before"] == 10 and fast["details"]["alarm"] == WEB_ALARM
+    ids = [r["record_id"] for r in report.ledger]
+    modified = [r for r in report.ledger if r["decision"] == "ModifyListener"]
+    assert ":fast-restore:" in modified[-1]["record_id"]
+    assert ids.index(fast["record_id"]) < ids.index(rb["record_id"])
+    assert not [r for r in modified if ":rollback:restore:" in r["record_id"]]
     # the alarm's own state-change event answered the bake (not the next poll)
     assert "AlarmEventsFunction" in "".join(f["matched_rules"][0] for f in report.follow_ups if f["matched_rules"])
     new = next(c for c in ("blue", "green") if c != stable)
     assert desired(staging, new) == 0
     assert [i["function"] for i in awslambda.invocations()][-1] == "shop-staging-web-rollback-hook"
     assert report.ledger[-1]["decision"] in ("rolled-back", "hook-invoked") or "rolled-back" in decisions(report)
+
+
+def test_a_failing_rollback_reflex_leaves_the_restore_to_the_rollback_step(staging: LocalAWS) -> None:
+    """The alarm-events function's ModifyListener is refused: the bake is still answered at once, the answer
+    says why the reflex failed, and the state machine's rollback restores the listener."""
+    stable = live(staging)
+    new = next(c for c in ("blue", "green") if c != stable)
+    refused: list[dict[str, int]] = []
+
+    def first_restore(w: dict[str, int]) -> bool:
+        if w.get(f"shop-staging-web-{stable}") == 100 and not refused:
+            refused.append(w)
+            return True
+        return False
+
+    elbv2.bad_image(image("bad-reflex"))
+    elbv2.reject_listener(first_restore)
+    report = run(staging, console_input("staging-image.json", image=image("bad-reflex")))
+    execution = only_execution(report)
+    assert execution["path"][-3:] == ["Bake", "Rollback", "RolledBack"] and refused
+    rb = record(report, "rolled-back")
+    assert rb["details"]["restored_by"] == "rollback step" and rb["details"]["weight_at_rollback"] == 10
+    assert "ModifyListener" in rb["details"]["reflex_error"]
+    assert weights(staging) == {stable: 100, new: 0}
+    assert "fast-restored" not in decisions(report)
 
 
 def test_unhealthy_targets_during_a_bake_roll_back(staging: LocalAWS) -> None:
@@ -134,6 +169,7 @@ def test_alarm_inside_rollback_window_rolls_back_from_100(staging: LocalAWS) -> 
     assert execution["path"][-3:] == ["RollbackWindow", "Rollback", "RolledBack"]
     rb = record(report, "rolled-back")
     assert rb["details"]["reason"] == "alarm" and rb["details"]["weight_at_rollback"] == 100
+    assert rb["details"]["restored_by"] == "alarm-events reflex"
     assert weights(staging)[stable] == 100  # the old colour was still warm: instant
 
 

@@ -265,9 +265,27 @@ class AlarmWatches:
         self.table = table
 
     def add(
-        self, alarm: str, watch_id: str, *, token: str, states: list[str], owner: str, capability: str, ttl: int
+        self,
+        alarm: str,
+        watch_id: str,
+        *,
+        token: str,
+        states: list[str],
+        owner: str,
+        capability: str,
+        ttl: int,
+        reflex: dict[str, Any] | None = None,
     ) -> None:
         expires = _now() + ttl
+        watcher: dict[str, Any] = {
+            "token": token,
+            "states": set(states),
+            "owner": owner,
+            "capability": capability,
+            "expires_at": expires,
+        }
+        if reflex:
+            watcher["reflex"] = reflex
         self.table.update(
             f"watch#{alarm}",
             "SET #watchers = if_not_exists(#watchers, :empty), #expires_at = :exp",
@@ -276,15 +294,7 @@ class AlarmWatches:
         self.table.update(
             f"watch#{alarm}",
             "SET #watchers.#w = :watcher",
-            values={
-                ":watcher": {
-                    "token": token,
-                    "states": set(states),
-                    "owner": owner,
-                    "capability": capability,
-                    "expires_at": expires,
-                }
-            },
+            values={":watcher": watcher},
             names={"#w": watch_id},
         )
 

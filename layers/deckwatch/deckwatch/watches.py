@@ -36,10 +36,15 @@ def register(
     owner: str,
     capability: str,
     ttl_seconds: int,
+    reflex: dict[str, Any] | None = None,
     cloudwatch: Any = None,
     sfn: Any = None,
 ) -> dict[str, Any]:
-    """Watch `alarm_name` for any of `states`. If the alarm is already in one of them, answer at once."""
+    """Watch `alarm_name` for any of `states`. If the alarm is already in one of them, answer at once.
+
+    `reflex`: what the alarm-events function does itself before answering (see `_run_reflex`), for a watcher
+    whose answer would otherwise start the remedy seconds later (a bake's rollback: the callback, the state
+    machine's transitions and another function's cold start are all on the path to the listener)."""
     wanted = sorted(set(states) & STATES)
     if not wanted:
         raise ValueError(f"states must be among {sorted(STATES)}")
@@ -57,6 +62,7 @@ def register(
         owner=owner,
         capability=capability,
         ttl=ttl_seconds,
+        reflex=reflex,
     )
     return {"watch_id": watch_id, "answered": False, "state": current}
 
@@ -77,17 +83,34 @@ def notify(deps: Services, alarm_name: str, state: str, reason: str, at: str, sf
             continue
         if state not in watcher["states"]:
             continue
-        if _answer(client, watcher["token"], alarm_name, state, reason, at):
+        extra = {"reflex": _run_reflex(deps, watcher["reflex"], alarm_name, at)} if watcher.get("reflex") else {}
+        if _answer(client, watcher["token"], alarm_name, state, reason, at, extra):
             answered.append(watch_id)
         deps.state.watches.remove(alarm_name, watch_id, watcher["token"])  # answered now, or by an earlier delivery
     return answered
 
 
-def _answer(client: Any, token: str, alarm_name: str, state: str, reason: str, at: str) -> bool:
+def _run_reflex(deps: Services, reflex: dict[str, Any], alarm_name: str, at: str) -> dict[str, Any]:
+    """The watcher's own first move, made here before the answer; its outcome travels in the answer. It never
+    stops the answer: a reflex that fails leaves the remedy to the waiting task (which would have done it
+    anyway), so the worst case is the time the reflex was meant to save."""
+    kind = reflex.get("kind")
     try:
-        client.send_task_success(
-            taskToken=token, output=json.dumps({"alarm": alarm_name, "state": state, "reason": reason, "at": at})
-        )
+        if kind == "cutover-restore":
+            from deckwatch.cutover.reflex import restore_now
+
+            return restore_now(deps, reflex, alarm=alarm_name, at=at)
+        return {"error": f"unknown reflex {kind!r}"}
+    except Exception as exc:  # noqa: BLE001 - the answer must still go out; the task's own remedy retries
+        return {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+
+
+def _answer(
+    client: Any, token: str, alarm_name: str, state: str, reason: str, at: str, extra: dict[str, Any] | None = None
+) -> bool:
+    answer = {"alarm": alarm_name, "state": state, "reason": reason, "at": at, **(extra or {})}
+    try:
+        client.send_task_success(taskToken=token, output=json.dumps(answer, default=str))
     except (client.exceptions.TaskTimedOut, client.exceptions.InvalidToken, client.exceptions.TaskDoesNotExist):
         return False  # the waiting task ended meanwhile (timed out, aborted): nothing to answer
     return True

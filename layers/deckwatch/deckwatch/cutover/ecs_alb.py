@@ -86,6 +86,14 @@ class EcsAlbRouter:
             self._listener = str(match[0]["ListenerArn"])
         return str(match[0]["ListenerArn"])
 
+    def resolved(self) -> dict[str, Any]:
+        return {"listener": self.listener(), "target_groups": self.target_groups()}
+
+    def pin(self, resolved: dict[str, Any]) -> None:
+        tgs = resolved.get("target_groups") or {}
+        if resolved.get("listener") and set(tgs) == set(COLOURS):
+            self._listener, self._tgs = str(resolved["listener"]), {c: str(tgs[c]) for c in COLOURS}
+
     def load_balancer_arn(self) -> str:
         lbs = self.elb.describe_load_balancers(Names=[self.alb_cfg.load_balancer])["LoadBalancers"]
         return str(lbs[0]["LoadBalancerArn"])

@@ -36,6 +36,12 @@ class LambdaAliasRouter:
     def lock_keys(self) -> list[str]:
         return [resource_key("lambda", self.fn, self.alias)]
 
+    def resolved(self) -> dict[str, Any]:
+        return {}  # the alias is named in the policy: nothing to look up
+
+    def pin(self, resolved: dict[str, Any]) -> None:
+        return None
+
     def _alias(self) -> dict[str, Any]:
         try:
             return dict(self.client.get_alias(FunctionName=self.fn, Name=self.alias))

@@ -70,6 +70,15 @@ class TrafficRouter(Protocol):
 
     def scale_down(self, slot: str) -> None: ...
 
+    def resolved(self) -> dict[str, Any]:
+        """The identifiers this router looked up (ECS: the listener and target group ARNs), for `pin`."""
+        ...
+
+    def pin(self, resolved: dict[str, Any]) -> None:
+        """Take identifiers `resolved` returned earlier instead of looking them up again: the rollback reflex
+        (cutover.reflex) starts its restore with the read before the change, not with the look-ups."""
+        ...
+
     def point_test(self, slot: str) -> str | None:
         """Point the test route (ECS: the test listener) at `slot`; returns what it reaches now, None if there is
         no test route."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from deckwatch.cutover.errors import (
 )
 from deckwatch.cutover.model import Cutover, CutoverInput
 from deckwatch.cutover.router import TrafficRouter, router_for
-from deckwatch.errors import InvalidEventError, LockHeldError, LockLostError
+from deckwatch.errors import DeckwatchError, InvalidEventError, LockHeldError, LockLostError
 from deckwatch.ledger import Action, Record
 
 if TYPE_CHECKING:
@@ -576,6 +577,7 @@ def watch(c: Cutover, token: str, phase: str, deps: Services) -> dict[str, Any]:
             {"rollback": item["abort_reason"], "source": item.get("abort_source", "manual")},
         )
         return {"watching": [], "answered": True}
+    reflex = _reflex(deps, c) if c.alarms else None
     for alarm in c.alarms:
         out = watches.register(
             deps,
@@ -586,10 +588,27 @@ def watch(c: Cutover, token: str, phase: str, deps: Services) -> dict[str, Any]:
             owner=c.execution,
             capability="cutover",
             ttl_seconds=seconds + 300,
+            reflex=reflex,
         )
         if out["answered"]:
             return {"watching": [alarm], "answered": True}
     return {"watching": c.alarms, "answered": False, "seconds": seconds}
+
+
+def _reflex(deps: Services, c: Cutover) -> dict[str, Any] | None:
+    """The restore the alarm-events function makes itself when a watched alarm fires (cutover.reflex)."""
+    from deckwatch.cutover import reflex
+
+    if c.dry_run or not c.new or c.new == c.stable:
+        return None
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        resolved = _router(deps, c).resolved()
+    except (ClientError, BotoCoreError, DeckwatchError) as exc:  # the bake must not fail on a look-up it can skip
+        logging.getLogger("deckwatch").warning("rollback reflex: ids not resolved", extra={"error": str(exc)[:300]})
+        resolved = {}
+    return reflex.for_watch(c, resolved)
 
 
 def _watch_id(c: Cutover, phase: str) -> str:
@@ -767,6 +786,10 @@ def rollback(c: Cutover, cause: dict[str, Any], deps: Services) -> Cutover:
     finally:
         _record_actions(deps, c, "rollback:restore", router)
     restored = clock.now_epoch()
+    fast = cause.get("reflex") if isinstance(cause.get("reflex"), dict) else {}
+    if fast.get("restored"):  # the alarm-events function restored first: what it saw, and when
+        before = int(fast.get("weight_before", before))
+        restored = _epoch(fast.get("restored_at")) or restored
     reason, text, at = classify(cause)
     if c.new != c.stable:
         try:
@@ -782,8 +805,11 @@ def rollback(c: Cutover, cause: dict[str, Any], deps: Services) -> Cutover:
         "planned_weight": c.weight,
         "step": c.step_index,
         "time_to_rollback_seconds": round(ttr, 3),
-        "restore_seconds": round(restored - started, 3),
+        "restore_seconds": round(max(0.0, restored - started), 3),
+        "restored_by": "alarm-events reflex" if fast.get("restored") else "rollback step",
     }
+    if fast.get("error"):
+        details["reflex_error"] = fast["error"]
     _record(deps, c, "rolled-back", "rolled-back", f"{reason}: {text}", details=details)
     metrics.emit(deps.settings, {"TimeToRollback": ttr, "Rollbacks": 1}, Service=c.service, Reason=reason)
     hook = _service(deps, c.service).rollout.on_rollback_hook

@@ -127,3 +127,24 @@ def test_deckwatch_reads_the_build_artifact_from_the_workload_bucket(workload: L
     (artifact,) = requested["details"]["artifacts"]
     assert artifact["s3location"]["bucket"] == _outputs(workload, "shop-staging")["ArtifactBucketName"]
     assert any(r["decision"] == "completed" for r in records)
+
+
+@pytest.mark.parametrize("kind", ["examples", "simulation"])
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_canary_limits_in_the_shipped_policies_are_the_workload_slo(kind: str, environment: str) -> None:
+    """The policies shipped with Deckwatch (examples, the month's) hold every load-balanced service's canary to
+    the workload's SLO, the figures its alarms are built from (workload/template.yaml Mappings Slo)."""
+    from deckwatch.local import simulation
+    from deckwatch.policy import load_file
+    from deckwatch.policy.loader import EXAMPLES
+    from support.samples import REPO_ROOT
+    from support.workload_cfn import load_template
+
+    slo = load_template(REPO_ROOT / "workload/template.yaml")["Mappings"]["Slo"]["Targets"]
+    path = EXAMPLES / f"{environment}.yaml" if kind == "examples" else simulation.policy(environment)
+    services = [s for s in load_file(path).policy.services if s.alb is not None]
+    assert services
+    for svc in services:
+        limits = {m.name: m.max for m in svc.rollout.analysis.metrics}
+        assert limits["latency_p99"] == slo["LatencySeconds"] == 0.2, svc.name
+        assert limits["error_rate"] == slo["ErrorRatePercent"] / 100, svc.name

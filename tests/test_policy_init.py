@@ -95,6 +95,24 @@ def test_names_every_service_pair_and_target_group(
     assert outputs["WorkerQueueName"] in generated[1]
 
 
+def test_canary_limits_are_the_stacks_slo(
+    workload: LocalAWS, generated: tuple[StackFacts, str, Path], outputs: dict[str, str]
+) -> None:
+    """The canary is held to the objective the stack's own alarms use (p99 200 ms, 1% errors), read from the
+    deployed alarms, not from the outputs the generator read."""
+    cw = workload.client("cloudwatch")
+    for svc in policy_of(generated).services:
+        p = svc.name.title()
+        mine = [a for a in outputs[f"{p}BlueAlarms"].split(",") if a]
+        found = {a["AlarmName"]: a for a in cw.describe_alarms(AlarmNames=mine)["MetricAlarms"]}
+        latency = next(a for n, a in found.items() if n.endswith("-p99-latency"))
+        errors = next(a for n, a in found.items() if n.endswith("-5xx-rate"))
+        limits = {m.name: m.max for m in svc.rollout.analysis.metrics}
+        assert limits["latency_p99"] == latency["Threshold"] == 0.2
+        assert limits["error_rate"] == errors["Threshold"] / 100
+        assert limits["unhealthy_hosts"] == 0
+
+
 def test_every_alarm_of_the_stack_is_watched_or_has_a_rule(
     workload: LocalAWS, generated: tuple[StackFacts, str, Path], outputs: dict[str, str]
 ) -> None:

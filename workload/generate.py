@@ -1697,6 +1697,13 @@ def outputs() -> dict:
         }
         o[f"{p}MaxTasks"] = {"Description": "MaxCapacity of each colour", "Value": sized(s, "MaxTasks")}
         out |= o
+    slo = {  # the alarms' thresholds, for the control plane's canary analysis (deckwatch policy init)
+        "SloLatencySeconds": "p99 response time target: canary analysis latency_p99 max",
+        "SloErrorRatePercent": "error rate target (percent): canary analysis error_rate max",
+        "SloQueueAgeSeconds": "queue age target: a worker canary's message-age limit",
+    }
+    for key, text in slo.items():
+        out[key] = {"Description": text, "Value": FindInMap("Slo", "Targets", key.removeprefix("Slo"))}
     return out
 
 

@@ -264,6 +264,7 @@ def _ecs_service(
         "      steps: [10, 100]",
         "      bake_minutes: 10",
         "      rollback_window_minutes: 30",
+        *_analysis(facts),
         f"    require_approval: {'true' if prod else 'false'}  # DECIDE: a person approves each cutover",
     ]
     if usable(pipeline):
@@ -271,6 +272,24 @@ def _ecs_service(
         lines += ["    triggers:", f"      - {{pipeline: {_q(pipeline)}, action: {action}, state: SUCCEEDED}}"]
     lines.append("")
     return lines
+
+
+def _analysis(facts: StackFacts) -> list[str]:
+    """The canary analysis limits from the stack's own SLO outputs (the thresholds its alarms use), so that a
+    canary is held to the service's objective, not to Deckwatch's defaults; nothing when the stack has none."""
+    out = facts.outputs
+    try:
+        latency = float(out["SloLatencySeconds"])
+        errors = float(out["SloErrorRatePercent"]) / 100
+    except (KeyError, ValueError):
+        return []
+    return [
+        "      analysis:  # the stack's SLOs (outputs SloLatencySeconds, SloErrorRatePercent): the canary's limits",
+        "        metrics:",
+        f"          - {{name: error_rate, max: {errors:g}, max_relative: 2.0, min_delta: {errors / 2:g}}}",
+        f"          - {{name: latency_p99, max: {latency:g}, max_relative: 1.5, min_delta: 0.05}}",
+        "          - {name: unhealthy_hosts, max: 0}",
+    ]
 
 
 def _lambda_service(name: str, function: str, alias: str, alarms: list[str], pipeline: str, prod: bool) -> list[str]:

@@ -786,7 +786,8 @@ def rollback(c: Cutover, cause: dict[str, Any], deps: Services) -> Cutover:
     finally:
         _record_actions(deps, c, "rollback:restore", router)
     restored = clock.now_epoch()
-    fast = cause.get("reflex") if isinstance(cause.get("reflex"), dict) else {}
+    reflex = cause.get("reflex")
+    fast: dict[str, Any] = reflex if isinstance(reflex, dict) else {}
     if fast.get("restored"):  # the alarm-events function restored first: what it saw, and when
         before = int(fast.get("weight_before", before))
         restored = _epoch(fast.get("restored_at")) or restored

@@ -201,3 +201,56 @@ def test_dynamodb_item_responses_are_what_motos_serializer_writes() -> None:
     finally:
         DynamoResult.execute_result = fast  # type: ignore[method-assign]
     assert compared == ["PutItem", "UpdateItem", "Query", "Scan", "GetItem", "BatchGetItem", "DeleteItem"]
+
+
+def test_a_main_table_query_reads_its_partition_and_answers_as_dynamodb_does() -> None:
+    """Patch 11 changes how moto finds a Query's items, not what it answers: every form of Query the ledger and
+    the state table use (ascending, descending, Limit, key conditions, paging) against a table of several
+    partitions, compared with the items written, filtered and sorted here."""
+    import boto3
+
+    moto_patches.apply()
+    with moto.mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        table = f"t-{uuid.uuid4().hex[:8]}"
+        ddb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        written = {p: sorted(f"{n:03d}" for n in range(0, 40, 1 + i)) for i, p in enumerate(("a", "b", "c"))}
+        for p, keys in written.items():
+            for k in reversed(keys):  # written out of order
+                ddb.put_item(TableName=table, Item={"pk": {"S": p}, "sk": {"S": k}, "v": {"N": str(len(k))}})
+
+        def query(**kw: Any) -> list[str]:
+            out, start = [], None
+            while True:
+                page = ddb.query(TableName=table, **kw, **({"ExclusiveStartKey": start} if start else {}))
+                out += [i["sk"]["S"] for i in page["Items"]]
+                start = page.get("LastEvaluatedKey")
+                if not start or "Limit" not in kw:
+                    return out
+
+        for p, keys in written.items():
+            key = {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": p}}}
+            assert query(**key) == keys
+            assert query(**key, ScanIndexForward=False) == keys[::-1]
+            assert query(**key, ScanIndexForward=False, Limit=1)[:1] == keys[-1:]
+            assert query(**key, Limit=3) == keys  # paged three at a time
+            ranged = {
+                "KeyConditionExpression": "pk = :p AND sk >= :s",
+                "ExpressionAttributeValues": {":p": {"S": p}, ":s": {"S": "020"}},
+            }
+            assert query(**ranged) == [k for k in keys if k >= "020"]
+            page = ddb.query(TableName=table, ScanIndexForward=False, Limit=1, **key)
+            assert [i["sk"]["S"] for i in page["Items"]] == keys[-1:] and page["Count"] == 1
+        empty = {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "none"}}}
+        assert query(**empty) == []
+        assert sorted(i["pk"]["S"] for i in ddb.scan(TableName=table)["Items"]) == sorted(
+            p for p, keys in written.items() for _ in keys
+        )  # a Query of a missing partition created nothing

@@ -34,6 +34,10 @@
    list regions, at import and per account; each would read the endpoint and service models again), and an
    ASL definition is parsed once per process (moto parses it at creation and again at every execution start; the
    parsed program holds no per-execution state).
+11. Speed, same results: a Query on a table's own key reads only its partition. moto's `Table.query` walks
+   `all_items()`, which sorts every item of the table, then keeps the queried hash key: each ledger write's chain-head
+   Query cost time in proportion to the whole ledger (an alarm storm slowed as it went). The query still filters
+   and sorts the partition itself; index queries are untouched.
 Each patch delegates to `HOOKS`, the one binding between moto's process-wide classes and the runtime that is
 active in this process (one at a time; tests run in parallel as processes). With no runtime they behave like
 moto's own.
@@ -150,6 +154,7 @@ def apply() -> None:
         _patch_api_calls()
         _patch_output_conditions()
         _patch_execution_events()
+        _patch_table_queries()
         _applied = True
 
 
@@ -662,3 +667,34 @@ def _patch_execution_events() -> None:
 
 def _epoch_ms(value: Any) -> int | None:
     return None if value is None else int(value.timestamp() * 1000)
+
+
+_partition = threading.local()  # (table, hash key) of the main-table Query being served (patch 11)
+
+
+def _patch_table_queries() -> None:
+    from moto.dynamodb.models.table import Table
+
+    original_all_items, original_query = Table.all_items, Table.query
+
+    def all_items(self: Any) -> list[Any]:
+        wanted = getattr(_partition, "key", None)
+        if wanted is None or wanted[0] is not self:
+            return original_all_items(self)
+        part = self.items.get(wanted[1])  # .get: the table's defaultdict must not grow a partition on a read
+        if part is None:
+            return []
+        return list(part.values()) if self.range_key_attr else [part]
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or hash_key is None:
+            return original_query(self, hash_key, *args, **kwargs)
+        _partition.key = (self, hash_key)
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _partition.key = None
+
+    Table.all_items = all_items  # type: ignore[method-assign]
+    Table.query = query  # type: ignore[method-assign]

@@ -211,7 +211,7 @@ def test_a_main_table_query_reads_its_partition_and_answers_as_dynamodb_does() -
 
     moto_patches.apply()
     with moto.mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb: Any = boto3.client("dynamodb", region_name="us-east-1")
         table = f"t-{uuid.uuid4().hex[:8]}"
         ddb.create_table(
             TableName=table,
@@ -219,8 +219,16 @@ def test_a_main_table_query_reads_its_partition_and_answers_as_dynamodb_does() -
             AttributeDefinitions=[
                 {"AttributeName": "pk", "AttributeType": "S"},
                 {"AttributeName": "sk", "AttributeType": "S"},
+                {"AttributeName": "v", "AttributeType": "N"},
             ],
             BillingMode="PAY_PER_REQUEST",
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "by_v",
+                    "KeySchema": [{"AttributeName": "v", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
         )
         written = {p: sorted(f"{n:03d}" for n in range(0, 40, 1 + i)) for i, p in enumerate(("a", "b", "c"))}
         for p, keys in written.items():
@@ -249,6 +257,25 @@ def test_a_main_table_query_reads_its_partition_and_answers_as_dynamodb_does() -
             assert query(**ranged) == [k for k in keys if k >= "020"]
             page = ddb.query(TableName=table, ScanIndexForward=False, Limit=1, **key)
             assert [i["sk"]["S"] for i in page["Items"]] == keys[-1:] and page["Count"] == 1
+        # an index query (the ledger's by_day and by_capability): the same items in the same order as moto's own
+        by_v = {
+            "IndexName": "by_v",
+            "KeyConditionExpression": "v = :v",
+            "ExpressionAttributeValues": {":v": {"N": "3"}},
+        }
+        patched = [(i["pk"]["S"], i["sk"]["S"]) for i in ddb.query(TableName=table, **by_v)["Items"]]
+        assert sorted(patched) == sorted((p, k) for p, keys in written.items() for k in keys)
+        from moto.dynamodb.models.table import Table
+
+        mine = Table.query, Table.all_items
+        Table.query, Table.all_items = mine[0].__wrapped__, mine[1].__wrapped__  # type: ignore[attr-defined,method-assign]
+        try:
+            original = [(i["pk"]["S"], i["sk"]["S"]) for i in ddb.query(TableName=table, **by_v)["Items"]]
+            first = ddb.query(TableName=table, ScanIndexForward=False, Limit=1, **key)["Items"]
+        finally:
+            Table.query, Table.all_items = mine  # type: ignore[method-assign]
+        assert patched == original
+        assert ddb.query(TableName=table, ScanIndexForward=False, Limit=1, **key)["Items"] == first
         empty = {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "none"}}}
         assert query(**empty) == []
         assert sorted(i["pk"]["S"] for i in ddb.scan(TableName=table)["Items"]) == sorted(

@@ -311,7 +311,7 @@ def _plan(deps: Services, c: Cutover, router: TrafficRouter, strategy: str) -> C
         c.action = "dry_run"
         router.deploy(c.new, c.revision, c.capacity)
         for weight in c.steps:
-            router.shift(c.stable, c.new, weight)
+            router.shift(c.stable, c.new, weight, capacity=c.capacity)
         router.scale_down(c.stable)
         planned = _record_actions(deps, c, "plan:actions", router)
         plan["actions"] = [a.model_dump() for a in prepare_actions + planned]
@@ -538,7 +538,7 @@ def shift(c: Cutover, deps: Services) -> Cutover:
     # what was being done (and the rollback records the weight it observes)
     _record(deps, c, f"shift-intent:{c.step_index}", "intent", f"{c.new} to {weight}%", kind="intent")
     try:
-        changed = router.shift(c.stable, c.new, weight)
+        changed = router.shift(c.stable, c.new, weight, capacity=c.capacity)
     finally:
         _record_actions(deps, c, f"shift:{c.step_index}", router)
     c.weight = weight
@@ -761,9 +761,9 @@ def rollback(c: Cutover, cause: dict[str, Any], deps: Services) -> Cutover:
     before = c.weight
     try:
         if c.dry_run:
-            router.shift(c.stable, c.new, 0)  # planned, not made: the plan's weight is the one to report
+            router.shift(c.stable, c.new, 0, capacity=c.capacity)  # planned, not made: the plan's weight is reported
         else:
-            before = router.restore(c.stable, c.new)
+            before = router.restore(c.stable, c.new, capacity=c.capacity)
     finally:
         _record_actions(deps, c, "rollback:restore", router)
     restored = clock.now_epoch()

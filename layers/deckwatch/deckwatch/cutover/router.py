@@ -2,12 +2,11 @@
 
 Slots are what traffic is split between (ECS: the colours "blue"/"green"; Lambda: alias versions). Traffic is
 what the target receives: an ALB's requests, a queue's messages (a queue worker's share is its share of the tasks
-consuming the queue), an alias's invocations. Every method
-reads the observed state first and changes nothing that is already as wanted, so that a re-run or a resumed
-execution converges instead of repeating itself; a shift is verified after it is made (Flagger's SetWeight then
-VerifyWeight): the router reads the weights back and fails when they are not what it set. A new kind of target
-(e.g. API Gateway canaries) is one new adapter module registered in `ROUTERS`; the state machine and the steps do
-not change.
+consuming the queue), an alias's invocations. Every method reads the observed state first and changes nothing
+that is already as wanted, so that a re-run or a resumed execution converges instead of repeating itself; a shift
+is verified after it is made (Flagger's SetWeight then VerifyWeight): the router reads the weights (a worker: the
+task counts) back and fails when they are not what it set. A new kind of target (e.g. API Gateway canaries) is one
+new adapter module registered in `ROUTERS`; the state machine and the steps do not change.
 """
 
 from __future__ import annotations

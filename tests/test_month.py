@@ -23,9 +23,13 @@ def test_three_days_keep_every_promise() -> None:
     def outcomes(env: str, **where: Any) -> list[str]:
         return [r["cutover"] for r in releases[env].values() if all(r.get(k) == v for k, v in where.items())]
 
-    # dev's policy is dry-run: plans only; the worker, which no policy can describe, fails its Cutover stage
-    assert set(outcomes("dev", service="web")) == {"dry-run"}
-    assert set(outcomes("staging", service="worker")) == {"refused"}
+    # dev's policy is dry-run: plans only; the queue worker cuts over by its share of the queue's consumers: its
+    # good releases ship everywhere, and staging's bad one is rolled back on its failed messages
+    assert set(outcomes("dev", service="web")) == set(outcomes("dev", service="worker")) == {"dry-run"}
+    assert set(outcomes("prod", service="worker")) == {"completed"}
+    assert outcomes("staging", service="worker", quality="good") == ["completed"]
+    (bad_worker,) = [r for r in releases["staging"].values() if r["service"] == "worker" and r["quality"] == "bad"]
+    assert bad_worker["cutover"] == "rolled-back" and "error" in bad_worker["reason"]
     # staging: bad and slow releases rolled back by the canary analysis within one interval of their first step
     bad = [r for r in releases["staging"].values() if r["quality"] in ("bad", "slow")]
     assert bad and all(r["cutover"] == "rolled-back" and r["exposure_seconds"] <= 300 for r in bad)

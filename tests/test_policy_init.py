@@ -64,9 +64,12 @@ def test_names_every_service_pair_and_target_group(
     policy = policy_of(generated)
     named = outputs["Services"].split(",")
     with_alb = [s for s in named if f"{s.title()}LoadBalancerName" in outputs]
-    assert [s.name for s in policy.services] == with_alb
+    assert [s.name for s in policy.services] == named  # every service is a cutover service
+    assert [s.name for s in policy.services if s.kind == "ecs"] == with_alb
     elb = workload.client("elbv2")
     for svc in policy.services:
+        if svc.name not in with_alb:
+            continue
         p = svc.name.title()
         assert svc.ecs is not None and svc.alb is not None
         assert svc.ecs.cluster == outputs["ClusterName"]
@@ -85,14 +88,28 @@ def test_names_every_service_pair_and_target_group(
         }
         assert (svc.alb.listener_port, svc.alb.test_listener_port) == (ports["Production"], ports["Test"])
         assert [t.pipeline for t in svc.triggers] == [outputs[f"{p}PipelineName"]]
-    # the queue worker: no cutover service (no load balancer), but both colours are in the policy
+    # the queue worker: a cutover service by its share of the queue's consumers (ecs_worker), its colours in the
+    # savings by name
     workers = [s for s in named if s not in with_alb]
     assert workers == ["worker"]
     refs = {(r.cluster, r.service) for r in policy.cost.savings.ecs_services}
     for w in workers:
+        (svc,) = [s for s in policy.services if s.name == w]
+        p = w.title()
+        assert svc.kind == "ecs_worker" and svc.alb is None and svc.ecs is not None and svc.queue is not None
+        assert svc.ecs.cluster == outputs["ClusterName"]
+        assert (svc.ecs.services.blue, svc.ecs.services.green) == (
+            outputs[f"{p}BlueServiceName"],
+            outputs[f"{p}GreenServiceName"],
+        )
+        assert svc.queue.name == outputs[f"{p}QueueName"]
+        assert svc.queue.metrics_namespace == outputs[f"{p}MetricsNamespace"]
+        assert svc.queue.dimensions == {"Environment": "staging"}  # as the worker publishes them
+        assert any(a.endswith("-queue-age") for a in svc.alarms)
+        assert not [a for a in svc.alarms if a.endswith(("-cpu-high", "-memory-high", "-dlq-depth"))]
+        assert [t.pipeline for t in svc.triggers] == [outputs[f"{p}PipelineName"]]
         for colour in ("Blue", "Green"):
             assert (outputs["ClusterName"], outputs[f"{w.title()}{colour}ServiceName"]) in refs
-    assert outputs["WorkerQueueName"] in generated[1]
 
 
 def test_canary_limits_are_the_stacks_slo(

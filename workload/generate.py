@@ -106,6 +106,7 @@ def prod_scaling_target(name: str) -> int:
 
 
 PUBLIC, INTERNAL, QUEUE = "public-alb", "internal-alb", "queue"
+WORKER_METRICS_NAMESPACE = "shop/worker"  # the queue worker's EMF metrics (its per-colour alarms read them)
 
 
 @dataclass(frozen=True)
@@ -567,8 +568,8 @@ def colour_alarms(s: Service, colour: str) -> dict:
                         "Expression": "100 * FILL(failed, 0) / (FILL(processed, 0) + FILL(failed, 0) + 0.000001)",
                         "ReturnData": True,
                     },
-                    stat("processed", "shop/worker", "MessagesProcessed", dims),
-                    stat("failed", "shop/worker", "MessagesFailed", dims),
+                    stat("processed", WORKER_METRICS_NAMESPACE, "MessagesProcessed", dims),
+                    stat("failed", WORKER_METRICS_NAMESPACE, "MessagesFailed", dims),
                 ],
                 "ComparisonOperator": "GreaterThanThreshold",
                 "Threshold": FindInMap("Slo", "Targets", "ErrorRatePercent"),
@@ -583,7 +584,11 @@ def colour_alarms(s: Service, colour: str) -> dict:
             "message-age",
             f"{desc}: p99 age of the messages its tasks finish (sent -> done) above the queue-age SLO",
             metric_alarm(
-                "shop/worker", "MessageAge", dims, FindInMap("Slo", "Targets", "QueueAgeSeconds"), statistic="p99"
+                WORKER_METRICS_NAMESPACE,
+                "MessageAge",
+                dims,
+                FindInMap("Slo", "Targets", "QueueAgeSeconds"),
+                statistic="p99",
             ),
         )
     return out
@@ -786,7 +791,7 @@ def service_resources(s: Service) -> dict:
     if s.kind == QUEUE:
         environment += [
             {"Name": "QUEUE_URL", "Value": Ref(i["Queue"])},
-            {"Name": "METRICS_NAMESPACE", "Value": "shop/worker"},
+            {"Name": "METRICS_NAMESPACE", "Value": WORKER_METRICS_NAMESPACE},
         ]
     container: dict = {
         "Name": s.name,
@@ -1674,6 +1679,11 @@ def outputs() -> dict:
             o[f"{p}QueueArn"] = {"Value": GetAtt(f"{i['Queue']}.Arn")}
             o[f"{p}QueueName"] = {"Value": GetAtt(f"{i['Queue']}.QueueName")}
             o[f"{p}DeadLetterQueueUrl"] = {"Value": Ref(i["DeadLetterQueue"])}
+            o[f"{p}MetricsNamespace"] = {
+                "Description": f"Deckwatch policy services[{s.name}].queue.metrics_namespace: the worker's EMF metrics "
+                "(MessagesProcessed, MessagesFailed, MessageAge by Environment and Colour)",
+                "Value": WORKER_METRICS_NAMESPACE,
+            }
         for c in COLOURS:
             o[f"{p}{c.title()}Alarms"] = {
                 "Description": f"Alarms of the {c} colour (comma-separated): canary signals when {c} is the new colour",

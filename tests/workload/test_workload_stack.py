@@ -118,6 +118,14 @@ class Inventory:
             self.listeners.append((_logical(p["LoadBalancerArn"]), int(p["Port"]), forwards))
 
         self.alarms = {p["AlarmName"]: p.get("Tags", []) for p in stack.of_type("AWS::CloudWatch::Alarm").values()}
+        self.queues = {p["QueueName"] for p in stack.of_type("AWS::SQS::Queue").values() if "QueueName" in p}
+        self.metric_namespaces = {  # where the containers publish their own metrics (a queue worker's EMF)
+            e["Value"]
+            for p in stack.of_type("AWS::ECS::TaskDefinition").values()
+            for c in p.get("ContainerDefinitions", [])
+            for e in c.get("Environment", [])
+            if e.get("Name") == "METRICS_NAMESPACE"
+        }
         self.pipelines = {
             p["Name"]: {a["Name"] for stage in p["Stages"] for a in stage["Actions"]}
             for p in stack.of_type("AWS::CodePipeline::Pipeline").values()
@@ -161,34 +169,41 @@ def policy_problems(inv: Inventory, policy: dict) -> list[str]:
             if colour in colours:
                 need_service(ecs.get("cluster"), colours[colour], f"{where}.ecs.services.{colour}")
 
-        alb = svc.get("alb") or {}
-        lb = alb.get("load_balancer")
-        need(lb in inv.load_balancers, f"{where}.alb.load_balancer {lb!r}")
-        tgs = alb.get("target_groups") or {}
-        for colour in ("blue", "green"):
-            tg = tgs.get(colour)
-            need(tg in inv.target_groups, f"{where}.alb.target_groups.{colour} {tg!r}")
-            svc_name = colours.get(colour)
-            if svc_name in inv.services and tg in inv.target_groups:
+        if svc.get("kind") == "ecs_worker":  # a queue worker: its queue and its metrics, no load balancer
+            queue = svc.get("queue") or {}
+            need(queue.get("name") in inv.queues, f"{where}.queue.name {queue.get('name')!r}")
+            namespace = queue.get("metrics_namespace")
+            need(namespace in inv.metric_namespaces, f"{where}.queue.metrics_namespace {namespace!r}")
+            need(not svc.get("alb"), f"{where}: a queue worker with an alb")
+        else:
+            alb = svc.get("alb") or {}
+            lb = alb.get("load_balancer")
+            need(lb in inv.load_balancers, f"{where}.alb.load_balancer {lb!r}")
+            tgs = alb.get("target_groups") or {}
+            for colour in ("blue", "green"):
+                tg = tgs.get(colour)
+                need(tg in inv.target_groups, f"{where}.alb.target_groups.{colour} {tg!r}")
+                svc_name = colours.get(colour)
+                if svc_name in inv.services and tg in inv.target_groups:
+                    need(
+                        tg in inv.services[svc_name]["target_groups"],
+                        f"{where}: service {svc_name!r} is not registered with target group {tg!r}",
+                    )
+            lb_logical = inv.load_balancers.get(lb)
+            prod = [f for (l, port, f) in inv.listeners if l == lb_logical and port == alb.get("listener_port")]
+            need(bool(prod), f"{where}.alb.listener_port {alb.get('listener_port')} on {lb!r}")
+            if prod:
                 need(
-                    tg in inv.services[svc_name]["target_groups"],
-                    f"{where}: service {svc_name!r} is not registered with target group {tg!r}",
+                    set(prod[0]) >= {tgs.get("blue"), tgs.get("green")},
+                    f"{where}: listener {alb.get('listener_port')} does not forward to both colours: {prod[0]}",
                 )
-        lb_logical = inv.load_balancers.get(lb)
-        prod = [f for (l, port, f) in inv.listeners if l == lb_logical and port == alb.get("listener_port")]
-        need(bool(prod), f"{where}.alb.listener_port {alb.get('listener_port')} on {lb!r}")
-        if prod:
-            need(
-                set(prod[0]) >= {tgs.get("blue"), tgs.get("green")},
-                f"{where}: listener {alb.get('listener_port')} does not forward to both colours: {prod[0]}",
-            )
-        test = [f for (l, port, f) in inv.listeners if l == lb_logical and port == alb.get("test_listener_port")]
-        need(bool(test), f"{where}.alb.test_listener_port {alb.get('test_listener_port')} on {lb!r}")
-        if test:
-            need(
-                tgs.get("green") in test[0],
-                f"{where}: test listener {alb.get('test_listener_port')} does not forward to green",
-            )
+            test = [f for (l, port, f) in inv.listeners if l == lb_logical and port == alb.get("test_listener_port")]
+            need(bool(test), f"{where}.alb.test_listener_port {alb.get('test_listener_port')} on {lb!r}")
+            if test:
+                need(
+                    tgs.get("green") in test[0],
+                    f"{where}: test listener {alb.get('test_listener_port')} does not forward to green",
+                )
 
         for alarm in svc.get("alarms") or []:
             need(alarm in inv.alarms, f"{where}.alarms: alarm {alarm!r}")
@@ -325,6 +340,7 @@ MUTATIONS = {
     "drill secret renamed": ("DrillSecret", "Name", {"Fn::Sub": "shop/${Environment}/drill"}),
     "anomaly monitor renamed": ("CostAnomalyMonitor", "MonitorName", {"Fn::Sub": "shop-${Environment}"}),
     "pipeline renamed": ("Pipeline", "Name", "shop"),
+    "worker queue renamed": ("WorkerQueue", "QueueName", {"Fn::Sub": "shop-${Environment}-jobs"}),
 }
 
 

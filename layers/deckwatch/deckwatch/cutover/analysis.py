@@ -1,5 +1,6 @@
 """Canary analysis: in each interval of a bake, the new colour's own figures against the stable colour's, read with
-GetMetricData from where AWS publishes them (per target group for an ALB, per executed version for a Lambda alias).
+GetMetricData from where they are published (per target group for an ALB, per executed version for a Lambda alias,
+per colour in a queue worker's own metrics, with its queue's age).
 
 A load-balancer-wide alarm cannot see a canary that fails 40% of its requests at 10% of the traffic (4% overall);
 its target group's figures can. Providers are registered per kind of service; each answers `Figures` for both
@@ -156,6 +157,43 @@ def _alias(
         ]
     found = _results(deps, queries, start, end)
     return _figures(found, f"v{canary}", None, ms=True), _figures(found, f"v{stable}", None, ms=True)
+
+
+@provider("ecs_worker")
+def _worker(
+    deps: Services, svc: Service, router: Any, canary: str, stable: str, start: datetime, end: datetime
+) -> tuple[Figures, Figures]:
+    """Per colour, from the worker's own metrics (no AWS service counts a queue's messages per consumer): messages
+    handled = MessagesProcessed + MessagesFailed (the "requests": a colour that handled none has no data),
+    error_rate = MessagesFailed / handled, latency_p99 = MessageAge p99 (seconds from sent to done); and the
+    queue's ApproximateAgeOfOldestMessage maximum (queue_age), one figure for both colours: a canary that takes
+    messages and does not finish them makes the whole queue old."""
+    if svc.queue is None:
+        return Figures(), Figures()
+    period = max(60, int((end - start).total_seconds()))
+    q = svc.queue
+    queries = [
+        _query("queue_age", "AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": q.name}, "Maximum", period)
+    ]
+    for colour in (canary, stable):
+        dims = {**q.dimensions, "Colour": colour}
+        queries += [
+            _query(f"{colour}_processed", q.metrics_namespace, "MessagesProcessed", dims, "Sum", period),
+            _query(f"{colour}_errors", q.metrics_namespace, "MessagesFailed", dims, "Sum", period),
+            _query(f"{colour}_p99", q.metrics_namespace, "MessageAge", dims, "p99", period),
+        ]
+    found = _results(deps, queries, start, end)
+    age = _one(found.get("queue_age", []), "max")
+    out = []
+    for colour in (canary, stable):
+        processed, failed = _one(found.get(f"{colour}_processed", [])), _one(found.get(f"{colour}_errors", []))
+        handled = (processed or 0.0) + (failed or 0.0)
+        found[f"{colour}_requests"] = [handled] if processed is not None or failed is not None else []
+        figures = _figures(found, colour, None)
+        if age is not None and figures.requests > 0:  # the queue's age says nothing of a colour that took nothing
+            figures = Figures(figures.requests, {**figures.values, "queue_age": age})
+        out.append(figures)
+    return out[0], out[1]
 
 
 def _figures(found: dict[str, list[float]], key: str, unhealthy: str | None, ms: bool = False) -> Figures:

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from deckwatch.cutover.errors import ArtifactError, TargetNotFoundError, TrafficShiftError
-from deckwatch.cutover.router import Observed, Prepared, register
+from deckwatch.cutover.ecs_service import COLOURS, EcsColours
+from deckwatch.cutover.errors import TargetNotFoundError, TrafficShiftError
+from deckwatch.cutover.router import Observed, register
 from deckwatch.errors import ActionError
-from deckwatch.locks import resource_key
 
 if TYPE_CHECKING:
     from deckwatch.actions import Executor
     from deckwatch.aws import Clients
     from deckwatch.policy.model import Service
 
-COLOURS = ("blue", "green")
+__all__ = ["COLOURS", "EcsAlbRouter"]
 
 
 def _forwards_only_to(listener: dict[str, Any], target: str) -> bool:
@@ -31,39 +31,22 @@ def _forwards_only_to(listener: dict[str, Any], target: str) -> bool:
 
 
 @register("ecs")
-class EcsAlbRouter:
+class EcsAlbRouter(EcsColours):
     def __init__(self, service: Service, clients: Clients, executor: Executor, environment: str) -> None:
         if service.ecs is None or service.alb is None:
             raise TargetNotFoundError(f"service {service.name} has no ecs/alb target")
-        self.svc = service
-        self.ecs_cfg = service.ecs
+        super().__init__(service, service.ecs, clients, executor, environment)
         self.alb_cfg = service.alb
-        self.clients = clients
-        self.executor = executor
-        self.environment = environment
-        self._ecs: Any = None
         self._elb: Any = None
         self._listener: str | None = None
         self._tgs: dict[str, str] = {}
 
-    # ------------------------------------------------------------------ clients and names -------------------
-    @property
-    def ecs(self) -> Any:
-        if self._ecs is None:
-            self._ecs = self.clients("ecs")
-        return self._ecs
-
+    # ------------------------------------------------------------------ the load balancer -------------------
     @property
     def elb(self) -> Any:
         if self._elb is None:
             self._elb = self.clients("elbv2")
         return self._elb
-
-    def service_name(self, colour: str) -> str:
-        return str(getattr(self.ecs_cfg.services, colour))
-
-    def lock_keys(self) -> list[str]:
-        return [resource_key("ecs", self.ecs_cfg.cluster, self.service_name(c)) for c in COLOURS]
 
     def target_groups(self) -> dict[str, str]:
         if not self._tgs:
@@ -99,22 +82,8 @@ class EcsAlbRouter:
         return str(lbs[0]["LoadBalancerArn"])
 
     # ------------------------------------------------------------------ observed state ----------------------
-    def _services(self) -> dict[str, dict[str, Any]]:
-        names = [self.service_name(c) for c in COLOURS]
-        found = self.ecs.describe_services(cluster=self.ecs_cfg.cluster, services=names)["services"]
-        by_name = {s["serviceName"]: s for s in found}
-        missing = [n for n in names if n not in by_name]
-        if missing:
-            raise TargetNotFoundError(f"ECS services not found in {self.ecs_cfg.cluster}: {', '.join(missing)}")
-        return {c: by_name[self.service_name(c)] for c in COLOURS}
-
     def observe(self) -> Observed:
-        weights = self.weights()
-        services = self._services()
-        revisions = {c: str(services[c]["taskDefinition"]) for c in COLOURS}
-        images = {c: self._image(revisions[c]) for c in COLOURS}
-        capacity = {c: int(services[c]["desiredCount"]) for c in COLOURS}
-        return Observed(weights=weights, revisions=revisions, images=images, capacity=capacity)
+        return self._observed(self.weights(), self._services())
 
     def weights(self) -> dict[str, int]:
         """Where the production listener sends traffic now (percent per colour): one read once the router knows
@@ -135,75 +104,15 @@ class EcsAlbRouter:
                         weights[c] = round(100 * int(g.get("Weight", 1)) / total)
         return weights
 
-    def _task_definition(self, arn: str) -> dict[str, Any]:
-        return dict(self.ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"])
-
-    def _container(self, td: dict[str, Any]) -> dict[str, Any]:
-        containers = td["containerDefinitions"]
-        named = [c for c in containers if c["name"] == self.svc.name]
-        return dict(named[0] if named else containers[0])
-
-    def _image(self, td_arn: str) -> str:
-        return str(self._container(self._task_definition(td_arn)).get("image", ""))
-
     # ------------------------------------------------------------------ steps -------------------------------
-    def prepare(self, observed: Observed, target: dict[str, str]) -> Prepared:
-        live = observed.live
-        idle = next(c for c in COLOURS if c != live)
-        if "task_definition" in target:
-            td = target["task_definition"]
-            return Prepared(idle, td, self._image(td))
-        image = target.get("image")
-        if not image:
-            raise ArtifactError(f"an ECS cutover needs an image or a task definition, got {sorted(target)}")
-        if observed.images.get(idle) == image:  # a crashed or repeated run already registered it
-            return Prepared(idle, observed.revisions[idle], image)
-        for colour in COLOURS:  # pinned before a new revision exists: a stack update could otherwise pick the latest
-            if observed.revisions.get(colour):
-                self._write_task_definition(colour, observed.revisions[colour])
-        live_td = self._task_definition(observed.revisions[live])
-        container = self._container(live_td)
-        containers = [
-            {**c, "image": image} if c["name"] == container["name"] else c for c in live_td["containerDefinitions"]
-        ]
-        keep = (
-            "family",
-            "taskRoleArn",
-            "executionRoleArn",
-            "networkMode",
-            "volumes",
-            "placementConstraints",
-            "requiresCompatibilities",
-            "cpu",
-            "memory",
-            "runtimePlatform",
-        )
-        params = {k: live_td[k] for k in keep if live_td.get(k)} | {"containerDefinitions": containers}
-        out = self.executor.call("ecs", "RegisterTaskDefinition", **params)
-        arn = out.get("taskDefinition", {}).get("taskDefinitionArn", f"{live_td['family']}:<new revision>")
-        return Prepared(idle, str(arn), image)
-
     def deploy(self, slot: str, revision: str, capacity: int) -> None:
-        self._write_task_definition(slot, revision)  # first: a stack update racing the deploy applies this revision
-        current = self._services()[slot]
-        if current["taskDefinition"] == revision and int(current["desiredCount"]) == capacity:
-            return
-        self.executor.call(
-            "ecs",
-            "UpdateService",
-            cluster=self.ecs_cfg.cluster,
-            service=self.service_name(slot),
-            taskDefinition=revision,
-            desiredCount=capacity,
-        )
+        """The idle colour at full capacity before it takes any traffic (the listener decides what it receives)."""
+        self._deploy(slot, revision, capacity)
 
     def stable(self, slot: str, revision: str, capacity: int) -> tuple[bool, str]:
-        svc = self._services()[slot]
-        primary: dict[str, Any] = next((d for d in svc.get("deployments", []) if d.get("status") == "PRIMARY"), {})
-        if svc["taskDefinition"] != revision or primary.get("rolloutState") != "COMPLETED":
-            return False, f"deployment {primary.get('rolloutState', 'unknown')}"
-        if int(svc.get("runningCount", 0)) < capacity:
-            return False, f"{svc.get('runningCount', 0)}/{capacity} tasks running"
+        ok, detail = self._rolled_out(self._services()[slot], revision, capacity)
+        if not ok:
+            return False, detail
         health = self._health(slot)
         healthy = sum(1 for s in health if s == "healthy")
         if healthy < capacity:
@@ -222,7 +131,7 @@ class EcsAlbRouter:
             if d["TargetHealth"]["State"] in ("unhealthy", "unavailable")
         ]
 
-    def shift(self, stable: str, new: str, weight: int) -> bool:
+    def shift(self, stable: str, new: str, weight: int, *, capacity: int = 0) -> bool:
         """Send `weight` percent to `new`, the rest to `stable`, and verify it. False when already so.
 
         The traffic parameters (cutover.colours: what the workload stack's listeners are built from) are written
@@ -239,7 +148,7 @@ class EcsAlbRouter:
         self._modify(stable, new, weight, wanted)
         return True
 
-    def restore(self, stable: str, new: str) -> int:
+    def restore(self, stable: str, new: str, *, capacity: int = 0) -> int:
         """A rollback's fast path: the listener to 100% on `stable` first (one read, then ModifyListener, verified),
         the traffic parameters after. Every call before the change is time the bad release keeps serving; shift()
         writes the parameters first because a planned step can wait. Returns the weight `new` had."""
@@ -281,37 +190,6 @@ class EcsAlbRouter:
                 self._write_weights(seen)
                 raise TrafficShiftError(f"ModifyListener {new}={weight}%: the listener forwards {seen} afterwards")
 
-    def _recorded_weights(self) -> dict[str, int] | None:
-        from deckwatch.cutover import colours
-
-        names = [f"{colours.prefix(self.environment, self.svc.name)}/{c}" for c in COLOURS]
-        found = self.clients("ssm").get_parameters(Names=names).get("Parameters", [])
-        values = {p["Name"].rsplit("/", 1)[-1]: p["Value"] for p in found}
-        try:
-            return {c: int(values[c]) for c in COLOURS}
-        except (KeyError, ValueError):
-            return None
-
-    def _write_weights(self, wanted: dict[str, int]) -> None:
-        from deckwatch.cutover import colours
-
-        base = colours.prefix(self.environment, self.svc.name)
-        for colour in COLOURS:
-            self.executor.call(
-                "ssm", "PutParameter", Name=f"{base}/{colour}", Value=str(wanted[colour]), Type="String", Overwrite=True
-            )
-
-    def _write_task_definition(self, slot: str, revision: str) -> None:
-        """The revision the colour runs, in its traffic parameter (cutover.colours): the workload stack's ECS services
-        take their task definition from it, so that a stack update re-sends this revision, not its own."""
-        from deckwatch.cutover import colours
-
-        name = colours.task_definition_parameter(self.environment, self.svc.name, slot)
-        current = self.clients("ssm").get_parameters(Names=[name]).get("Parameters", [])
-        if current and current[0]["Value"] == revision:
-            return
-        self.executor.call("ssm", "PutParameter", Name=name, Value=revision, Type="String", Overwrite=True)
-
     def point_test(self, slot: str) -> str | None:
         """The test listener (and the `test` traffic parameter) forward to `slot`; returns its target group."""
         from deckwatch.cutover import colours
@@ -342,14 +220,3 @@ class EcsAlbRouter:
             if not _forwards_only_to(after, target):
                 raise TrafficShiftError(f"test listener {port}: does not forward to {tg_name} after the change")
         return tg_name
-
-    def scale_down(self, slot: str) -> None:
-        if int(self._services()[slot]["desiredCount"]) == 0:
-            return
-        self.executor.call(
-            "ecs",
-            "UpdateService",
-            cluster=self.ecs_cfg.cluster,
-            service=self.service_name(slot),
-            desiredCount=0,
-        )

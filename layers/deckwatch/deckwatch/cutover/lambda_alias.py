@@ -79,13 +79,13 @@ class LambdaAliasRouter:
         state = cfg.get("State", "Active")
         return state == "Active", f"version {revision} {state}"
 
-    def restore(self, stable: str, new: str) -> int:
+    def restore(self, stable: str, new: str, *, capacity: int = 0) -> int:
         """A rollback: the alias is one read and one update, as fast as a shift."""
         before = self.observe().weights.get(new, 0)
         self.shift(stable, new, 0)
         return before
 
-    def shift(self, stable: str, new: str, weight: int) -> bool:
+    def shift(self, stable: str, new: str, weight: int, *, capacity: int = 0) -> bool:
         current = self.observe().weights
         if weight >= 100:
             wanted: dict[str, Any] = {"FunctionVersion": new, "RoutingConfig": {"AdditionalVersionWeights": {}}}

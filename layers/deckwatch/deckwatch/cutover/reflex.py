@@ -46,7 +46,7 @@ def restore_now(deps: Services, reflex: dict[str, Any], *, alarm: str, at: str) 
     key = f"fast-restore:{c.step_index}"
     steps._record(deps, c, f"{key}:intent", "intent", f"all traffic to {c.stable}: {alarm} in ALARM", kind="intent")
     try:
-        before = router.restore(c.stable, c.new)
+        before = router.restore(c.stable, c.new, capacity=c.capacity)
     finally:
         steps._record_actions(deps, c, key, router)
     restored_at = clock.iso()

@@ -1,11 +1,12 @@
 """The traffic-router interface: what the cutover state machine needs from whatever carries the traffic.
 
-Slots are what traffic is split between (ECS: the colours "blue"/"green"; Lambda: alias versions). Every method
-reads the observed state first and changes nothing that is already as wanted, so that a re-run or a resumed
-execution converges instead of repeating itself; a shift is verified after it is made (Flagger's SetWeight then
-VerifyWeight): the router reads the weights back and fails when they are not what it set. A new kind of target
-(e.g. API Gateway canaries) is one new adapter module registered in `ROUTERS`; the state machine and the steps do
-not change.
+Slots are what traffic is split between (ECS: the colours "blue"/"green"; Lambda: alias versions). Traffic is
+what the target receives: an ALB's requests, a queue's messages (a queue worker's share is its share of the tasks
+consuming the queue), an alias's invocations. Every method reads the observed state first and changes nothing
+that is already as wanted, so that a re-run or a resumed execution converges instead of repeating itself; a shift
+is verified after it is made (Flagger's SetWeight then VerifyWeight): the router reads the weights (a worker: the
+task counts) back and fails when they are not what it set. A new kind of target (e.g. API Gateway canaries) is one
+new adapter module registered in `ROUTERS`; the state machine and the steps do not change.
 """
 
 from __future__ import annotations
@@ -59,11 +60,15 @@ class TrafficRouter(Protocol):
 
     def stable(self, slot: str, revision: str, capacity: int) -> tuple[bool, str]: ...
 
-    def shift(self, stable: str, new: str, weight: int) -> bool: ...
+    def shift(self, stable: str, new: str, weight: int, *, capacity: int = 0) -> bool:
+        """`weight` percent on `new`, the rest on `stable`, verified; False when it already was so. `capacity` is
+        the cutover's planned capacity (the stable colour's desired count when it began): what a router that
+        splits by task counts divides (0: what both colours run now); routers that split by weight ignore it."""
+        ...
 
-    def restore(self, stable: str, new: str) -> int:
+    def restore(self, stable: str, new: str, *, capacity: int = 0) -> int:
         """A rollback: all traffic back on `stable` as fast as the target allows, verified; returns the weight
-        `new` had before (observed, not planned)."""
+        `new` had before (observed, not planned). `capacity` as for shift."""
         ...
 
     def unhealthy(self, slot: str) -> list[str]: ...
@@ -99,6 +104,6 @@ def register(kind: str) -> Callable[[Factory], Any]:
 
 def router_for(service: Service, clients: Clients, environment: str, dry_run: bool = False) -> TrafficRouter:
     from deckwatch.actions import Executor
-    from deckwatch.cutover import ecs_alb, lambda_alias  # noqa: F401 - adapters register themselves
+    from deckwatch.cutover import ecs_alb, ecs_worker, lambda_alias  # noqa: F401 - adapters register themselves
 
     return ROUTERS[service.kind](service, clients, Executor(clients, dry_run=dry_run), environment)

@@ -312,7 +312,7 @@ def _plan(deps: Services, c: Cutover, router: TrafficRouter, strategy: str) -> C
         c.action = "dry_run"
         router.deploy(c.new, c.revision, c.capacity)
         for weight in c.steps:
-            router.shift(c.stable, c.new, weight)
+            router.shift(c.stable, c.new, weight, capacity=c.capacity)
         router.scale_down(c.stable)
         planned = _record_actions(deps, c, "plan:actions", router)
         plan["actions"] = [a.model_dump() for a in prepare_actions + planned]
@@ -539,7 +539,7 @@ def shift(c: Cutover, deps: Services) -> Cutover:
     # what was being done (and the rollback records the weight it observes)
     _record(deps, c, f"shift-intent:{c.step_index}", "intent", f"{c.new} to {weight}%", kind="intent")
     try:
-        changed = router.shift(c.stable, c.new, weight)
+        changed = router.shift(c.stable, c.new, weight, capacity=c.capacity)
     finally:
         _record_actions(deps, c, f"shift:{c.step_index}", router)
     c.weight = weight
@@ -595,11 +595,19 @@ def watch(c: Cutover, token: str, phase: str, deps: Services) -> dict[str, Any]:
     return {"watching": c.alarms, "answered": False, "seconds": seconds}
 
 
+# Routers whose restore the alarm-events function may make (template.yaml RollbackReflex*: the listener, the
+# alias, the traffic parameters). A queue worker's restore is task counts: left to the rollback step, whose
+# function may change ECS services; its messages wait in the queue meanwhile, they are not served badly.
+REFLEX_KINDS = frozenset({"ecs", "lambda"})
+
+
 def _reflex(deps: Services, c: Cutover) -> dict[str, Any] | None:
     """The restore the alarm-events function makes itself when a watched alarm fires (cutover.reflex)."""
     from deckwatch.cutover import reflex
 
     if c.dry_run or not c.new or c.new == c.stable:
+        return None
+    if c.kind not in REFLEX_KINDS:
         return None
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -780,9 +788,9 @@ def rollback(c: Cutover, cause: dict[str, Any], deps: Services) -> Cutover:
     before = c.weight
     try:
         if c.dry_run:
-            router.shift(c.stable, c.new, 0)  # planned, not made: the plan's weight is the one to report
+            router.shift(c.stable, c.new, 0, capacity=c.capacity)  # planned, not made: the plan's weight is reported
         else:
-            before = router.restore(c.stable, c.new)
+            before = router.restore(c.stable, c.new, capacity=c.capacity)
     finally:
         _record_actions(deps, c, "rollback:restore", router)
     restored = clock.now_epoch()

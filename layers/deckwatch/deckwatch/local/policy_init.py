@@ -169,19 +169,24 @@ def generate(facts: StackFacts, environment: str) -> str:
         else:  # a queue worker: blue/green ECS services without a load balancer
             found.workers.append(name)
             queue = out.get(f"{p}QueueName", "")
-            service_lines += [
-                f"  # {name}: ECS services {colours['blue']} / {colours['green']} consume the queue "
-                f"{queue or '(no QueueName output)'}",
-                "  # with no load balancer, so it is no cutover service here (a policy service needs an ALB): its",
-                "  # pipeline's own Cutover action releases it; remediation below acts on each colour by name.",
-            ]
+            if usable(queue):  # cut over by its share of the queue's consumers (kind ecs_worker)
+                found.services.append(name)
+                service_lines += _worker_service(facts, name, p, cluster, colours, queue, every, pipeline, prod)
+            else:
+                service_lines += [
+                    f"  # {name}: ECS services {colours['blue']} / {colours['green']} have no load balancer and the",
+                    "  # stack names no queue (no QueueName output), so it is no cutover service here.",
+                ]
+            # remediation acts on each colour by name: a worker's live colour is known only once Deckwatch cut it
+            # over (its traffic parameters), and its capacity alarms are about the colour they name
             rules += _scale_out(name, cluster, colours, colour_alarms, wide, max_tasks, service=None)
             savings_ecs += [(cluster, colours[c]) for c in COLOURS]
         in_service = name in found.services
+        watches = _watched_by_worker if name in found.workers else lambda a: not _CAPACITY.search(a)
         for a in every:
             if a.endswith("-cpu-high"):
                 continue  # scale-out rules above
-            if in_service and not _CAPACITY.search(a):
+            if in_service and watches(a):
                 continue  # watched during cutovers (services[].alarms)
             leftover.append((a, "memory (DECIDE: ecs_replace_tasks?)" if a.endswith("-memory-high") else name))
     for logical, (rtype, physical) in sorted(facts.resources.items()):
@@ -290,6 +295,79 @@ def _analysis(facts: StackFacts) -> list[str]:
         f"          - {{name: latency_p99, max: {latency:g}, max_relative: 1.5, min_delta: 0.05}}",
         "          - {name: unhealthy_hosts, max: 0}",
     ]
+
+
+def _worker_analysis(facts: StackFacts) -> list[str]:
+    """A worker's canary limits: failed messages and the queue's age from the stack's SLO outputs when it has
+    them (the thresholds of its own alarms), else Deckwatch's defaults for a person to decide."""
+    out = facts.outputs
+    try:
+        errors, age = float(out["SloErrorRatePercent"]) / 100, float(out["SloQueueAgeSeconds"])
+        source = "  # the stack's SLOs (outputs SloErrorRatePercent, SloQueueAgeSeconds)"
+    except (KeyError, ValueError):
+        errors, age, source = 0.05, 60.0, "  # DECIDE: failed messages, their age (sent to done) and the queue's (s)"
+    return [
+        "      analysis:",
+        f"        metrics:{source}",
+        f"          - {{name: error_rate, max: {errors:g}, max_relative: 2.0, min_delta: {min(errors, 0.01) / 2:g}}}",
+        "          - {name: latency_p99, max_relative: 1.5, min_delta: 0.05}",
+        f"          - {{name: queue_age, max: {age:g}}}",
+    ]
+
+
+def _watched_by_worker(alarm: str) -> bool:
+    """Not its capacity alarms (remediation's), nor its dead-letter depth: dead letters stay until someone redrives
+    them, and an alarm that stays in ALARM would refuse every later release."""
+    return not _CAPACITY.search(alarm) and not alarm.endswith("-dlq-depth")
+
+
+def _worker_service(
+    facts: StackFacts,
+    name: str,
+    p: str,
+    cluster: str,
+    colours: Mapping[str, str],
+    queue: str,
+    alarms: list[str],
+    pipeline: str,
+    prod: bool,
+) -> list[str]:
+    """A queue worker as a cutover service (kind ecs_worker): its colours, its queue and the namespace of the metrics
+    its tasks publish per colour (the stack's <Service>MetricsNamespace output)."""
+    namespace = facts.outputs.get(f"{p}MetricsNamespace", "")
+    env_tag = facts.tags.get("Environment", "")
+    watched = [a for a in alarms if _watched_by_worker(a)]
+    lines = [
+        f"  - name: {_q(name)}",
+        "    kind: ecs_worker  # no load balancer: a canary is a share of the tasks consuming the queue",
+        "    ecs:",
+        f"      cluster: {_q(cluster)}",
+        f"      services: {{blue: {_q(colours['blue'])}, green: {_q(colours['green'])}}}",
+        "    queue:",
+        f"      name: {_q(queue)}",
+        f"      metrics_namespace: {_q(namespace)}"
+        if usable(namespace)
+        else f"      metrics_namespace: {_q(f'{name}/metrics')}  # DECIDE: no {p}MetricsNamespace output; where the "
+        "worker publishes MessagesProcessed, MessagesFailed and MessageAge by Colour",
+    ]
+    if env_tag:
+        lines.append(f"      dimensions: {{Environment: {_q(env_tag)}}}  # DECIDE: the metrics' other dimensions")
+    lines += [
+        "    alarms:  # DECIDE: the alarms that roll a cutover back",
+        *[f"      - {_q(a)}" for a in watched],
+        "    rollout:  # DECIDE: steps (of the worker's tasks; a canary keeps one stable task), bakes, rollback window",
+        "      strategy: canary",
+        "      steps: [10, 100]",
+        "      bake_minutes: 10",
+        "      rollback_window_minutes: 30",
+        *_worker_analysis(facts),
+        f"    require_approval: {'true' if prod else 'false'}  # DECIDE: a person approves each cutover",
+    ]
+    if usable(pipeline):
+        action = "ApproveProd" if prod else "BuildImage"
+        lines += ["    triggers:", f"      - {{pipeline: {_q(pipeline)}, action: {action}, state: SUCCEEDED}}"]
+    lines.append("")
+    return lines
 
 
 def _lambda_service(name: str, function: str, alias: str, alarms: list[str], pipeline: str, prod: bool) -> list[str]:

@@ -27,8 +27,10 @@ from deckwatch.policy.names import (
     EcsName,
     FunctionName,
     LoadBalancerName,
+    MetricNamespace,
     MonitorName,
     PipelineName,
+    QueueName,
     SecretName,
     SecurityGroupName,
     TargetGroupName,
@@ -84,6 +86,35 @@ class AlbTarget(Strict):
     target_groups: TargetGroups
 
 
+MetricDimension = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class QueueTarget(Strict):
+    """A queue worker's traffic: the one SQS queue both colours consume, and the metrics its tasks publish per
+    colour. A worker has no load balancer to split; its canary is a share of the consuming tasks, and its figures
+    are the ones it publishes itself (the workload's EMF metrics), because no AWS service counts them per colour."""
+
+    name: QueueName = Field(
+        description="The work queue (AWS/SQS ApproximateAgeOfOldestMessage by QueueName: the queue_age metric)."
+    )
+    metrics_namespace: MetricNamespace = Field(
+        description="Namespace of the worker's own metrics, each with the dimensions below and Colour (blue|green): "
+        "MessagesProcessed and MessagesFailed (Count: error_rate), MessageAge (Seconds, sent to done: latency_p99)."
+    )
+    dimensions: dict[MetricDimension, MetricDimension] = Field(
+        default_factory=dict,
+        max_length=29,
+        description="The worker's metrics' other dimensions (name -> value), e.g. {Environment: staging}.",
+    )
+
+    @field_validator("dimensions")
+    @classmethod
+    def _colour_is_ours(cls, dims: dict[str, str]) -> dict[str, str]:
+        if "Colour" in dims:
+            raise ValueError("Colour is added per colour by the analysis; leave it out")
+        return dims
+
+
 class LambdaTarget(Strict):
     function: FunctionName
     alias: AliasName
@@ -92,10 +123,13 @@ class LambdaTarget(Strict):
 class AnalysisMetric(Strict):
     """One figure compared between the canary and the stable colour in each interval (Flagger's metric checks)."""
 
-    name: Literal["error_rate", "latency_p99", "unhealthy_hosts"] = Field(
+    name: Literal["error_rate", "latency_p99", "unhealthy_hosts", "queue_age"] = Field(
         description="error_rate: failed requests / requests (ALB: HTTPCode_Target_5XX_Count / RequestCount per "
-        "target group; Lambda: Errors / Invocations per version); latency_p99: seconds (ALB TargetResponseTime p99; "
-        "Lambda Duration p99); unhealthy_hosts: the target group's UnHealthyHostCount maximum (ECS only)."
+        "target group; Lambda: Errors / Invocations per version; queue worker: MessagesFailed / (MessagesProcessed "
+        "+ MessagesFailed) per colour); latency_p99: seconds (ALB TargetResponseTime p99; Lambda Duration p99; "
+        "queue worker: MessageAge p99 per colour); unhealthy_hosts: the target group's UnHealthyHostCount maximum "
+        "(ECS behind an ALB only); queue_age: seconds, the queue's ApproximateAgeOfOldestMessage maximum (queue "
+        "worker only; one queue for both colours, so give it an absolute `max`)."
     )
     max: float | None = Field(default=None, ge=0, description="Absolute limit on the canary's figure.")
     max_relative: float | None = Field(
@@ -178,9 +212,15 @@ class PipelineTrigger(Strict):
 
 class Service(Strict):
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
-    kind: Literal["ecs", "lambda"] = "ecs"
+    kind: Literal["ecs", "ecs_worker", "lambda"] = Field(
+        default="ecs",
+        description="ecs: blue/green ECS services behind an ALB (ecs + alb; traffic split by listener weights); "
+        "ecs_worker: blue/green ECS services consuming one queue (ecs + queue; traffic split by task counts); "
+        "lambda: an alias's weighted versions (lambda).",
+    )
     ecs: EcsTarget | None = None
     alb: AlbTarget | None = None
+    queue: QueueTarget | None = None
     function: LambdaTarget | None = Field(default=None, alias="lambda")
     alarms: list[AlarmName] = Field(
         default_factory=list, description=f"Alarms watched during bake and rollback window. {ALARM_REF}"
@@ -196,7 +236,11 @@ class Service(Strict):
     @model_validator(mode="after")
     def _target_matches_kind(self) -> Self:
         if self.kind == "ecs" and (self.ecs is None or self.alb is None):
-            raise ValueError("an ecs service needs both 'ecs' and 'alb'")
+            raise ValueError("an ecs service needs both 'ecs' and 'alb' (a queue worker is kind ecs_worker)")
+        if self.kind == "ecs_worker" and (self.ecs is None or self.queue is None or self.alb is not None):
+            raise ValueError("an ecs_worker service needs 'ecs' and 'queue', and has no 'alb'")
+        if self.queue is not None and self.kind != "ecs_worker":
+            raise ValueError("'queue' belongs to an ecs_worker service")
         if self.kind == "lambda" and self.function is None:
             raise ValueError("a lambda service needs 'lambda'")
         return self

@@ -95,6 +95,32 @@ EcsName = Annotated[
         description=f"An ECS cluster or service name (or ARN). {ECS_REF}",
     ),
 ]
+SQS_REF = _ref(
+    "Amazon SQS API Reference, CreateQueue QueueName: up to 80 alphanumeric characters, hyphens and underscores; a "
+    "FIFO queue's name ends in .fifo",
+    "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html",
+)
+QueueName = Annotated[
+    str,
+    Field(pattern=r"^([A-Za-z0-9_-]{1,80}|[A-Za-z0-9_-]{1,75}\.fifo)$", description=f"An SQS queue name. {SQS_REF}"),
+]
+CW_NAMESPACE_REF = _ref(
+    "Amazon CloudWatch API Reference, PutMetricData Namespace: 1 to 255 characters, no colon at the start and no "
+    "'AWS/' prefix (reserved for AWS's own)",
+    "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricData.html",
+)
+MetricNamespace = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^:\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        description=f"A custom CloudWatch metric namespace (not AWS/...). {CW_NAMESPACE_REF}",
+    ),
+    _rule(lambda v: not v.startswith("AWS/"), "namespaces starting with AWS/ are AWS's own"),
+]
+
+
 ELB_REF = _ref(
     "Elastic Load Balancing API Reference, CreateLoadBalancer Name and CreateTargetGroup Name: up to 32 alphanumeric "
     "characters or hyphens, not beginning or ending with a hyphen; a load balancer's not beginning with 'internal-'",

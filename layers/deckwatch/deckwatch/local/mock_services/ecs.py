@@ -7,6 +7,8 @@
   keeps the tasks that run (scaling in stops the extra ones at once, scaling out starts the others, running
   `WARMUP_SECONDS` later), without a new deployment.
 - `stick(service_name)`: that service's deployments never complete (a release whose tasks crash-loop).
+- `hold_count(service_name)`: UpdateService answers, but that service's desired count stays what it was (what a
+  scalable target whose MaxCapacity is below the new count, or a scheduled action, does right after the call).
 - `seed(runtime)`: the demo world's services start settled (blue runs its 2 tasks).
 The state (deployments in progress, stuck services) belongs to the running embedded AWS (`EcsState`).
 """
@@ -27,6 +29,7 @@ class EcsState:
     started: dict[str, float] = field(default_factory=dict)  # service ARN -> simulated time its deployment started
     stuck: set[str] = field(default_factory=set)
     scaling: set[str] = field(default_factory=set)  # service ARNs starting tasks for a new count (no deployment)
+    held: set[str] = field(default_factory=set)  # service names whose desired count does not change
 
 
 def _state() -> EcsState:
@@ -41,6 +44,11 @@ def stick(service_name: str) -> None:
 
 def unstick_all() -> None:
     _state().stuck.clear()
+    _state().held.clear()
+
+
+def hold_count(service_name: str) -> None:
+    _state().held.add(service_name)
 
 
 def install() -> None:
@@ -56,8 +64,10 @@ def install() -> None:
         def update_service(self: Any, service_properties: dict[str, Any]) -> Any:
             wants_td = service_properties.get("task_definition")
             wants_count = service_properties.get("desired_count")
-            before, running = _current(self, service_properties)
+            before, running, count = _current(self, service_properties)
             service = original_update(self, service_properties)
+            if wants_count is not None and service.name in _state().held:
+                service.desired_count, wants_count = count, None  # put back at once: no scaling happens
             if wants_td is not None:  # ECS resolves a family (its latest ACTIVE revision) or family:revision to the ARN
                 service.task_definition = self.describe_task_definition(wants_td).arn
             # ECS starts a deployment for a new task definition; the same revision again is no change, and a new
@@ -79,13 +89,13 @@ def install() -> None:
         _installed = True
 
 
-def _current(backend: Any, props: dict[str, Any]) -> tuple[str | None, int]:
-    """(task definition, running count) of the service an UpdateService names, before the update."""
+def _current(backend: Any, props: dict[str, Any]) -> tuple[str | None, int, int]:
+    """(task definition, running count, desired count) of the service an UpdateService names, before the update."""
     try:
         service = backend._get_service(props.get("cluster", "default"), str(props["service"]).split("/")[-1])
     except Exception:  # noqa: BLE001 - moto raises its own not-found error in update_service itself
-        return None, 0
-    return str(service.task_definition), int(service.running_count)
+        return None, 0, 0
+    return str(service.task_definition), int(service.running_count), int(service.desired_count)
 
 
 def _scale(service: Any, running: int) -> None:

@@ -6,8 +6,8 @@ Times are seconds from the start of the simulated month, whose day 0 begins at 0
 so that a 3-day run has each of them once):
 
 - about 40 releases (ordinary ones: dev 13, staging 8, prod 7; then the special ones) through the workload's
-  pipelines (web, api; the worker's are pushed too, twice a month, and fail at their Cutover stage: see the
-  report); one in six is bad (30% errors),
+  pipelines (web, api; the worker's too, twice a month, cut over by its share of the queue's consumers, and in
+  staging one bad worker release, rolled back on its failed messages); one in six is bad (30% errors),
   one in eight slow (p99 of 450 ms); in prod one is rejected at the manual approval; in staging one is
   superseded while another's cutover runs (the first stack update switched shop-api to SUPERSEDED) and one is
   rolled back by a person (`deckwatch rollback`); in each environment one runs while the workload stack is
@@ -111,6 +111,7 @@ def _environment(env: str, days: int, rng: random.Random) -> list[Step]:
         for i, delay in enumerate((0.0, 420.0, 840.0)):
             release(burst + delay, "api", quality="good", burst=i)
         release(_frac(days, 0.80, 15.0), "web", quality="bad")
+        release(_frac(days, 0.90, 14.0), "worker", quality="bad")  # its failed messages roll it back
     release(_frac(days, 0.70, 10.0), "web", quality="good", stack_update_at=900.0)  # the update during a cutover
     # stack updates in quiet hours (the one during a cutover is the release above, in staging)
     quiet = [_frac(days, 0.15, 3.0), _frac(days, 0.85, 3.5)]

@@ -122,9 +122,15 @@ def test_canary_limits_are_the_stacks_slo(
         p = svc.name.title()
         mine = [a for a in outputs[f"{p}BlueAlarms"].split(",") if a]
         found = {a["AlarmName"]: a for a in cw.describe_alarms(AlarmNames=mine)["MetricAlarms"]}
+        limits = {m.name: m.max for m in svc.rollout.analysis.metrics}
+        if svc.kind == "ecs_worker":  # failed messages, and the age of the queue's oldest message
+            errors = next(a for n, a in found.items() if n.endswith("-error-rate"))
+            age = cw.describe_alarms(AlarmNames=[f"shop-staging-{svc.name}-queue-age"])["MetricAlarms"][0]
+            assert limits["error_rate"] == errors["Threshold"] / 100
+            assert limits["queue_age"] == age["Threshold"] == 60
+            continue
         latency = next(a for n, a in found.items() if n.endswith("-p99-latency"))
         errors = next(a for n, a in found.items() if n.endswith("-5xx-rate"))
-        limits = {m.name: m.max for m in svc.rollout.analysis.metrics}
         assert limits["latency_p99"] == latency["Threshold"] == 0.2
         assert limits["error_rate"] == errors["Threshold"] / 100
         assert limits["unhealthy_hosts"] == 0

@@ -93,8 +93,11 @@ def test_prod_canaries_are_held_to_the_stacks_slo(generated: tuple[str, Policy],
     _, policy = generated
     for svc in policy.services:
         limits = {m.name: m.max for m in svc.rollout.analysis.metrics}
-        assert limits["latency_p99"] == float(outputs["SloLatencySeconds"]) == 0.2, svc.name
         assert limits["error_rate"] == float(outputs["SloErrorRatePercent"]) / 100, svc.name
+        if svc.kind == "ecs_worker":
+            assert limits["queue_age"] == float(outputs["SloQueueAgeSeconds"]) == 60, svc.name
+        else:
+            assert limits["latency_p99"] == float(outputs["SloLatencySeconds"]) == 0.2, svc.name
 
 
 def test_the_prod_policy_names_what_the_hand_written_one_names(generated: tuple[str, Policy]) -> None:

@@ -164,7 +164,8 @@ def generate(facts: StackFacts, environment: str) -> str:
         if usable(alb) and all(usable(v) for v in tgs.values()):
             found.services.append(name)
             found.ecs.append(name)
-            service_lines += _ecs_service(facts, name, p, cluster, colours, alb, tgs, every, pipeline, prod)
+            first = len(found.ecs) == 1  # the first states the SLO limits, the others refer to them
+            service_lines += _ecs_service(facts, name, p, cluster, colours, alb, tgs, every, pipeline, prod, first)
             rules += _scale_out(name, cluster, colours, colour_alarms, wide, max_tasks, service=name)
         else:  # a queue worker: blue/green ECS services without a load balancer
             found.workers.append(name)
@@ -219,7 +220,9 @@ def generate(facts: StackFacts, environment: str) -> str:
     lines += [
         "remediation:",
         "  max_actions_per_hour: 6  # DECIDE: the most actions Deckwatch takes in an hour, all rules together",
-        "  rules:" if rules or leftover else "  rules: []",
+        "  rules:  # DECIDE: cooldown_minutes (15) and verify_minutes (10) where a rule does not set them"
+        if rules or leftover
+        else "  rules: []",
         *rules,
     ]
     if leftover:
@@ -242,6 +245,7 @@ def _ecs_service(
     alarms: list[str],
     pipeline: str,
     prod: bool,
+    first: bool = True,
 ) -> list[str]:
     out = facts.outputs
     listener = out.get(f"{p}ProductionListenerArn", "")
@@ -264,12 +268,12 @@ def _ecs_service(
         f"      target_groups: {{blue: {_q(_tg_name(tgs['blue']))}, green: {_q(_tg_name(tgs['green']))}}}",
         "    alarms:  # DECIDE: the alarms that roll a cutover back",
         *[f"      - {_q(a)}" for a in watched],
-        "    rollout:  # DECIDE: traffic steps, how long each bakes, how long a rollback stays possible",
+        "    rollout:  # DECIDE: traffic steps, bake, rollback window",
         "      strategy: canary",
         "      steps: [10, 100]",
         "      bake_minutes: 10",
         "      rollback_window_minutes: 30",
-        *_analysis(facts),
+        *_analysis(facts, first),
         f"    require_approval: {'true' if prod else 'false'}  # DECIDE: a person approves each cutover",
     ]
     if usable(pipeline):
@@ -279,17 +283,21 @@ def _ecs_service(
     return lines
 
 
-def _analysis(facts: StackFacts) -> list[str]:
+def _analysis(facts: StackFacts, first: bool) -> list[str]:
     """The canary analysis limits from the stack's own SLO outputs (the thresholds its alarms use), so that a
-    canary is held to the service's objective, not to Deckwatch's defaults; nothing when the stack has none."""
+    canary is held to the service's objective, not to Deckwatch's defaults; nothing when the stack has none. The
+    first service states them under a YAML anchor and the others refer to it: one place to change, and the
+    policy stays within its SSM parameter's 8 KB."""
     out = facts.outputs
     try:
         latency = float(out["SloLatencySeconds"])
         errors = float(out["SloErrorRatePercent"]) / 100
     except (KeyError, ValueError):
         return []
+    if not first:
+        return ["      analysis: *slo  # the same SLO limits"]
     return [
-        "      analysis:  # the stack's SLOs (outputs SloLatencySeconds, SloErrorRatePercent): the canary's limits",
+        "      analysis: &slo  # the stack's SLOs (SloLatencySeconds, SloErrorRatePercent outputs)",
         "        metrics:",
         f"          - {{name: error_rate, max: {errors:g}, max_relative: 2.0, min_delta: {errors / 2:g}}}",
         f"          - {{name: latency_p99, max: {latency:g}, max_relative: 1.5, min_delta: 0.05}}",
@@ -303,7 +311,7 @@ def _worker_analysis(facts: StackFacts) -> list[str]:
     out = facts.outputs
     try:
         errors, age = float(out["SloErrorRatePercent"]) / 100, float(out["SloQueueAgeSeconds"])
-        source = "  # the stack's SLOs (outputs SloErrorRatePercent, SloQueueAgeSeconds)"
+        source = "  # the stack's SLOs (SloErrorRatePercent, SloQueueAgeSeconds)"
     except (KeyError, ValueError):
         errors, age, source = 0.05, 60.0, "  # DECIDE: failed messages, their age (sent to done) and the queue's (s)"
     return [
@@ -339,7 +347,7 @@ def _worker_service(
     watched = [a for a in alarms if _watched_by_worker(a)]
     lines = [
         f"  - name: {_q(name)}",
-        "    kind: ecs_worker  # no load balancer: a canary is a share of the tasks consuming the queue",
+        "    kind: ecs_worker  # no load balancer: a canary is a share of the queue's consumers",
         "    ecs:",
         f"      cluster: {_q(cluster)}",
         f"      services: {{blue: {_q(colours['blue'])}, green: {_q(colours['green'])}}}",
@@ -355,7 +363,7 @@ def _worker_service(
     lines += [
         "    alarms:  # DECIDE: the alarms that roll a cutover back",
         *[f"      - {_q(a)}" for a in watched],
-        "    rollout:  # DECIDE: steps (of the worker's tasks; a canary keeps one stable task), bakes, rollback window",
+        "    rollout:  # DECIDE: steps (shares of the tasks), bake, rollback window",
         "      strategy: canary",
         "      steps: [10, 100]",
         "      bake_minutes: 10",
@@ -401,12 +409,7 @@ def _scale_out(
         if max_tasks.isdigit() and int(max_tasks) >= 1
         else "      bounds: {max_tasks: 4}  # DECIDE: no MaxTasks output; the most tasks a scale-out may reach"
     )
-    tail = [
-        bound,
-        "      cooldown_minutes: 15",
-        "      verify_minutes: 10",
-        "      approval_required: false  # DECIDE",
-    ]
+    tail = [bound, "      approval_required: false  # DECIDE"]  # cooldown and verification: the defaults
     rules: list[str] = []
     cpu_wide = [a for a in wide if a.endswith("-cpu-high")]
     blue = [a for a in colour_alarms["blue"] if a.endswith("-cpu-high")]
@@ -427,7 +430,7 @@ def _scale_out(
         pattern = _colour_pattern(blue, green)
         if pattern is not None:
             rules += [
-                f"    # {name}: each colour's CPU alarm (acts only while that colour is live)",
+                f"    # {name}: each colour's CPU (acts while that colour is live)",
                 f"    - alarm: {{pattern: {_q(pattern)}}}",
                 *head,
                 *tail,
@@ -439,7 +442,7 @@ def _scale_out(
     for colour, alarms in (("blue", blue), ("green", green)):
         for a in alarms:
             rules += [
-                f"    # {name} ({colour}): scale this colour's service out",
+                f"    # {name} ({colour})",
                 f"    - alarm: {{name: {_q(a)}}}",
                 "      runbook: ecs_scale_out",
                 f"      parameters: {{cluster: {_q(cluster)}, service: {_q(colours[colour])}, step: 1}}  # DECIDE",

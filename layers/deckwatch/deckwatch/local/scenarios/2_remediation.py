@@ -96,9 +96,9 @@ def run(root: Path) -> None:
         _line(f"   alarm path sustained {len(triage) / elapsed:.0f} events/s ({elapsed:.1f}s real)")
 
         _say("deckwatch incidents --env staging")
-        from deckwatch.local import account
-
-        for inc in summarize(account.services("staging").ledger.by_capability("remediation"))[:5]:
+        with rt.control_plane() as deps:  # the embedded AWS's ledger (its session has the region, as AWS has)
+            incidents = summarize(deps.ledger.by_capability("remediation"))
+        for inc in incidents[:5]:
             _line(
                 f"   {inc['incident_id']} {inc['state']:<6} {inc['outcome'] or '-':<12} {inc['resource']} "
                 f"actions {inc['actions']} joined {inc['joined_events']} ttm {inc['time_to_mitigate_seconds']}"

@@ -6,6 +6,9 @@
 - Each event is handled once per id (Powertools idempotency on `id`): EventBridge delivers at least once. A copy
   that arrives while the first is still being handled is a duplicate too, not a failure: the first copy answers
   for the event (its own failure, if any, goes to the DLQ), so this one must not land there and alarm.
+- A handler may name events that are their own deduplication (`once`): one write, a ledger record keyed by the
+  event id together with the state it changes, in one transaction. Those skip the idempotency record (two more
+  writes): an alarm storm's duplicate ALARMs, which only join the open incident (deckwatch.alarms.on_duplicate).
 """
 
 from __future__ import annotations

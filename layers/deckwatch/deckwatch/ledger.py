@@ -10,6 +10,8 @@ Records are never overwritten: each write is one transaction of three conditiona
 PutItem and ConditionCheckItem only, and denies UpdateItem and DeleteItem): it claims "id#<record id>", so a
 retried delivery of the same event writes its record once (EventBridge delivers at least once), and the next
 link of the subject's chain, so that two writers cannot both extend the chain from the same record.
+`append_with` adds the state change a record describes (an item of another table) to the same transaction: both
+are written or neither, and a redelivered event's change is refused with its record (an alarm storm's joins).
 
 Each record carries `seq`, `prev_hash` and `hash` = sha256(prev_hash, the record's canonical JSON); the chain item
 repeats the hash. `verify` walks every chain: a changed record no longer matches its hash, a deleted one leaves a

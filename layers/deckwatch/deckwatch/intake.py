@@ -6,6 +6,9 @@
 - Each event is handled once per id (Powertools idempotency on `id`): EventBridge delivers at least once. A copy
   that arrives while the first is still being handled is a duplicate too, not a failure: the first copy answers
   for the event (its own failure, if any, goes to the DLQ), so this one must not land there and alarm.
+- A handler may name events that are their own deduplication (`once`): one write, a ledger record keyed by the
+  event id together with the state it changes, in one transaction. Those skip the idempotency record (two more
+  writes): an alarm storm's duplicate ALARMs, which only join the open incident (deckwatch.alarms.on_duplicate).
 """
 
 from __future__ import annotations
@@ -45,9 +48,17 @@ def receive[T: BaseModel](
     model: type[T],
     capability: Capability,
     handle: Callable[[T, Services], dict[str, Any]],
+    once: Callable[[T, Services], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
+    """`once`, tried first (before the idempotency record): handles the events whose one write is their own
+    deduplication (a ledger record keyed by the event id, written with the state it changes in one transaction),
+    or answers None; an event from elsewhere never reaches it."""
     parsed = parse(event, model, capability, deps)
     deps.policy()  # fail loudly on an invalid policy before acting on anything
+    if once is not None and _foreign(parsed, deps) is None:
+        done = once(parsed, deps)
+        if done is not None:
+            return done
 
     def _run(event: dict[str, Any]) -> dict[str, Any]:
         elsewhere = _from_elsewhere(parsed, capability, deps)
@@ -63,17 +74,13 @@ def receive[T: BaseModel](
 
 def _from_elsewhere(parsed: BaseModel, capability: Capability, deps: Services) -> dict[str, Any] | None:
     """An event from another account or region (deckwatch.scope): recorded as ignored, with the reason."""
-    from deckwatch import scope
     from deckwatch.decisions import record_decision
 
-    inner: Any = getattr(parsed, "root", parsed)  # a union of event models is a RootModel
-    origin = getattr(inner, "origin", None)
-    if origin is None:
-        return None
-    source, account, region = origin
-    why = scope.foreign(deps, source, account, region)
+    why = _foreign(parsed, deps)
     if why is None:
         return None
+    inner: Any = getattr(parsed, "root", parsed)
+    source, account, region = inner.origin
     subject = str(inner.origin_subject)
     record_decision(
         deps,
@@ -85,6 +92,18 @@ def _from_elsewhere(parsed: BaseModel, capability: Capability, deps: Services) -
         details={"account": account, "region": region, "source": source},
     )
     return {"capability": capability, "subject": subject, "decision": "ignored", "reason": why}
+
+
+def _foreign(parsed: BaseModel, deps: Services) -> str | None:
+    """Why the event is from another account or region than this stack's (deckwatch.scope), or None."""
+    from deckwatch import scope
+
+    inner: Any = getattr(parsed, "root", parsed)  # a union of event models is a RootModel
+    origin = getattr(inner, "origin", None)
+    if origin is None:
+        return None
+    source, account, region = origin
+    return scope.foreign(deps, source, account, region)
 
 
 def parse[T: BaseModel](event: Any, model: type[T], capability: Capability, deps: Services) -> T:

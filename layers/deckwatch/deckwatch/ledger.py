@@ -10,6 +10,8 @@ Records are never overwritten: each write is one transaction of three conditiona
 PutItem and ConditionCheckItem only, and denies UpdateItem and DeleteItem): it claims "id#<record id>", so a
 retried delivery of the same event writes its record once (EventBridge delivers at least once), and the next
 link of the subject's chain, so that two writers cannot both extend the chain from the same record.
+`append_with` adds the state change a record describes (an item of another table) to the same transaction: both
+are written or neither, and a redelivered event's change is refused with its record (an alarm storm's joins).
 
 Each record carries `seq`, `prev_hash` and `hash` = sha256(prev_hash, the record's canonical JSON); the chain item
 repeats the hash. `verify` walks every chain: a changed record no longer matches its hash, a deleted one leaves a
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from deckwatch.aws import Clients
 
 Capability = Literal["core", "cutover", "remediation", "drills", "cost"]
+Written = Literal["written", "duplicate", "refused"]
 Kind = Literal["decision", "intent", "action", "refusal", "rejection", "approval", "notification", "incident", "report"]
 
 
@@ -97,6 +100,18 @@ class Ledger:
 
         Losing the race for a link to another writer is not a failure: the head is read again and the record
         chained after the winner's (optimistic concurrency, bounded; not a retry of a failed call)."""
+        self._append(record, None)
+        return record
+
+    def append_with(self, record: Record, change: dict[str, Any]) -> Written:
+        """Write `record` (as `append`) and, in the same transaction, `change`: one more TransactWriteItems entry
+        ({"Update": ...}, {"Put": ...} or {"ConditionCheck": ...} on another table), so that the record and the
+        state it describes are written together or not at all. "written"; "duplicate" when the record was written
+        before (nothing written now: a redelivered event changes the state once); "refused" when `change`'s
+        condition failed (nothing written)."""
+        return self._append(record, change)
+
+    def _append(self, record: Record, change: dict[str, Any] | None) -> Written:
         body = record.model_dump(mode="json", exclude_none=True)
         expires = int(_parse(record.time).timestamp()) + self.retention_days * 86400
         base = {
@@ -123,11 +138,13 @@ class Ledger:
                 "time": record.time,
                 "expires_at": expires,
             }
-            reasons = self._write(record.record_id, record.subject, item, link, expires)
+            reasons = self._write(record.record_id, record.subject, item, link, expires, change)
             if not reasons:
-                return record
+                return "written"
             if reasons[0] == "ConditionalCheckFailed":
-                return record  # already written by an earlier delivery: idempotent
+                return "duplicate"  # already written by an earlier delivery: idempotent
+            if change is not None and reasons[3] == "ConditionalCheckFailed":
+                return "refused"
             if reasons[1] != "ConditionalCheckFailed":
                 raise LedgerConflictError(f"ledger write refused for {record.record_id}: {reasons}")
         raise LedgerConflictError(f"ledger chain of {record.subject} kept moving: {record.record_id} not written")
@@ -148,9 +165,16 @@ class Ledger:
         return {k: _plain(de.deserialize(v)) for k, v in found[0].items()} if found else None
 
     def _write(
-        self, record_id: str, subject: str, item: dict[str, Any], link: dict[str, Any], expires: int
+        self,
+        record_id: str,
+        subject: str,
+        item: dict[str, Any],
+        link: dict[str, Any],
+        expires: int,
+        change: dict[str, Any] | None = None,
     ) -> list[str | None]:
-        """The three conditional Puts in one transaction; [] when written, else the cancellation reasons."""
+        """The three conditional Puts in one transaction (and `change`, fourth); [] when written, else the
+        cancellation reasons."""
         from boto3.dynamodb.types import TypeSerializer
 
         ser = TypeSerializer()
@@ -161,16 +185,16 @@ class Ledger:
         claim = {"pk": f"id#{record_id}", "sk": "id", "ref_pk": subject, "ref_sk": item["sk"], "expires_at": expires}
         new_only = "attribute_not_exists(pk)"
         puts = [typed(claim), typed(link), typed(item)]
+        items: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table_name, "Item": put, "ConditionExpression": new_only}} for put in puts
+        ]
+        if change is not None:
+            items.append(change)
         try:
-            self.client.transact_write_items(
-                TransactItems=[
-                    {"Put": {"TableName": self.table_name, "Item": put, "ConditionExpression": new_only}}
-                    for put in puts
-                ]
-            )
+            self.client.transact_write_items(TransactItems=items)
         except self.client.exceptions.TransactionCanceledException as exc:
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            return reasons + [None] * (3 - len(reasons))
+            return reasons + [None] * (len(items) - len(reasons))
         return []
 
     def get(self, record_id: str) -> dict[str, Any] | None:
@@ -184,6 +208,24 @@ class Ledger:
         item = self.client.get_item(TableName=self.table_name, Key=key).get("Item")
         de = TypeDeserializer()
         return None if item is None else {k: _plain(de.deserialize(v)) for k, v in item.items()}
+
+    def lookup(self, record_id: str) -> dict[str, Any] | None:
+        """`get` for a writer: the same record read by Query, which LedgerWriteAccess grants (to read the chain
+        head), so that a function that appends needs no GetItem on the ledger."""
+        claim = self._one(f"id#{record_id}", "id")
+        return None if claim is None else self._one(str(claim["ref_pk"]), str(claim["ref_sk"]))
+
+    def _one(self, pk: str, sk: str) -> dict[str, Any] | None:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        found = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND sk = :sk",
+            ExpressionAttributeValues={":pk": {"S": pk}, ":sk": {"S": sk}},
+            ConsistentRead=True,
+        ).get("Items", [])
+        de = TypeDeserializer()
+        return {k: _plain(de.deserialize(v)) for k, v in found[0].items()} if found else None
 
     def by_subject(self, subject: str, since: str = "", until: str = "~") -> list[dict[str, Any]]:
         return list(self._query(None, "pk", subject, since, until))

@@ -351,7 +351,8 @@ class PendingApprovals:
 
 
 class OpenIncidents:
-    """One open incident per (resource, runbook): the first ALARM opens it, the others join (a counter)."""
+    """One open incident per (resource, runbook): the first ALARM opens it, the others join (a counter, written
+    with the join's ledger record: `join_change`)."""
 
     def __init__(self, table: StateTable) -> None:
         self.table = table
@@ -381,6 +382,21 @@ class OpenIncidents:
         if found is None:  # closed between the two writes: open it now
             return self.open_or_join(resource, runbook, incident, alarm_arn)
         return found, found["opener"] == incident["opener"]
+
+    def join_change(self, resource: str, runbook: str, incident_id: str, alarm_arn: str | None) -> Item:
+        """The join of open incident `incident_id` (its counter, the alarm that fired) as a TransactWriteItems entry:
+        written in one transaction with the ledger record of the join (Ledger.append_with), so that a redelivered
+        event, whose record exists, counts once. Refused when `incident_id` is no longer the open incident."""
+        arns = {alarm_arn} if alarm_arn else None
+        expression = "ADD #joined :one" + (", #alarm_arns :arns" if arns else "")
+        values: Item = {":one": 1, ":id": incident_id, **({":arns": arns} if arns else {})}
+        update: dict[str, Any] = {
+            "TableName": self.table.table_name,
+            "Key": _key(self._pk(resource, runbook)),
+            "UpdateExpression": expression,
+        }
+        _conditional(update, "incident_id = :id", values, expression)
+        return {"Update": update}
 
     def get(self, resource: str, runbook: str) -> Item | None:
         return self.table.get(self._pk(resource, runbook))

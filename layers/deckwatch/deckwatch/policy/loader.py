@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -112,11 +113,26 @@ def decode(raw: bytes, source: str) -> str:
         ) from None
 
 
+# libyaml (PyYAML's C parser, in its wheels) reads a policy several times faster than the pure-Python parser: the
+# first read of a cold start. A text it refuses is read again by the pure-Python parser, whose messages the
+# problems quote (the two word some errors differently); both build the same nodes, lines included.
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", None)
+
+
 def _compose(text: str, source: str) -> yaml.Node | None:
     """The YAML node tree, after a scan that refuses nesting deeper than MAX_DEPTH (PyYAML's composer recurses)."""
+    if _FAST_LOADER is not None:
+        try:
+            return _compose_with(text, source, _FAST_LOADER)
+        except PolicyError:
+            pass
+    return _compose_with(text, source, yaml.SafeLoader)
+
+
+def _compose_with(text: str, source: str, loader: Any) -> yaml.Node | None:
     try:
         depth = 0
-        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        for token in yaml.scan(text, Loader=loader):
             if isinstance(token, _OPEN):
                 depth += 1
                 if depth > MAX_DEPTH:
@@ -125,7 +141,7 @@ def _compose(text: str, source: str) -> yaml.Node | None:
                     raise PolicyError(source, [problem])
             elif isinstance(token, _CLOSE):
                 depth -= 1
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=loader)
     except yaml.YAMLError as exc:
         raise PolicyError(source, [_yaml_problem(exc)]) from None
     except RecursionError:  # not reached after the scan above; kept so that no input ever escapes as a crash

@@ -51,7 +51,7 @@ Region = Annotated[
 
 class Strict(BaseModel):
     # no NaN or infinity (YAML's .nan, .inf, 1e999): no threshold or budget means anything as one
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 class Notifications(Strict):

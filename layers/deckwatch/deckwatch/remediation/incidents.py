@@ -2,7 +2,8 @@
 
 The open incident is one item of the state table (`state.OpenIncidents`), written with a condition
 (attribute_not_exists): of hundreds of ALARM events for one resource, exactly one opens the incident and starts
-the remediation state machine; the others join it (a counter, and the set of alarms that fired). It stays open
+the remediation state machine; the others join it (a counter, and the set of alarms that fired; a duplicate's
+join is written with its ledger record, in one transaction: deckwatch.remediation.selection.join). It stays open
 until the alarm is back to OK
 (verified by the state machine, or an OK event after an escalation, a refusal or a dry run), then it is deleted.
 

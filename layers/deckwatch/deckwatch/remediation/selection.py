@@ -6,7 +6,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from deckwatch import clock
-from deckwatch.decisions import decide
+from deckwatch.decisions import decide, decision_id, decision_record
 from deckwatch.events.alarm import AlarmEvent
 
 if TYPE_CHECKING:
@@ -40,12 +40,31 @@ def alarm_tags(cw: Any, alarm_arn: str) -> dict[str, str]:
 
 
 def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
+    result = _triage(event, deps, join_only=False)
+    if result is None:  # not reached: only a join-only triage answers None
+        raise RuntimeError(f"no triage decision for {event.id}")
+    return result
+
+
+def join(event: AlarmEvent, deps: Services) -> dict[str, Any] | None:
+    """The triage of an ALARM that joins its resource's open, working incident, and nothing else: the join's ledger
+    record and the incident's counter in one transaction, deduplicated by the record's id (the event's), so that
+    it needs no idempotency record (an alarm storm's duplicates: one write each). None for every other event, and
+    for a join that cannot be told by reading alone: the full triage (`triage`, behind the idempotency layer).
+    Reads only until the join is certain; then one write."""
+    if event.detail.state.value != "ALARM":
+        return None
+    return _triage(event, deps, join_only=True)
+
+
+def _triage(event: AlarmEvent, deps: Services, *, join_only: bool) -> dict[str, Any] | None:
     from deckwatch.policy.model import OWN_ALARM_NAMES
 
     policy = deps.policy().policy
     d = event.detail
+    conclude = _nothing if join_only else _decide
     if OWN_ALARM_NAMES.match(d.alarmName):
-        return _decide(
+        return conclude(
             deps,
             event,
             decision="ignored",
@@ -61,7 +80,7 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
     rule = match_rule(rules, d.alarmName, tags)
     kind = "composite" if d.is_composite else "metric"
     if rule is None:
-        return _decide(
+        return conclude(
             deps,
             event,
             decision="ignored",
@@ -76,7 +95,7 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
     }
     silenced = d.silenced(d.state.timestamp or event.time) if d.state.value != "OK" else None
     if silenced and rule.respect_suppression:
-        return _decide(
+        return conclude(
             deps,
             event,
             decision="suppressed",
@@ -88,7 +107,7 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
         live, colour = live_colour(deps, rule.service), (tags or {}).get("deckwatch:colour")
         details |= {"service": rule.service, "live_colour": live, "alarm_colour": colour}
         if live is None:
-            return _decide(
+            return conclude(
                 deps,
                 event,
                 decision="refused",
@@ -96,7 +115,7 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
                 details=details,
             )
         if colour is not None and colour != live:
-            return _decide(
+            return conclude(
                 deps,
                 event,
                 decision="ignored",
@@ -104,11 +123,13 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
                 details=details,
             )
     if d.state.value != "OK":
-        held = _under_maintenance(event, deps, rule, details)
+        held = _under_maintenance(event, deps, rule, details, join_only=join_only)
         if held is not None:
-            return held
+            return held or None
     if d.state.value == "ALARM":
-        return _on_alarm(event, deps, rule, details)
+        return _join(event, deps, rule, details) if join_only else _on_alarm(event, deps, rule, details)
+    if join_only:
+        return None
     if d.state.value == "OK":
         return _on_ok(event, deps, rule, details)
     if rule.on_insufficient_data == "notify":
@@ -119,14 +140,14 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
             environment=policy.environment,
             severity="warning",
         )
-        return _decide(
+        return conclude(
             deps,
             event,
             decision="notified",
             reason=f"{d.alarmName} INSUFFICIENT_DATA: notified only",
             details=details,
         )
-    return _decide(
+    return conclude(
         deps,
         event,
         decision="ignored",
@@ -136,10 +157,11 @@ def triage(event: AlarmEvent, deps: Services) -> dict[str, Any]:
 
 
 def _under_maintenance(
-    event: AlarmEvent, deps: Services, rule: RemediationRule, details: dict[str, Any]
+    event: AlarmEvent, deps: Services, rule: RemediationRule, details: dict[str, Any], *, join_only: bool = False
 ) -> dict[str, Any] | None:
     """An alarm (ALARM or INSUFFICIENT_DATA) about a resource under planned maintenance is recorded with the
-    maintenance, and neither remediated nor paged; an incident open on the resource shows it in its timeline."""
+    maintenance, and neither remediated nor paged; an incident open on the resource shows it in its timeline.
+    `join_only`: {} when it is (nothing recorded: the full triage records it)."""
     from pydantic import ValidationError
 
     from deckwatch import maintenance
@@ -154,6 +176,8 @@ def _under_maintenance(
     under = maintenance.covering(deps, keys)
     if under is None:
         return None
+    if join_only:
+        return {}
     details = details | {"maintenance": under.doc(), "resource": resource}
     inc = incidents.get(deps, resource, rule.runbook) if resource else None
     if inc is not None:
@@ -267,6 +291,50 @@ def _on_alarm(event: AlarmEvent, deps: Services, rule: RemediationRule, details:
     return result
 
 
+def _join(event: AlarmEvent, deps: Services, rule: RemediationRule, details: dict[str, Any]) -> dict[str, Any] | None:
+    """`join`'s end: the open incident of the rule's resource, if it is working and this event did not open it,
+    joined by the record of the join and the incident's counter in one transaction (Ledger.append_with)."""
+    from pydantic import ValidationError
+
+    from deckwatch.remediation import incidents
+
+    d = event.detail
+    try:
+        resource = _resource(rule, d.alarmName, deps)
+    except (ValidationError, ValueError):
+        return None
+    inc = incidents.get(deps, resource, rule.runbook)
+    if inc is not None and inc.get("opener") == event.id:
+        return None  # this event's own incident: a redelivery of its opener, answered by the idempotency layer
+    if inc is None or _dead(deps, inc):
+        # nothing to join, or an incident to take over: the full triage, unless this event joined one already
+        # (a redelivery after that incident closed must not open another)
+        earlier = deps.ledger.lookup(decision_id(event.id, "remediation", event.alarm_arn))
+        if earlier is None or earlier.get("decision") != "incident-joined":
+            return None
+        return {k: earlier[k] for k in ("capability", "subject", "decision", "reason")}
+    iid = str(inc["incident_id"])
+    details = details | {"incident_id": iid, "resource": resource, "incident_state": "open"}
+    decision = "incident-joined"
+    reason = f"{d.alarmName} in ALARM joins open incident {iid} ({inc.get('status')}): no second action"
+    change = deps.state.incidents.join_change(resource, rule.runbook, iid, event.alarm_arn or None)
+    written = deps.ledger.append_with(
+        decision_record(
+            deps,
+            event_id=event.id,
+            capability="remediation",
+            subject=event.alarm_arn,
+            decision=decision,
+            reason=reason,
+            details=details,
+        ),
+        change,
+    )
+    if written == "refused":
+        return None  # closed or replaced since it was read: the full triage opens or joins the one open now
+    return {"capability": "remediation", "subject": event.alarm_arn, "decision": decision, "reason": reason}
+
+
 def _unopen(deps: Services, resource: str, runbook: str, iid: str) -> None:
     """The event that opened `iid` failed before its execution started (the event goes to the DLQ, whose redrive
     opens it again under the same id): no incident may stay open with nothing working on it, or later alarms would
@@ -361,6 +429,13 @@ def _run_status(deps: Services, incident: dict[str, Any]) -> str:
         return str(sfn.describe_execution(executionArn=execution)["status"])
     except sfn.exceptions.ExecutionDoesNotExist:
         return "NOT_STARTED"
+
+
+def _nothing(
+    deps: Services, event: AlarmEvent, decision: str, reason: str, details: dict[str, Any] | None = None
+) -> None:
+    """A join-only triage (`join`) records no other decision: the full triage does."""
+    return None
 
 
 def _decide(

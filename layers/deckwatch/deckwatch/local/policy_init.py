@@ -264,16 +264,21 @@ def _ecs_service(
     ]
     if usable(test):
         lines.append(f"      test_listener_port: {facts.listener_ports.get(test, 8443)}")
-    lines += [
-        f"      target_groups: {{blue: {_q(_tg_name(tgs['blue']))}, green: {_q(_tg_name(tgs['green']))}}}",
+    lines.append(f"      target_groups: {{blue: {_q(_tg_name(tgs['blue']))}, green: {_q(_tg_name(tgs['green']))}}}")
+    return lines + _cutover(watched, "traffic steps", _analysis(facts, first), pipeline, prod)
+
+
+def _cutover(watched: list[str], steps: str, analysis: list[str], pipeline: str, prod: bool) -> list[str]:
+    """What every cutover service ends with: the alarms that roll back, the rollout, approval and trigger."""
+    lines = [
         "    alarms:  # DECIDE: the alarms that roll a cutover back",
         *[f"      - {_q(a)}" for a in watched],
-        "    rollout:  # DECIDE: traffic steps, bake, rollback window",
+        f"    rollout:  # DECIDE: {steps}, bake, rollback window",
         "      strategy: canary",
         "      steps: [10, 100]",
         "      bake_minutes: 10",
         "      rollback_window_minutes: 30",
-        *_analysis(facts, first),
+        *analysis,
         f"    require_approval: {'true' if prod else 'false'}  # DECIDE: a person approves each cutover",
     ]
     if usable(pipeline):
@@ -360,22 +365,7 @@ def _worker_service(
     ]
     if env_tag:
         lines.append(f"      dimensions: {{Environment: {_q(env_tag)}}}  # DECIDE: the metrics' other dimensions")
-    lines += [
-        "    alarms:  # DECIDE: the alarms that roll a cutover back",
-        *[f"      - {_q(a)}" for a in watched],
-        "    rollout:  # DECIDE: steps (shares of the tasks), bake, rollback window",
-        "      strategy: canary",
-        "      steps: [10, 100]",
-        "      bake_minutes: 10",
-        "      rollback_window_minutes: 30",
-        *_worker_analysis(facts),
-        f"    require_approval: {'true' if prod else 'false'}  # DECIDE: a person approves each cutover",
-    ]
-    if usable(pipeline):
-        action = "ApproveProd" if prod else "BuildImage"
-        lines += ["    triggers:", f"      - {{pipeline: {_q(pipeline)}, action: {action}, state: SUCCEEDED}}"]
-    lines.append("")
-    return lines
+    return lines + _cutover(watched, "steps (shares of the tasks)", _worker_analysis(facts), pipeline, prod)
 
 
 def _lambda_service(name: str, function: str, alias: str, alarms: list[str], pipeline: str, prod: bool) -> list[str]:

@@ -31,6 +31,8 @@ def test_tiny_bench_writes_json_whose_invariants_hold(tmp_path: Path) -> None:
 
     cold = r["cold_start"]["handlers"]
     assert cold["minimal"]["ratio_to_minimal"] == 1.0
+    assert cold["minimal+parser"]["ratio_to_parser_baseline"] == 1.0
+    assert r["cold_start"]["worst_ratio"] == max(h["ratio_to_minimal"] for n, h in cold.items() if "minimal" not in n)
     for h in cold.values():  # every probe made the same AWS calls, without error
         assert h["errors"] == []
         assert h["aws_calls"] == {"ssm.GetParameter": 1, "dynamodb.Query": 1, "dynamodb.TransactWriteItems": 1}

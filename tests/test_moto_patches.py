@@ -281,3 +281,71 @@ def test_a_main_table_query_reads_its_partition_and_answers_as_dynamodb_does() -
         assert sorted(i["pk"]["S"] for i in ddb.scan(TableName=table)["Items"]) == sorted(
             p for p, keys in written.items() for _ in keys
         )  # a Query of a missing partition created nothing
+
+
+def test_clients_of_one_service_share_a_class_and_keep_their_own_methods() -> None:
+    """Patch 12: a client class is built once per service and class hooks; clients stay separate objects with the
+    operations botocore would give them, and a boto3 S3 client still gets boto3's transfer methods (its hooks are a
+    closure of each session: never shared)."""
+    import boto3
+    from botocore.client import ClientCreator
+
+    moto_patches.apply()
+    a = boto3.session.Session(region_name="us-east-1").client("sqs")
+    b = boto3.session.Session(region_name="eu-west-1").client("sqs")
+    assert type(a) is type(b) and a is not b
+    assert a.meta.region_name == "us-east-1" and b.meta.region_name == "eu-west-1"
+    creator: Any = ClientCreator.__new__(ClientCreator)
+    creator._event_emitter = boto3.session.Session()._session.get_component("event_emitter")
+    built = creator._create_client_class.__wrapped__(creator, "sqs", a.meta.service_model)
+    assert built is not type(a)
+    assert sorted(n for n in vars(built) if not n.startswith("__")) == sorted(
+        n for n in vars(type(a)) if not n.startswith("__")
+    )
+    s3 = boto3.session.Session(region_name="us-east-1").client("s3")
+    assert hasattr(s3, "upload_file") and hasattr(s3, "generate_presigned_post")
+
+
+def test_moto_lists_a_response_class_methods_as_before() -> None:
+    import inspect
+
+    import moto.core.responses
+    from moto.dynamodb.responses import DynamoHandler
+
+    moto_patches.apply()
+    responses: Any = moto.core.responses
+    listed = responses.method_names_from_class(DynamoHandler)
+    assert listed == [n for n, _ in inspect.getmembers(DynamoHandler, predicate=inspect.isfunction)]
+    assert "query" in listed
+
+
+def test_an_item_is_built_and_size_checked_as_moto_does() -> None:
+    """Patch 13: the item's size is checked once, with moto's limit and error; the item is the same."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.dynamo_type import Item as MotoItem
+
+    moto_patches.apply()
+    item: Any = MotoItem
+    attrs: dict[str, Any] = {
+        "pk": {"S": "chain#staging"},
+        "sk": {"N": "42"},
+        "tags": {"SS": ["a", "b"]},
+        "details": {"M": {"weight": {"N": "10"}, "colours": {"L": [{"S": "blue"}, {"S": "green"}]}}},
+        "ok": {"BOOL": True},
+    }
+    ours = item(DynamoType(attrs["pk"]), DynamoType(attrs["sk"]), attrs)
+    theirs = item.__new__(item)
+    item.__init__.__wrapped__(theirs, DynamoType(attrs["pk"]), DynamoType(attrs["sk"]), attrs)
+    assert ours == theirs and ours.to_json() == theirs.to_json() and ours.size() == theirs.size()
+    assert type(ours.attrs) is type(theirs.attrs)
+    for size in (404_000, 406_000):  # under and over moto's limit, in several attributes
+        big: dict[str, Any] = {"pk": {"S": "x"}, **{f"a{i}": {"S": "y" * (size // 4)} for i in range(4)}}
+        outcomes = []
+        for build in (item.__init__, item.__init__.__wrapped__):
+            try:
+                build(item.__new__(item), DynamoType(big["pk"]), None, big)
+                outcomes.append("built")
+            except ItemSizeTooLarge:
+                outcomes.append("too large")
+        assert outcomes[0] == outcomes[1] == ("built" if size < 405_000 else "too large")

@@ -1,7 +1,8 @@
 """Cold start as Lambda pays it: per handler (functions/*/app.py), in fresh processes, the import and the first
 invocation (boto3 import, client creation, the policy read from SSM, one ledger write), side by side with a
-minimal Powertools handler making the same AWS calls (minimal_handler.py), interleaved in one run so that machine
-noise hits all alike. Peak memory (ru_maxrss) per handler.
+minimal Powertools handler making the same AWS calls (minimal_handler.py) and the same handler validating the
+policy with one pydantic model (minimal_parser_handler.py: what validating through pydantic costs at all),
+interleaved in one run so that machine noise hits all alike. Peak memory (ru_maxrss) per handler.
 
     python -m benchmarks.cold_start [--runs 7] [--json]     (tests/ on sys.path)
 
@@ -24,6 +25,8 @@ from benchmarks.stub_aws import StubAWS
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).with_name("_probe.py")
 MINIMAL = Path(__file__).with_name("minimal_handler.py")
+MINIMAL_PARSER = Path(__file__).with_name("minimal_parser_handler.py")
+BASELINES = {"minimal": MINIMAL, "minimal+parser": MINIMAL_PARSER}
 POLICY = ROOT / "layers/deckwatch/deckwatch/policy/examples/staging.yaml"
 GOAL_RATIO = 1.2
 # What Lambda and template.yaml set (Globals), pointed at the stub; the handler must need no more.
@@ -64,7 +67,7 @@ def probe(app: Path, endpoint: str) -> dict[str, Any]:
 def measure(runs: int = 7, only: list[str] | None = None) -> dict[str, Any]:
     """Median import, first invocation and total per handler and for the minimal handler; ratio to the minimal."""
     apps = {a.parent.name: a for a in handlers() if not only or a.parent.name in only}
-    subjects = {"minimal": MINIMAL, **apps}
+    subjects = {**BASELINES, **apps}
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in subjects}
     calls: dict[str, dict[str, int]] = {}
     with StubAWS(POLICY.read_text(encoding="utf-8")) as stub:
@@ -74,6 +77,7 @@ def measure(runs: int = 7, only: list[str] | None = None) -> dict[str, Any]:
                 samples[name].append(probe(app, stub.url))
                 calls[name] = dict(stub.snapshot() - before)
     base = statistics.median(s["import_s"] + s["first_invocation_s"] for s in samples["minimal"])
+    parser_base = statistics.median(s["import_s"] + s["first_invocation_s"] for s in samples["minimal+parser"])
     out: dict[str, Any] = {}
     for name, runs_of in samples.items():
         total = statistics.median(s["import_s"] + s["first_invocation_s"] for s in runs_of)
@@ -82,12 +86,13 @@ def measure(runs: int = 7, only: list[str] | None = None) -> dict[str, Any]:
             "first_invocation_ms": round(statistics.median(s["first_invocation_s"] for s in runs_of) * 1000, 1),
             "total_ms": round(total * 1000, 1),
             "ratio_to_minimal": round(total / base, 2),
+            "ratio_to_parser_baseline": round(total / parser_base, 2),
             "peak_rss_mb": round(max(s["maxrss_mb"] for s in runs_of), 1),
             "modules_loaded": int(statistics.median(s["modules"] for s in runs_of)),
             "aws_calls": calls[name],
             "errors": sorted({s["error"] for s in runs_of if s["error"]}),
         }
-    ratios = [v["ratio_to_minimal"] for k, v in out.items() if k != "minimal"]
+    ratios = [v["ratio_to_minimal"] for k, v in out.items() if k not in BASELINES]
     return {
         "runs": runs,
         "goal_ratio": GOAL_RATIO,
@@ -107,11 +112,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"{'handler':<20}{'import':>9}{'1st call':>10}{'total':>9}{'x min':>7}{'rss MB':>8}")
+    print(f"{'handler':<20}{'import':>9}{'1st call':>10}{'total':>9}{'x min':>7}{'x parser':>9}{'rss MB':>8}")
     for name, r in result["handlers"].items():
         print(
             f"{name:<20}{r['import_ms']:>7.0f}ms{r['first_invocation_ms']:>8.0f}ms{r['total_ms']:>7.0f}ms"
-            f"{r['ratio_to_minimal']:>7.2f}{r['peak_rss_mb']:>8.0f}  {' '.join(r['errors'])}"
+            f"{r['ratio_to_minimal']:>7.2f}{r['ratio_to_parser_baseline']:>9.2f}{r['peak_rss_mb']:>8.0f}"
+            f"  {' '.join(r['errors'])}"
         )
 
 

@@ -39,6 +39,13 @@
    Query cost time in proportion to the whole ledger (an alarm storm slowed as it went). The query still filters
    and sorts the partition itself. An index query still reads every item but skips that first sort: it sorts
    what it keeps by the index's keys and then the table's, a total order, so the answer is the same.
+12. Speed, same clients: a botocore client class is built once per service and set of class hooks, not once per
+   client (botocore builds a class with a method per operation for every client; the runtime makes a few hundred
+   clients, one set per function container and credentials), and moto lists a response class's methods once,
+   not on every request (`method_names_from_class`, an `inspect.getmembers` walk per call).
+13. Speed, same answers: a DynamoDB item's size is checked once when moto builds the item, not again for every
+   attribute inserted (moto's `LimitedSizeDict` sums the whole item at each insert: quadratic in its attributes, a
+   ledger record has about twenty). The limit, the sizes and the error (ItemSizeTooLarge) are moto's own.
 Each patch delegates to `HOOKS`, the one binding between moto's process-wide classes and the runtime that is
 active in this process (one at a time; tests run in parallel as processes). With no runtime they behave like
 moto's own.
@@ -156,6 +163,8 @@ def apply() -> None:
         _patch_output_conditions()
         _patch_execution_events()
         _patch_table_queries()
+        _patch_class_building()
+        _patch_item_size()
         _applied = True
 
 
@@ -702,3 +711,57 @@ def _patch_table_queries() -> None:
     query.__wrapped__ = original_query  # type: ignore[attr-defined]
     Table.all_items = all_items  # type: ignore[method-assign]
     Table.query = query  # type: ignore[method-assign]
+
+
+def _patch_class_building() -> None:
+    import functools
+
+    import moto.core.responses
+    from botocore.client import ClientCreator
+
+    creator: Any = ClientCreator  # private names, typed loosely on purpose
+    responses: Any = moto.core.responses
+    original = creator._create_client_class
+    classes: dict[tuple[Any, ...], type] = {}
+
+    def _create_client_class(self: Any, service_name: str, service_model: Any) -> type:
+        # the class depends on the service's model and on the handlers of `creating-client-class` (boto3 adds
+        # S3's transfer methods through a closure of its own per session: those clients are simply not shared)
+        emitter = getattr(self._event_emitter, "_emitter", self._event_emitter)
+        event = f"creating-client-class.{service_model.service_id.hyphenize()}"
+        key = (service_name, service_model.api_version, tuple(emitter._handlers.prefix_search(event)))
+        found = classes.get(key)
+        if found is None:
+            found = classes.setdefault(key, original(self, service_name, service_model))
+        return found
+
+    _create_client_class.__wrapped__ = original  # type: ignore[attr-defined]
+    creator._create_client_class = _create_client_class
+    responses.method_names_from_class = functools.lru_cache(maxsize=None)(responses.method_names_from_class)
+
+
+def _patch_item_size() -> None:
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    original = Item.__init__
+
+    def init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key, self.range_key = hash_key, range_key
+        built = LimitedSizeDict.__new__(LimitedSizeDict)
+        dict.__init__(built)
+        size = 0
+        for key, value in attrs.items():
+            typed = DynamoType(value)
+            size += bytesize(key) + typed.size()
+            dict.__setitem__(built, key, typed)
+        if size > ITEM_SIZE_LIMIT:  # what LimitedSizeDict.__setitem__ checks, for the whole item at once
+            raise ItemSizeTooLarge
+        self.attrs = built
+
+    init.__wrapped__ = original  # type: ignore[attr-defined]  # the test compares with moto's own
+    Item.__init__ = init  # type: ignore[method-assign]
+
+
+ITEM_SIZE_LIMIT = 405000  # moto's LimitedSizeDict: between DynamoDB's measured 409 and 410 KB

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from deckwatch import clock
-from deckwatch.local import iam, moto_patches, routing, snapshot
+from deckwatch.local import collector, iam, moto_patches, routing, snapshot
 from deckwatch.local.functions import FunctionRunner, Outcome, new_context
 from deckwatch.local.mock_services import Mocks
 from deckwatch.local.scheduler import Scheduler
@@ -169,6 +169,7 @@ class LocalAWS:
         except BaseException:
             self._unbind()
             raise
+        collector.settled()
 
     def _queue_home_event(self, event: dict[str, Any]) -> None:
         """Rules are regional: an event put in another region (a DR region's Restore Job) never reaches the
@@ -204,6 +205,7 @@ class LocalAWS:
             fh.write(json.dumps(doc) + "\n")
 
     def _unbind(self) -> None:
+        collector.restored()
         moto_patches.HOOKS.clear()
         clock.install(clock.WallClock())
         if self._mock is not None:

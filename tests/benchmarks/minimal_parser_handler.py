@@ -3,7 +3,8 @@ as a Powertools handler does with the parser utility (`event_parser`, pydantic m
 the style Deckwatch's event, policy and record models follow). Same AWS calls, nothing else.
 
 It answers one question with a figure of the same run: how much of a Deckwatch handler's cold start is the price of
-validating through pydantic at all, and how much is Deckwatch's own code."""
+validating through pydantic at all, and how much is Deckwatch's own code. Its calls repeat minimal_handler.py's on
+purpose: a baseline is one self-contained file, loaded as Lambda loads app.py, importing nothing of the bench."""
 
 from typing import Any
 

@@ -21,3 +21,21 @@ def test_a_running_runtime_freezes_what_it_started_with_and_unfreezes_on_stop(
         report = rt.replay(json.loads((rt.root / "events/alarm_events/alarm-metric.json").read_text()))
         assert report.invocations and not report.dead_letters
     assert gc.get_freeze_count() == 0
+
+
+def test_paused_gives_the_collector_back_as_it_was() -> None:
+    import gc
+
+    from deckwatch.local import collector
+
+    assert gc.isenabled()
+    with collector.paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector.paused():
+            pass
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()

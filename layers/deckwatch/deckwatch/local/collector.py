@@ -6,12 +6,16 @@ as long as the runtime does (moto's backends, botocore's models, the restored sn
 full collections: 1.3-1.4 s -> 0.3 s; the whole demo, paired runs: median 0.91x). `restored()` when it stops: the
 frozen objects go back to the oldest generation, where the next full collection reclaims whatever the runtime left.
 Process-wide, like moto's backends: one runtime at a time per process. (A larger young threshold as well was
-measured too: fewer collections, more memory, no faster.)
+measured too: fewer collections, more memory, no faster.) `paused()` while a snapshot is unpickled: every object it
+makes is alive, and a process whose heap has grown (a demo's later scenarios, a test worker) would otherwise spend
+most of the load in full collections.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import Iterator
 
 
 def settled() -> None:
@@ -20,3 +24,14 @@ def settled() -> None:
 
 def restored() -> None:
     gc.unfreeze()
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -19,7 +19,6 @@ dictionary factories);
 from __future__ import annotations
 
 import collections
-import gc
 import hashlib
 import importlib
 import io
@@ -31,6 +30,8 @@ import threading
 import weakref
 from pathlib import Path
 from typing import Any
+
+from deckwatch.local import collector
 
 FORMAT = 5
 _memory: dict[str, bytes] = {}
@@ -63,18 +64,12 @@ def load(snapshot_key: str) -> Any | None:
             return None
         blob = path.read_bytes()
         _memory[snapshot_key] = blob
-    # The collector is paused while the snapshot's objects are made: they are all alive, and a process whose heap has
-    # grown (a demo's later scenarios, a test worker) otherwise spends most of the load in full collections.
-    enabled = gc.isenabled()
-    gc.disable()
     try:
-        return pickle.loads(blob)  # noqa: S301 - written by this user's own runtime (see the module docstring)
+        with collector.paused():  # every object the snapshot makes is alive: no collection while they are made
+            return pickle.loads(blob)  # noqa: S301 - written by this user's own runtime (see the module docstring)
     except Exception:  # noqa: BLE001 - a stale or broken file is rebuilt, never trusted
         _memory.pop(snapshot_key, None)
         return None
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def save(snapshot_key: str, value: Any) -> None:

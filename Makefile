@@ -41,8 +41,9 @@ CHECKOV_STAMP := $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)
 STATELINT_STAMP := $(TOOLS)/node/.installed-$(STATELINT_VERSION)
 
 # pytest in parallel: one embedded AWS per worker process (moto is process-wide); a test file stays on one worker,
-# so that its module-scoped runtime is built once.
-PYTEST_PARALLEL ?= -n auto --dist loadfile
+# so that its module-scoped runtime is built once. Files are handed out in collection order, where tests/conftest.py
+# puts the long ones first (xdist's default reorder would hand out the files with fewest tests, the month, last).
+PYTEST_PARALLEL ?= -n auto --dist loadfile --no-loadscope-reorder
 
 .PHONY: venv tools lint check-template check-layer test test-fast demo simulate bench fault-matrix rds-ca constraints layer-requirements clean-tools clean
 

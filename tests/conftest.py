@@ -17,6 +17,25 @@ if TYPE_CHECKING:
 _active: list[object] = []
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules with a slow test (storms, the month, the noisy canary) first, the rest in their own order: run in
+    parallel (`make test`: xdist, a module per worker at a time, --no-loadscope-reorder), the longest modules start
+    at once and the short ones fill in behind them, instead of a minute-long module starting last on one worker
+    while the other has nothing left."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)  # a stable sort: the order inside each group is kept
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool:
+    """pytest's own protocol (set-up, call, tear-down, reports), run above one large frame like the embedded AWS's
+    threads (deckwatch.local.frame_stack): the test's frames stop mapping and unmapping stack chunks."""
+    from _pytest import runner
+    from deckwatch.local import frame_stack
+
+    return frame_stack.run(lambda: runner.pytest_runtest_protocol(item, nextitem))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _snapshot_cache() -> Iterator[None]:
     """Deployed-control-plane snapshots shared by the test workers (and the next run), out of the user's cache."""

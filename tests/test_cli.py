@@ -138,6 +138,40 @@ def test_console_script_is_installed_and_answers_bad_input_in_one_line() -> None
     assert "Traceback" not in proc.stderr
 
 
+def test_console_script_replays_and_writes_its_whole_answer_before_exiting() -> None:
+    """`deckwatch` ends its process without the interpreter's heap teardown (cli.run): the answer is complete."""
+    exe = Path(sys.executable).with_name("deckwatch")
+    event = EVENTS / "alarm_events" / "alarm-metric.json"
+    proc = subprocess.run(
+        [str(exe), "replay", str(event), "--env", "staging", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO_ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["invocations"][0] == {"function": "AlarmEventsFunction", "status": "ok", "error": None}
+    assert proc.stderr == ""
+
+
+def test_the_commands_exit_runs_exit_handlers_and_flushes_then_keeps_mains_code() -> None:
+    script = (
+        "import atexit, sys\n"
+        "from deckwatch.local import cli\n"
+        "atexit.register(lambda: print('exit handler ran', file=sys.stderr))\n"
+        "sys.argv = ['deckwatch'] + sys.argv[1:]\n"
+        "cli.run()\n"
+    )
+    ok = subprocess.run([sys.executable, "-c", script, "policy", "schema"], capture_output=True, text=True, check=False)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["properties"]
+    assert ok.stderr == "exit handler ran\n"
+    bad_input = ["replay", str(INVALID / "array.json")]
+    bad = subprocess.run([sys.executable, "-c", script, *bad_input], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines()[-1] == "exit handler ran" and len(bad.stderr.splitlines()) == 2
+
+
 # ------------------------------------------------------------------ replay --topic (tests/cost/test_topics.py) ------
 TEAM_TOPIC = "arn:aws:sns:us-east-1:123456789012:team-costs"
 BUDGET = EVENTS / "cost_alerts" / "budget-actual.json"

@@ -349,3 +349,46 @@ def test_an_item_is_built_and_size_checked_as_moto_does() -> None:
             except ItemSizeTooLarge:
                 outcomes.append("too large")
         assert outcomes[0] == outcomes[1] == ("built" if size < 405_000 else "too large")
+
+
+def test_clients_alias_event_names_as_botocore_does_through_one_cache() -> None:
+    """Patch 14: every client's aliaser with botocore's table shares one cache and aliases as botocore does; one with
+    a table of its own keeps its own cache; a handler without **kwargs is still refused, a bound method accepted."""
+    import boto3
+    import botocore.hooks
+
+    moto_patches.apply()
+    hooks: Any = botocore.hooks
+    a = boto3.session.Session(region_name="us-east-1").client("sqs")
+    b = boto3.session.Session(region_name="us-east-1").client("sqs")
+    aliaser_a: Any = a.meta.events
+    aliaser_b: Any = b.meta.events
+    assert aliaser_a._alias_name_cache is aliaser_b._alias_name_cache
+    plain = hooks.EventAliaser(hooks.HierarchicalEmitter())
+    theirs = hooks.EventAliaser.__new__(hooks.EventAliaser)
+    hooks.EventAliaser.__init__.__wrapped__(theirs, hooks.HierarchicalEmitter())
+    for name in (
+        "before-call.s3.PutObject",
+        "before-parameter-build.autoscaling.CreateLaunchConfiguration",
+        "before-call.apigateway.GetRestApis",
+        "request-created.elasticloadbalancing.Foo",
+        "needs-retry",
+    ):
+        assert plain._alias_event_name(name) == theirs._alias_event_name(name)
+    assert plain._alias_event_name("before-call.autoscaling.X") == "before-call.auto-scaling.X"
+    own = hooks.EventAliaser(hooks.HierarchicalEmitter(), {"foo": "bar"})
+    assert own._alias_name_cache is not aliaser_a._alias_name_cache
+    assert own._alias_event_name("before-call.foo.X") == "before-call.bar.X"
+
+    def no_kwargs(request: Any) -> None:
+        return None
+
+    class Handler:
+        def on(self, **kwargs: Any) -> None:
+            return None
+
+    for _ in range(2):  # the second answer comes from the remembered one
+        with pytest.raises(ValueError, match="must accept keyword arguments"):
+            aliaser_a.register("before-call.sqs.ListQueues", no_kwargs)
+        aliaser_a.register("before-call.sqs.ListQueues", Handler().on)
+    assert hooks.accepts_kwargs(no_kwargs) == hooks.accepts_kwargs.__wrapped__(no_kwargs) is None

@@ -46,6 +46,11 @@
 13. Speed, same answers: a DynamoDB item's size is checked once when moto builds the item, not again for every
    attribute inserted (moto's `LimitedSizeDict` sums the whole item at each insert: quadratic in its attributes, a
    ledger record has about twenty). The limit, the sizes and the error (ItemSizeTooLarge) are moto's own.
+14. Speed, same events: botocore's event names are aliased (`EventAliaser`) through a cache that starts empty for
+   every client, so each new client splits every event name against the whole alias table again (2.7 million
+   `list.index` calls in 41 fault-matrix cases); the cache is shared by the aliasers that use botocore's own table.
+   Whether a handler accepts `**kwargs` (checked at each registration, an `inspect` signature per handler and client)
+   is remembered per function.
 Each patch delegates to `HOOKS`, the one binding between moto's process-wide classes and the runtime that is
 active in this process (one at a time; tests run in parallel as processes). With no runtime they behave like
 moto's own.
@@ -165,6 +170,7 @@ def apply() -> None:
         _patch_table_queries()
         _patch_class_building()
         _patch_item_size()
+        _patch_event_hooks()
         _applied = True
 
 
@@ -762,6 +768,37 @@ def _patch_item_size() -> None:
 
     init.__wrapped__ = original  # type: ignore[attr-defined]  # the test compares with moto's own
     Item.__init__ = init  # type: ignore[method-assign]
+
+
+def _patch_event_hooks() -> None:
+    import types
+    import weakref
+
+    import botocore.hooks
+
+    hooks: Any = botocore.hooks  # private names, typed loosely on purpose
+    original_init = hooks.EventAliaser.__init__
+    original_accepts = hooks.accepts_kwargs
+    shared: dict[str, str] = {}  # event name -> aliased name, for botocore's own alias table
+    accepts: weakref.WeakKeyDictionary[Any, str | None] = weakref.WeakKeyDictionary()  # its **kwargs name
+
+    def init(self: Any, event_emitter: Any, event_aliases: Any = None) -> None:
+        original_init(self, event_emitter, event_aliases)
+        if self._event_aliases == hooks.EVENT_ALIASES:  # a client's aliaser holds a copy of the table
+            self._alias_name_cache = shared
+
+    def accepts_kwargs(func: Any) -> Any:
+        function = func.__func__ if isinstance(func, types.MethodType) else func
+        if not isinstance(function, types.FunctionType):
+            return original_accepts(func)
+        if function not in accepts:
+            accepts[function] = original_accepts(func)
+        return accepts[function]
+
+    init.__wrapped__ = original_init  # type: ignore[attr-defined]
+    accepts_kwargs.__wrapped__ = original_accepts  # type: ignore[attr-defined]
+    hooks.EventAliaser.__init__ = init
+    hooks.accepts_kwargs = accepts_kwargs
 
 
 ITEM_SIZE_LIMIT = 405000  # moto's LimitedSizeDict: between DynamoDB's measured 409 and 410 KB

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from deckwatch.clock import SimulatedClock
+from deckwatch.local import frame_stack
 
 STALL_SECONDS = 120.0
 
@@ -78,7 +79,7 @@ class Scheduler:
             with self._cv:
                 self._actors.add(ident)
             try:
-                target()
+                frame_stack.run(target)
             finally:
                 with self._cv:
                     self._actors.discard(ident)

@@ -94,9 +94,8 @@ test: venv tools
 	step() { local name=$$1 start=$$SECONDS; shift; echo; echo "======== $$name"; \
 	  if "$$@"; then echo "-- $$name: ok ($$((SECONDS - start))s)"; \
 	  else echo "-- $$name: FAILED ($$((SECONDS - start))s)"; failed+=("$$name"); fi; }; \
-	step lint $(MAKE) --no-print-directory lint; \
-	step check-template $(MAKE) --no-print-directory check-template; \
-	step check-layer $(MAKE) --no-print-directory check-layer; \
+	step "checks: lint, check-template, check-layer side by side (make names a failed one)" \
+	  $(MAKE) --no-print-directory -k -j3 --output-sync=target lint check-template check-layer; \
 	step pytest $(VENV)/bin/python -m pytest $(PYTEST_PARALLEL) --cov=deckwatch --cov-report=term -q; \
 	if [ -f workload/checks.sh ]; then \
 	  step workload/checks.sh env VENV=$(VENV) CHECKOV=$(TOOLS)/checkov/bin/checkov bash workload/checks.sh; \

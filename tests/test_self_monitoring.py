@@ -485,7 +485,7 @@ def test_approval_task_tokens_never_reach_logs_or_the_ledger(
 ) -> None:
     assert tokens  # the approval gate ran (the test can fail)
     logs = rt.runner.logs.getvalue()
-    ledger = json.dumps(rt.ledger_items(), default=str)  # every item, as stored
+    ledger = json.dumps(rt.ledger_items())  # every item, as stored
     dead = json.dumps(rt.dead_letter_messages())
     assert "approval" in logs and "requested" in ledger  # what is searched is there
     for token in tokens:

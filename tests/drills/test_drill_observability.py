@@ -81,7 +81,7 @@ def test_the_database_password_never_leaves_the_validator(
     password = secret["password"]
     assert password == postgres.credentials()["password"] and len(password) >= 12  # the one the drill connected with
     logs = rt.runner.logs.getvalue()
-    ledger = json.dumps(rt.ledger_items(), default=str)  # every item, as stored
+    ledger = json.dumps(rt.ledger_items())  # every item, as stored
     reports = "".join(p.read_text(encoding="utf-8") for p in sorted(reports_dir.rglob("*.json")))
     dead = json.dumps(rt.dead_letter_messages())
     assert "validate" in logs and "drill-passed" in ledger and reports  # what is searched is there

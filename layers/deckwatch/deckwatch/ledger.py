@@ -243,6 +243,11 @@ class Ledger:
             day += timedelta(days=1)
         return out
 
+    def items(self) -> list[dict[str, Any]]:
+        """Every item of the table as stored (records, chain links, id claims): one scan, for a check that reads
+        everything (that nothing secret was ever written) rather than the records of a period."""
+        return list(self._items(None))
+
     def _items(self, subject: str | None) -> Iterator[dict[str, Any]]:
         """Every item (records, links, id claims) of one subject, or of the whole table."""
         from boto3.dynamodb.types import TypeDeserializer

@@ -850,15 +850,11 @@ class LocalAWS:
         return sorted(items, key=lambda r: (r["time"], r["record_id"]))
 
     def ledger_items(self) -> list[dict[str, Any]]:
-        """Every item of the ledger table as stored (records, chain links, id claims), for the checks that nothing
-        secret ever reached the ledger: one scan (`ledger_since` reads the by_day index a day at a time, one query
-        per day since its lower bound)."""
-        from boto3.dynamodb.types import TypeDeserializer
+        """Every item of the ledger table as stored, for the checks that nothing secret ever reached the ledger: one
+        scan (`ledger_since` reads the by_day index a day at a time, one query per day since its lower bound)."""
+        from deckwatch.ledger import Ledger
 
-        de = TypeDeserializer()
-        scan = self.client("dynamodb").get_paginator("scan")
-        pages = scan.paginate(TableName=self.physical["LedgerTable"], ConsistentRead=True)
-        return [{k: de.deserialize(v) for k, v in raw.items()} for page in pages for raw in page.get("Items", [])]
+        return Ledger(self.physical["LedgerTable"], client=self.client("dynamodb")).items()
 
     def dead_letter_messages(self) -> list[dict[str, Any]]:
         sqs = self.client("sqs")
